@@ -1,1 +1,339 @@
-fn main() {}
+//! The `glassbox` command: a thin layer over the library that turns flags and
+//! environment into a runtime, runs it, flushes telemetry and maps the outcome
+//! to an exit code.
+
+use anyhow::{Context as _, bail};
+use clap::{Args, Parser, Subcommand, ValueEnum};
+use glassbox::llm::{OpenAiConfig, OpenAiProvider, ScriptedProvider, SharedProvider};
+use glassbox::sandbox::Grants;
+use glassbox::telemetry::{OtlpProtocol, TelemetryConfig, TelemetryOverrides};
+use glassbox::{AgentInput, Engine, RunRequest, Runtime, Telemetry};
+use opentelemetry::propagation::TextMapPropagator;
+use opentelemetry::trace::TraceContextExt;
+use std::collections::HashMap;
+use std::io::{IsTerminal, Read};
+use std::path::PathBuf;
+use std::process::ExitCode;
+use std::sync::Arc;
+
+/// Exit codes beyond 0 (success).
+const EXIT_RUN_FAILED: u8 = 1;
+const EXIT_USAGE: u8 = 2;
+const EXIT_INTERRUPTED: u8 = 130;
+
+#[derive(Parser)]
+#[command(
+    name = "glassbox",
+    version,
+    about = "Run AI agents and their tools as sandboxed, traced WebAssembly components"
+)]
+#[command(
+    after_help = "Example:\n  glassbox run react_agent.wasm --plugins plugins/ \\\n      --input \"Which is warmer right now, Paris or Lisbon?\"\n\nExit codes: 0 success, 1 the agent failed, 2 bad usage or a component that cannot load, 130 interrupted."
+)]
+struct Cli {
+    #[command(subcommand)]
+    command: Command,
+}
+
+#[derive(Subcommand)]
+enum Command {
+    /// Run an agent component once and print its answer.
+    #[command(
+        after_help = "Example:\n  glassbox run react_agent.wasm --plugins plugins/ --input \"Which is warmer, Paris or Lisbon?\"\n  OPENAI_API_KEY=... glassbox run react_agent.wasm --tool weather.wasm --model gpt-4o-mini < question.txt\n  OTEL_EXPORTER_OTLP_ENDPOINT=http://127.0.0.1:6006 OTEL_EXPORTER_OTLP_PROTOCOL=http/protobuf glassbox run ..."
+    )]
+    Run(RunArgs),
+    /// List the tools the given plugins provide, with their parameter schemas.
+    #[command(after_help = "Example:\n  glassbox tools --plugins plugins/")]
+    Tools(PluginArgs),
+}
+
+#[derive(Args)]
+struct PluginArgs {
+    /// Load every `*.wasm` in DIR as a tool plugin.
+    #[arg(long, value_name = "DIR")]
+    plugins: Option<PathBuf>,
+    /// Load FILE as a tool plugin (repeatable).
+    #[arg(long = "tool", value_name = "FILE")]
+    tools: Vec<PathBuf>,
+}
+
+#[derive(Args)]
+struct RunArgs {
+    /// The agent component (`agent` world).
+    agent: PathBuf,
+    #[command(flatten)]
+    plugins: PluginArgs,
+    /// What to ask the agent; read from stdin when absent.
+    #[arg(long, short)]
+    input: Option<String>,
+    /// Conversation this run belongs to (`gen_ai.conversation.id`).
+    #[arg(long, value_name = "ID")]
+    conversation_id: Option<String>,
+    /// Set an environment variable inside the agent's sandbox (repeatable).
+    #[arg(long = "env", value_name = "KEY=VALUE", value_parser = parse_env)]
+    env: Vec<(String, String)>,
+    /// LLM provider: `openai` by default when OPENAI_BASE_URL or OPENAI_API_KEY is set, else `scripted`.
+    #[arg(long, value_enum)]
+    llm: Option<LlmKind>,
+    /// Default model (for openai, else OPENAI_MODEL, else gpt-4o-mini).
+    #[arg(long)]
+    model: Option<String>,
+    /// Base URL of an OpenAI-compatible API (else OPENAI_BASE_URL, else OpenAI's).
+    #[arg(long, value_name = "URL")]
+    llm_base_url: Option<String>,
+    /// Script for the scripted provider (TOML; the bundled demo script by default).
+    #[arg(long, value_name = "FILE")]
+    script: Option<PathBuf>,
+    /// OTLP endpoint, overriding OTEL_EXPORTER_OTLP_ENDPOINT.
+    #[arg(long, value_name = "URL")]
+    otlp_endpoint: Option<String>,
+    /// OTLP protocol, overriding OTEL_EXPORTER_OTLP_PROTOCOL.
+    #[arg(long, value_name = "grpc|http/protobuf")]
+    otlp_protocol: Option<OtlpProtocol>,
+    /// Print the trace tree on stderr (the default when no OTLP endpoint is set).
+    #[arg(long, overrides_with = "no_trace_tree")]
+    trace_tree: bool,
+    /// Do not print the trace tree.
+    #[arg(long)]
+    no_trace_tree: bool,
+    /// W3C traceparent of a trace to join (else the TRACEPARENT variable).
+    #[arg(long, env = "TRACEPARENT", value_name = "TRACEPARENT")]
+    traceparent: Option<String>,
+}
+
+#[derive(Clone, Copy, ValueEnum)]
+enum LlmKind {
+    Openai,
+    Scripted,
+}
+
+fn parse_env(value: &str) -> Result<(String, String), String> {
+    match value.split_once('=') {
+        Some((key, value)) if !key.is_empty() => Ok((key.to_owned(), value.to_owned())),
+        _ => Err(format!("`{value}` is not KEY=VALUE")),
+    }
+}
+
+fn main() -> ExitCode {
+    let cli = Cli::parse();
+    init_logging();
+    let runtime = match tokio::runtime::Runtime::new() {
+        Ok(runtime) => runtime,
+        Err(error) => {
+            return fail(
+                EXIT_USAGE,
+                &anyhow::Error::new(error).context("cannot start the async runtime"),
+            );
+        }
+    };
+    runtime.block_on(async {
+        match cli.command {
+            Command::Run(args) => run(args).await,
+            Command::Tools(args) => list_tools(args)
+                .await
+                .unwrap_or_else(|e| fail(EXIT_USAGE, &e)),
+        }
+    })
+}
+
+fn init_logging() {
+    let filter = tracing_subscriber::EnvFilter::try_from_env("GLASSBOX_LOG").unwrap_or_else(|_| {
+        tracing_subscriber::EnvFilter::new(
+            "info,opentelemetry=warn,opentelemetry_sdk=warn,opentelemetry_otlp=warn",
+        )
+    });
+    tracing_subscriber::fmt()
+        .with_writer(std::io::stderr)
+        .with_env_filter(filter)
+        .with_target(false)
+        .without_time()
+        .init();
+}
+
+fn fail(code: u8, error: &anyhow::Error) -> ExitCode {
+    eprintln!("glassbox: error: {error:#}");
+    ExitCode::from(code)
+}
+
+async fn run(args: RunArgs) -> ExitCode {
+    let (runtime, request) = match prepare(&args).await {
+        Ok(prepared) => prepared,
+        Err(error) => return fail(EXIT_USAGE, &error),
+    };
+    let runtime = Arc::new(runtime);
+    let outcome = tokio::select! {
+        outcome = runtime.run(request) => Some(outcome),
+        _ = tokio::signal::ctrl_c() => None,
+    };
+    let telemetry = runtime.telemetry().clone();
+    // Exporting blocks; keep it off the async workers the gRPC exporter needs.
+    let flushed = tokio::task::spawn_blocking(move || {
+        let result = telemetry.shutdown();
+        (result, telemetry.trace_tree())
+    })
+    .await;
+    let (flush_result, tree) = flushed.unwrap_or_else(|e| {
+        (
+            Err(glassbox::telemetry::TelemetryError::Flush(e.to_string())),
+            None,
+        )
+    });
+    if let Some(tree) = tree.filter(|t| !t.is_empty()) {
+        eprintln!("\n{tree}");
+    }
+    if let Err(error) = flush_result {
+        eprintln!("glassbox: warning: {error}");
+    }
+    match outcome {
+        Some(Ok(answer)) => {
+            println!("{answer}");
+            ExitCode::SUCCESS
+        }
+        Some(Err(error)) => fail(EXIT_RUN_FAILED, &error.into()),
+        None => {
+            eprintln!("glassbox: interrupted; the trace so far was exported");
+            ExitCode::from(EXIT_INTERRUPTED)
+        }
+    }
+}
+
+/// Everything that can fail before the agent starts: input, components, provider, telemetry.
+async fn prepare(args: &RunArgs) -> anyhow::Result<(Runtime, RunRequest)> {
+    let overrides = TelemetryOverrides {
+        endpoint: args.otlp_endpoint.clone(),
+        protocol: args.otlp_protocol,
+        trace_tree: match (args.trace_tree, args.no_trace_tree) {
+            (_, true) => Some(false),
+            (true, _) => Some(true),
+            _ => None,
+        },
+    };
+    let telemetry_config = TelemetryConfig::from_env(&overrides).map_err(anyhow::Error::msg)?;
+    let parent = match &args.traceparent {
+        Some(traceparent) => parse_traceparent(traceparent)?,
+        None => opentelemetry::Context::new(),
+    };
+    let input = read_input(args.input.as_deref())?;
+    let llm = choose_llm(args)?;
+
+    let engine = Engine::new()?;
+    let agent = engine.load_agent(&args.agent).await?;
+    let tools = engine.load_tools(&plugin_paths(&args.plugins)?).await?;
+    let telemetry = Arc::new(Telemetry::new(&telemetry_config, &agent.info().name)?);
+    let request = RunRequest {
+        input: AgentInput::Text(input),
+        conversation_id: args.conversation_id.clone(),
+        parent,
+        grants: Grants {
+            env: args.env.clone(),
+        },
+    };
+    Ok((Runtime::new(agent, tools, llm, telemetry), request))
+}
+
+fn read_input(input: Option<&str>) -> anyhow::Result<String> {
+    if let Some(input) = input {
+        return Ok(input.to_owned());
+    }
+    let mut stdin = std::io::stdin();
+    if stdin.is_terminal() {
+        bail!("no input: pass --input TEXT or pipe it on stdin");
+    }
+    let mut text = String::new();
+    stdin
+        .read_to_string(&mut text)
+        .context("cannot read the input from stdin")?;
+    if text.trim().is_empty() {
+        bail!("no input: stdin was empty");
+    }
+    Ok(text)
+}
+
+fn choose_llm(args: &RunArgs) -> anyhow::Result<SharedProvider> {
+    let env_set = |name| std::env::var(name).is_ok_and(|v: String| !v.trim().is_empty());
+    let kind = args.llm.unwrap_or(
+        if env_set("OPENAI_BASE_URL") || env_set("OPENAI_API_KEY") || args.llm_base_url.is_some() {
+            LlmKind::Openai
+        } else {
+            LlmKind::Scripted
+        },
+    );
+    match kind {
+        LlmKind::Openai => {
+            if args.script.is_some() {
+                bail!("--script applies only to the scripted provider");
+            }
+            let mut config = OpenAiConfig::from_env();
+            if let Some(url) = &args.llm_base_url {
+                config.base_url = url.clone();
+            }
+            if let Some(model) = &args.model {
+                config.model = model.clone();
+            }
+            tracing::info!(
+                "LLM provider: openai at {} (default model {})",
+                config.base_url,
+                config.model
+            );
+            Ok(Arc::new(OpenAiProvider::new(config)?))
+        }
+        LlmKind::Scripted => {
+            let provider = match &args.script {
+                Some(path) => ScriptedProvider::from_file(path)?,
+                None => ScriptedProvider::demo(),
+            };
+            let origin = args
+                .script
+                .as_deref()
+                .map_or("the bundled demo script".into(), |p| {
+                    p.display().to_string()
+                });
+            tracing::info!(
+                "LLM provider: scripted (offline, answers from {origin}); set OPENAI_API_KEY or OPENAI_BASE_URL for a real model"
+            );
+            Ok(Arc::new(provider))
+        }
+    }
+}
+
+fn parse_traceparent(traceparent: &str) -> anyhow::Result<opentelemetry::Context> {
+    let carrier = HashMap::from([("traceparent".to_owned(), traceparent.trim().to_owned())]);
+    let context = opentelemetry_sdk::propagation::TraceContextPropagator::new().extract(&carrier);
+    if !context.span().span_context().is_valid() {
+        bail!(
+            "`{traceparent}` is not a valid W3C traceparent (expected 00-<32 hex>-<16 hex>-<2 hex>)"
+        );
+    }
+    Ok(context)
+}
+
+fn plugin_paths(args: &PluginArgs) -> anyhow::Result<Vec<PathBuf>> {
+    let mut paths = Vec::new();
+    if let Some(dir) = &args.plugins {
+        paths.extend(glassbox::tools::plugin_files(dir)?);
+    }
+    paths.extend(args.tools.iter().cloned());
+    Ok(paths)
+}
+
+async fn list_tools(args: PluginArgs) -> anyhow::Result<ExitCode> {
+    let paths = plugin_paths(&args)?;
+    if paths.is_empty() {
+        bail!("no plugins given: pass --plugins DIR or --tool FILE");
+    }
+    let registry = Engine::new()?.load_tools(&paths).await?;
+    for tool in registry.definitions() {
+        let schema: serde_json::Value = serde_json::from_str(&tool.parameters)?;
+        let provider = registry
+            .provider_of(&tool.name)
+            .map(|p| p.display().to_string())
+            .unwrap_or_default();
+        println!(
+            "{}  ({provider})\n  {}\n  parameters: {}\n",
+            tool.name,
+            tool.description,
+            serde_json::to_string_pretty(&schema)?.replace('\n', "\n  ")
+        );
+    }
+    Ok(ExitCode::SUCCESS)
+}

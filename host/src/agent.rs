@@ -1,0 +1,251 @@
+//! The agent component: loading it, and running it as one trace rooted in an
+//! `invoke_agent {name}` span.
+
+use crate::bindings::GuestError;
+use crate::bindings::agent::exports::glassbox::agent::entrypoint;
+use crate::bindings::agent::{AgentPre, glassbox::agent::types::ChatMessage};
+use crate::runtime::{Capabilities, ComponentState, Engine, LoadError, World, error_chain};
+use crate::sandbox::Grants;
+use crate::telemetry::semconv;
+use opentelemetry::trace::{SpanKind, Status, TraceContextExt, Tracer as _};
+use opentelemetry::{Context, KeyValue};
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+use std::time::Instant;
+use wasmtime::Store;
+
+pub use entrypoint::AgentInfo;
+
+/// What to run the agent on.
+#[derive(Clone, Debug)]
+pub enum AgentInput {
+    Text(String),
+    Messages(Vec<ChatMessage>),
+}
+
+/// One run of the agent.
+#[derive(Clone, Debug)]
+pub struct RunRequest {
+    pub input: AgentInput,
+    pub conversation_id: Option<String>,
+    /// The trace this run joins (from a W3C `traceparent`); empty for a new trace.
+    pub parent: Context,
+    /// What the agent's sandbox is granted for this run.
+    pub grants: Grants,
+}
+
+impl RunRequest {
+    /// A run on `text` as a new trace, with nothing granted.
+    pub fn text(text: impl Into<String>) -> Self {
+        RunRequest {
+            input: AgentInput::Text(text.into()),
+            conversation_id: None,
+            parent: Context::new(),
+            grants: Grants::default(),
+        }
+    }
+}
+
+/// How a run failed.
+#[derive(Debug, thiserror::Error)]
+pub enum RunError {
+    /// The agent returned an error.
+    #[error("the agent failed ({}): {}", .0.error_type(), .0.message())]
+    Agent(GuestError),
+    /// The agent trapped; its instance was discarded.
+    #[error("the agent crashed: {0}")]
+    Crashed(String),
+}
+
+impl RunError {
+    pub fn error_type(&self) -> &'static str {
+        match self {
+            RunError::Agent(error) => error.error_type(),
+            RunError::Crashed(_) => semconv::error_type::TRAP,
+        }
+    }
+}
+
+/// A compiled agent that has described itself.
+pub struct AgentComponent {
+    path: PathBuf,
+    label: Arc<str>,
+    pre: AgentPre<ComponentState>,
+    info: AgentInfo,
+}
+
+impl AgentComponent {
+    pub(crate) async fn load(engine: &Engine, path: &Path) -> Result<Self, LoadError> {
+        let (label, pre) = engine.prepare(path, World::Agent)?;
+        let pre = AgentPre::new(pre).map_err(|e| LoadError::WrongWorld {
+            path: path.into(),
+            world: "agent",
+            reason: error_chain(&e),
+        })?;
+        let startup = |reason| LoadError::Startup {
+            path: path.into(),
+            call: "describe",
+            reason,
+        };
+        let mut store = engine.loading_store(&label);
+        let instance = pre
+            .instantiate_async(&mut store)
+            .await
+            .map_err(|e| startup(error_chain(&e)))?;
+        let info = instance
+            .glassbox_agent_entrypoint()
+            .call_describe(&mut store)
+            .await
+            .map_err(|e| startup(error_chain(&e)))?;
+        if info.name.trim().is_empty() {
+            return Err(startup(
+                "the agent describes itself with an empty name".into(),
+            ));
+        }
+        Ok(AgentComponent {
+            path: path.into(),
+            label,
+            pre,
+            info,
+        })
+    }
+
+    pub fn info(&self) -> &AgentInfo {
+        &self.info
+    }
+
+    pub fn path(&self) -> &Path {
+        &self.path
+    }
+
+    pub(crate) async fn run(
+        &self,
+        capabilities: &Arc<Capabilities>,
+        request: RunRequest,
+    ) -> Result<String, RunError> {
+        let telemetry = &capabilities.telemetry;
+        let mut attributes = vec![
+            KeyValue::new(
+                semconv::GEN_AI_OPERATION_NAME,
+                semconv::operation::INVOKE_AGENT,
+            ),
+            KeyValue::new(semconv::GEN_AI_PROVIDER_NAME, capabilities.llm.name()),
+            KeyValue::new(semconv::GEN_AI_AGENT_NAME, self.info.name.clone()),
+            KeyValue::new(
+                semconv::GEN_AI_AGENT_DESCRIPTION,
+                self.info.description.clone(),
+            ),
+            KeyValue::new(semconv::GEN_AI_AGENT_VERSION, self.info.version.clone()),
+            KeyValue::new(semconv::GLASSBOX_COMPONENT, self.label.to_string()),
+        ];
+        if let Some(id) = &request.conversation_id {
+            attributes.push(KeyValue::new(semconv::GEN_AI_CONVERSATION_ID, id.clone()));
+        }
+        let span = telemetry
+            .tracer()
+            .span_builder(format!(
+                "{} {}",
+                semconv::operation::INVOKE_AGENT,
+                self.info.name
+            ))
+            .with_kind(SpanKind::Internal)
+            .with_attributes(attributes)
+            .start_with_context(telemetry.tracer(), &request.parent);
+        let cx = request.parent.with_span(span);
+        let guard = CancelOnDrop {
+            cx: cx.clone(),
+            finished: false,
+        };
+        let started = Instant::now();
+
+        let result = self.call_run(capabilities, &cx, request).await;
+
+        let metric_attributes = [KeyValue::new(
+            semconv::GEN_AI_AGENT_NAME,
+            self.info.name.clone(),
+        )];
+        let instruments = telemetry.instruments();
+        match &result {
+            Ok(_) => cx.span().set_status(Status::Ok),
+            Err(error) => {
+                cx.span()
+                    .set_attribute(KeyValue::new(semconv::ERROR_TYPE, error.error_type()));
+                cx.span().set_status(Status::error(error.to_string()));
+                let attributes = [
+                    metric_attributes[0].clone(),
+                    KeyValue::new(semconv::ERROR_TYPE, error.error_type()),
+                ];
+                instruments.agent_errors.add(1, &attributes);
+            }
+        }
+        instruments
+            .agent_duration
+            .record(started.elapsed().as_secs_f64(), &metric_attributes);
+        guard.finish();
+        result
+    }
+
+    async fn call_run(
+        &self,
+        capabilities: &Arc<Capabilities>,
+        cx: &Context,
+        request: RunRequest,
+    ) -> Result<String, RunError> {
+        let state = ComponentState::new(
+            self.label.clone(),
+            Some(capabilities.clone()),
+            cx.clone(),
+            &request.grants,
+        );
+        let mut store = Store::new(self.pre.engine(), state);
+        let instance = self
+            .pre
+            .instantiate_async(&mut store)
+            .await
+            .map_err(|e| RunError::Crashed(error_chain(&e)))?;
+        let wit_request = entrypoint::RunRequest {
+            input: match request.input {
+                AgentInput::Text(text) => entrypoint::AgentInput::Text(text),
+                AgentInput::Messages(messages) => entrypoint::AgentInput::Messages(messages),
+            },
+            conversation_id: request.conversation_id,
+        };
+        match instance
+            .glassbox_agent_entrypoint()
+            .call_run(&mut store, &wit_request)
+            .await
+        {
+            Ok(Ok(output)) => Ok(output),
+            Ok(Err(error)) => Err(RunError::Agent(error)),
+            Err(trap) => Err(RunError::Crashed(error_chain(&trap))),
+        }
+    }
+}
+
+/// Ends the run's span even when the run is abandoned (Ctrl-C drops the
+/// future), marking it cancelled so the exported trace says what happened.
+struct CancelOnDrop {
+    cx: Context,
+    finished: bool,
+}
+
+impl CancelOnDrop {
+    fn finish(mut self) {
+        self.finished = true;
+        self.cx.span().end();
+    }
+}
+
+impl Drop for CancelOnDrop {
+    fn drop(&mut self) {
+        if !self.finished {
+            let span = self.cx.span();
+            span.set_attribute(KeyValue::new(
+                semconv::ERROR_TYPE,
+                semconv::error_type::CANCELLED,
+            ));
+            span.set_status(Status::error("the run was cancelled"));
+            span.end();
+        }
+    }
+}

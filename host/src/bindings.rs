@@ -1,0 +1,68 @@
+//! Host-side bindings for the two worlds of `wit/`. Interfaces both worlds
+//! import are generated once, with the `agent` world, and shared.
+
+/// Bindings for the `agent` world.
+pub mod agent {
+    wasmtime::component::bindgen!({
+        world: "agent",
+        path: "../wit",
+        imports: {
+            "glassbox:agent/telemetry": trappable,
+            default: async | trappable,
+        },
+        exports: { default: async },
+        with: {
+            "glassbox:agent/telemetry.span": crate::telemetry::GuestSpan,
+        },
+    });
+}
+
+/// Bindings for the `tool-plugin` world.
+pub mod tool_plugin {
+    wasmtime::component::bindgen!({
+        world: "tool-plugin",
+        path: "../wit",
+        imports: { default: async | trappable },
+        exports: { default: async },
+        with: {
+            "glassbox:agent/types": super::agent::glassbox::agent::types,
+            "glassbox:agent/llm": super::agent::glassbox::agent::llm,
+            "glassbox:agent/telemetry": super::agent::glassbox::agent::telemetry,
+        },
+    });
+}
+
+pub use agent::glassbox::agent::types::Error as GuestError;
+
+impl GuestError {
+    /// The low-cardinality `error.type` recorded on spans and metrics.
+    pub fn error_type(&self) -> &'static str {
+        use crate::telemetry::semconv::error_type;
+        match self {
+            GuestError::RateLimited(_) => error_type::RATE_LIMITED,
+            GuestError::Timeout(_) => error_type::TIMEOUT,
+            GuestError::InvalidRequest(_) => error_type::INVALID_REQUEST,
+            GuestError::NotAllowed(_) => error_type::NOT_ALLOWED,
+            GuestError::NotFound(_) => error_type::NOT_FOUND,
+            GuestError::InvalidArguments(_) => error_type::INVALID_ARGUMENTS,
+            GuestError::ToolFailed(_) => error_type::TOOL_FAILED,
+            GuestError::Crashed(_) => error_type::TRAP,
+            GuestError::Provider(_) => error_type::PROVIDER,
+        }
+    }
+
+    /// The message for people, whatever the case.
+    pub fn message(&self) -> &str {
+        match self {
+            GuestError::RateLimited(limit) => &limit.message,
+            GuestError::Timeout(m)
+            | GuestError::InvalidRequest(m)
+            | GuestError::NotAllowed(m)
+            | GuestError::NotFound(m)
+            | GuestError::InvalidArguments(m)
+            | GuestError::ToolFailed(m)
+            | GuestError::Crashed(m)
+            | GuestError::Provider(m) => m,
+        }
+    }
+}

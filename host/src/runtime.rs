@@ -1,0 +1,316 @@
+//! The runtime: one Wasmtime engine, a linker per world, the state each store
+//! carries, loading of component files, and [`Runtime`], which composes the
+//! capabilities (llm, tools, telemetry, sandbox) for agent runs.
+
+use crate::agent::{AgentComponent, RunError, RunRequest};
+use crate::bindings;
+use crate::llm::SharedProvider;
+use crate::sandbox::{self, Grants};
+use crate::telemetry::{SpanScope, Telemetry};
+use crate::tools::ToolRegistry;
+use opentelemetry::Context;
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+use wasmtime::component::{HasSelf, InstancePre, Linker, ResourceTable};
+use wasmtime::{Config, Store};
+use wasmtime_wasi::{WasiCtx, WasiCtxView, WasiView};
+
+/// A component file that cannot be used, and why.
+#[derive(Debug, thiserror::Error)]
+pub enum LoadError {
+    #[error("cannot set up the WebAssembly engine: {0}")]
+    Engine(String),
+    #[error("{}: cannot read: {source}", .path.display())]
+    Read {
+        path: PathBuf,
+        source: std::io::Error,
+    },
+    #[error("{}: not a WebAssembly file (it does not start with `\\0asm`)", .path.display())]
+    NotWasm { path: PathBuf },
+    #[error("{}: a core WebAssembly module, not a component; build it with `--target wasm32-wasip2`", .path.display())]
+    CoreModule { path: PathBuf },
+    #[error("{}: invalid WebAssembly component: {reason}", .path.display())]
+    Invalid { path: PathBuf, reason: String },
+    #[error("{}: does not target the `{world}` world: {reason}", .path.display())]
+    WrongWorld {
+        path: PathBuf,
+        world: &'static str,
+        reason: String,
+    },
+    #[error("{}: `{call}` failed while loading: {reason}", .path.display())]
+    Startup {
+        path: PathBuf,
+        call: &'static str,
+        reason: String,
+    },
+    #[error("{}: tool `{tool}`: {reason}", .path.display())]
+    BadTool {
+        path: PathBuf,
+        tool: String,
+        reason: String,
+    },
+    #[error("tool `{tool}` is provided by both {} and {}", .first.display(), .second.display())]
+    DuplicateTool {
+        tool: String,
+        first: PathBuf,
+        second: PathBuf,
+    },
+    #[error("{}: cannot list plugins: {source}", .path.display())]
+    PluginDir {
+        path: PathBuf,
+        source: std::io::Error,
+    },
+}
+
+/// The world a component must target, and the export that proves it.
+#[derive(Clone, Copy, Debug)]
+pub(crate) enum World {
+    Agent,
+    ToolPlugin,
+}
+
+impl World {
+    fn name(self) -> &'static str {
+        match self {
+            World::Agent => "agent",
+            World::ToolPlugin => "tool-plugin",
+        }
+    }
+
+    fn export(self) -> &'static str {
+        match self {
+            World::Agent => "glassbox:agent/entrypoint@0.1.0",
+            World::ToolPlugin => "glassbox:agent/tool@0.1.0",
+        }
+    }
+
+    fn other(self) -> World {
+        match self {
+            World::Agent => World::ToolPlugin,
+            World::ToolPlugin => World::Agent,
+        }
+    }
+}
+
+/// One Wasmtime engine and the linkers that give each world its imports.
+/// Compiling is the expensive part; load each component once and run it many times.
+pub struct Engine {
+    engine: wasmtime::Engine,
+    agent_linker: Linker<ComponentState>,
+    plugin_linker: Linker<ComponentState>,
+}
+
+impl Engine {
+    pub fn new() -> Result<Self, LoadError> {
+        let engine =
+            wasmtime::Engine::new(&Config::new()).map_err(|e| LoadError::Engine(e.to_string()))?;
+        let mut agent_linker = Linker::new(&engine);
+        let mut plugin_linker = Linker::new(&engine);
+        let add = |linker: &mut Linker<ComponentState>, with_tools: bool| -> wasmtime::Result<()> {
+            use bindings::agent::glassbox::agent as api;
+            wasmtime_wasi::p2::add_to_linker_async(linker)?;
+            api::types::add_to_linker::<_, HasSelf<_>>(linker, |s| s)?;
+            api::llm::add_to_linker::<_, HasSelf<_>>(linker, |s| s)?;
+            api::telemetry::add_to_linker::<_, HasSelf<_>>(linker, |s| s)?;
+            // Only agents may call tools: a plugin calling tools could recurse without end.
+            if with_tools {
+                api::tools::add_to_linker::<_, HasSelf<_>>(linker, |s| s)?;
+            }
+            Ok(())
+        };
+        add(&mut agent_linker, true).map_err(|e| LoadError::Engine(e.to_string()))?;
+        add(&mut plugin_linker, false).map_err(|e| LoadError::Engine(e.to_string()))?;
+        Ok(Engine {
+            engine,
+            agent_linker,
+            plugin_linker,
+        })
+    }
+
+    /// Compiles the agent at `path`, checks it targets the `agent` world and asks it to describe itself.
+    pub async fn load_agent(&self, path: &Path) -> Result<AgentComponent, LoadError> {
+        AgentComponent::load(self, path).await
+    }
+
+    /// Compiles the tool plugins at `paths` and indexes their tools by name.
+    pub async fn load_tools(&self, paths: &[PathBuf]) -> Result<ToolRegistry, LoadError> {
+        ToolRegistry::load(self, paths).await
+    }
+
+    /// Reads, compiles and links the component at `path` for `world`.
+    pub(crate) fn prepare(
+        &self,
+        path: &Path,
+        world: World,
+    ) -> Result<(Arc<str>, InstancePre<ComponentState>), LoadError> {
+        let bytes = std::fs::read(path).map_err(|source| LoadError::Read {
+            path: path.into(),
+            source,
+        })?;
+        if !bytes.starts_with(b"\0asm") {
+            return Err(LoadError::NotWasm { path: path.into() });
+        }
+        if wasmparser::Parser::is_core_wasm(&bytes) {
+            return Err(LoadError::CoreModule { path: path.into() });
+        }
+        let component =
+            wasmtime::component::Component::from_binary(&self.engine, &bytes).map_err(|e| {
+                LoadError::Invalid {
+                    path: path.into(),
+                    reason: error_chain(&e),
+                }
+            })?;
+        let exports: Vec<String> = component
+            .component_type()
+            .exports(&self.engine)
+            .map(|(name, _)| name.to_owned())
+            .collect();
+        if !exports.iter().any(|name| name == world.export()) {
+            let reason = if exports.iter().any(|name| name == world.other().export()) {
+                format!("it is a `{}` component", world.other().name())
+            } else {
+                format!(
+                    "it does not export `{}` (it exports: {})",
+                    world.export(),
+                    list_or_none(&exports)
+                )
+            };
+            return Err(LoadError::WrongWorld {
+                path: path.into(),
+                world: world.name(),
+                reason,
+            });
+        }
+        let linker = match world {
+            World::Agent => &self.agent_linker,
+            World::ToolPlugin => &self.plugin_linker,
+        };
+        let pre = linker
+            .instantiate_pre(&component)
+            .map_err(|e| LoadError::WrongWorld {
+                path: path.into(),
+                world: world.name(),
+                reason: error_chain(&e),
+            })?;
+        Ok((component_label(path), pre))
+    }
+
+    /// A store for calls made while loading, when no capability is granted yet.
+    pub(crate) fn loading_store(&self, component: &Arc<str>) -> Store<ComponentState> {
+        Store::new(
+            &self.engine,
+            ComponentState::new(component.clone(), None, Context::new(), &Grants::default()),
+        )
+    }
+}
+
+/// The capabilities a runtime grants every component it runs.
+pub(crate) struct Capabilities {
+    pub llm: SharedProvider,
+    pub tools: ToolRegistry,
+    pub telemetry: Arc<Telemetry>,
+}
+
+/// What each store carries: the component's sandbox and its view of the capabilities.
+pub struct ComponentState {
+    /// The component's file name, used in logs and on spans.
+    pub(crate) component: Arc<str>,
+    wasi: WasiCtx,
+    pub(crate) table: ResourceTable,
+    /// `None` while loading: imports then refuse politely.
+    capabilities: Option<Arc<Capabilities>>,
+    pub(crate) spans: SpanScope,
+}
+
+impl ComponentState {
+    pub(crate) fn new(
+        component: Arc<str>,
+        capabilities: Option<Arc<Capabilities>>,
+        parent: Context,
+        grants: &Grants,
+    ) -> Self {
+        ComponentState {
+            wasi: sandbox::wasi_ctx(&component, grants),
+            component,
+            table: ResourceTable::new(),
+            capabilities,
+            spans: SpanScope::new(parent),
+        }
+    }
+
+    pub(crate) fn capabilities(&self) -> Option<&Arc<Capabilities>> {
+        self.capabilities.as_ref()
+    }
+}
+
+impl WasiView for ComponentState {
+    fn ctx(&mut self) -> WasiCtxView<'_> {
+        WasiCtxView {
+            ctx: &mut self.wasi,
+            table: &mut self.table,
+        }
+    }
+}
+
+/// An agent ready to run, with its tools, model and telemetry.
+pub struct Runtime {
+    capabilities: Arc<Capabilities>,
+    agent: AgentComponent,
+}
+
+impl Runtime {
+    pub fn new(
+        agent: AgentComponent,
+        tools: ToolRegistry,
+        llm: SharedProvider,
+        telemetry: Arc<Telemetry>,
+    ) -> Self {
+        Runtime {
+            capabilities: Arc::new(Capabilities {
+                llm,
+                tools,
+                telemetry,
+            }),
+            agent,
+        }
+    }
+
+    pub fn agent(&self) -> &AgentComponent {
+        &self.agent
+    }
+
+    pub fn telemetry(&self) -> &Arc<Telemetry> {
+        &self.capabilities.telemetry
+    }
+
+    /// Runs the agent once, in a fresh store, as one trace.
+    pub async fn run(&self, request: RunRequest) -> Result<String, RunError> {
+        self.agent.run(&self.capabilities, request).await
+    }
+}
+
+/// A Wasmtime error with its causes, on one line.
+pub(crate) fn error_chain(error: &wasmtime::Error) -> String {
+    error
+        .chain()
+        .map(|cause| cause.to_string())
+        .collect::<Vec<_>>()
+        .join(": ")
+}
+
+fn component_label(path: &Path) -> Arc<str> {
+    path.file_name()
+        .map_or_else(
+            || path.display().to_string(),
+            |name| name.to_string_lossy().into_owned(),
+        )
+        .into()
+}
+
+fn list_or_none(names: &[String]) -> String {
+    if names.is_empty() {
+        "nothing".to_owned()
+    } else {
+        names.join(", ")
+    }
+}

@@ -1,0 +1,255 @@
+//! Where telemetry goes, decided from the standard `OTEL_*` environment
+//! variables and the command line, before anything is built.
+
+use std::fmt;
+use std::str::FromStr;
+
+/// OTLP transport.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum OtlpProtocol {
+    /// OTLP over gRPC (port 4317 by convention).
+    Grpc,
+    /// OTLP over HTTP with protobuf bodies (port 4318 by convention).
+    HttpProtobuf,
+}
+
+impl FromStr for OtlpProtocol {
+    type Err = String;
+
+    fn from_str(value: &str) -> Result<Self, String> {
+        match value {
+            "grpc" => Ok(OtlpProtocol::Grpc),
+            "http/protobuf" | "http" => Ok(OtlpProtocol::HttpProtobuf),
+            other => Err(format!(
+                "unsupported OTLP protocol `{other}`; use `grpc` or `http/protobuf`"
+            )),
+        }
+    }
+}
+
+impl fmt::Display for OtlpProtocol {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(match self {
+            OtlpProtocol::Grpc => "grpc",
+            OtlpProtocol::HttpProtobuf => "http/protobuf",
+        })
+    }
+}
+
+/// An OTLP destination. Fields left `None` are read by the exporter from the
+/// standard variables (`OTEL_EXPORTER_OTLP_ENDPOINT`, `_PROTOCOL`, `_HEADERS`, `_TIMEOUT`
+/// and their per-signal forms).
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct OtlpTarget {
+    /// Base endpoint, as in `OTEL_EXPORTER_OTLP_ENDPOINT` (for HTTP, `/v1/<signal>` is appended).
+    pub endpoint: Option<String>,
+    pub protocol: Option<OtlpProtocol>,
+    pub traces: bool,
+    pub metrics: bool,
+    pub logs: bool,
+}
+
+impl OtlpTarget {
+    /// All signals to `endpoint` over `protocol`, ignoring the environment's endpoint.
+    pub fn new(endpoint: impl Into<String>, protocol: OtlpProtocol) -> Self {
+        OtlpTarget {
+            endpoint: Some(endpoint.into()),
+            protocol: Some(protocol),
+            traces: true,
+            metrics: true,
+            logs: true,
+        }
+    }
+}
+
+/// What the host does with the telemetry it produces.
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct TelemetryConfig {
+    /// `OTEL_SDK_DISABLED=true`: record nothing at all.
+    pub disabled: bool,
+    /// Export over OTLP, or `None` to send nothing anywhere.
+    pub otlp: Option<OtlpTarget>,
+    /// Print each finished trace as an indented tree on stderr.
+    pub trace_tree: bool,
+}
+
+/// Command-line choices that take precedence over the environment.
+#[derive(Clone, Debug, Default)]
+pub struct TelemetryOverrides {
+    pub endpoint: Option<String>,
+    pub protocol: Option<OtlpProtocol>,
+    pub trace_tree: Option<bool>,
+}
+
+impl TelemetryConfig {
+    /// Reads the process environment, then applies `overrides`.
+    pub fn from_env(overrides: &TelemetryOverrides) -> Result<Self, String> {
+        Self::from_lookup(
+            |name| std::env::var(name).ok().filter(|v| !v.trim().is_empty()),
+            overrides,
+        )
+    }
+
+    fn from_lookup(
+        var: impl Fn(&str) -> Option<String>,
+        overrides: &TelemetryOverrides,
+    ) -> Result<Self, String> {
+        // The Rust SDK ignores OTEL_SDK_DISABLED; the specification says it turns everything off.
+        let disabled =
+            var("OTEL_SDK_DISABLED").is_some_and(|v| v.trim().eq_ignore_ascii_case("true"));
+        let protocol = match &overrides.protocol {
+            Some(protocol) => Some(*protocol),
+            None => var("OTEL_EXPORTER_OTLP_PROTOCOL")
+                .map(|v| {
+                    v.parse()
+                        .map_err(|e| format!("OTEL_EXPORTER_OTLP_PROTOCOL: {e}"))
+                })
+                .transpose()?,
+        };
+        let otlp = match &overrides.endpoint {
+            Some(endpoint) => Some(OtlpTarget {
+                protocol,
+                ..OtlpTarget::new(endpoint.clone(), OtlpProtocol::Grpc)
+            }),
+            None => {
+                let generic = var("OTEL_EXPORTER_OTLP_ENDPOINT").is_some();
+                let signal = |name: &str| {
+                    generic || var(&format!("OTEL_EXPORTER_OTLP_{name}_ENDPOINT")).is_some()
+                };
+                let target = OtlpTarget {
+                    endpoint: None,
+                    protocol,
+                    traces: signal("TRACES"),
+                    metrics: signal("METRICS"),
+                    logs: signal("LOGS"),
+                };
+                (target.traces || target.metrics || target.logs).then_some(target)
+            }
+        };
+        let trace_tree = overrides.trace_tree.unwrap_or(otlp.is_none()) && !disabled;
+        Ok(TelemetryConfig {
+            disabled,
+            otlp: if disabled { None } else { otlp },
+            trace_tree,
+        })
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn config(
+        vars: &[(&str, &str)],
+        overrides: TelemetryOverrides,
+    ) -> Result<TelemetryConfig, String> {
+        TelemetryConfig::from_lookup(
+            |name| {
+                vars.iter()
+                    .find(|(k, _)| *k == name)
+                    .map(|(_, v)| v.to_string())
+            },
+            &overrides,
+        )
+    }
+
+    #[test]
+    fn nothing_configured_sends_nothing_and_prints_the_tree() {
+        let config = config(&[], TelemetryOverrides::default()).unwrap();
+        assert_eq!(
+            config,
+            TelemetryConfig {
+                disabled: false,
+                otlp: None,
+                trace_tree: true
+            }
+        );
+    }
+
+    #[test]
+    fn generic_endpoint_exports_every_signal_without_tree() {
+        let config = config(
+            &[
+                ("OTEL_EXPORTER_OTLP_ENDPOINT", "http://collector:4318"),
+                ("OTEL_EXPORTER_OTLP_PROTOCOL", "http/protobuf"),
+            ],
+            TelemetryOverrides::default(),
+        )
+        .unwrap();
+        let otlp = config.otlp.unwrap();
+        assert_eq!((otlp.traces, otlp.metrics, otlp.logs), (true, true, true));
+        assert_eq!(otlp.protocol, Some(OtlpProtocol::HttpProtobuf));
+        assert_eq!(
+            otlp.endpoint, None,
+            "the exporter reads the endpoint itself"
+        );
+        assert!(!config.trace_tree);
+    }
+
+    #[test]
+    fn a_signal_endpoint_exports_only_that_signal() {
+        let config = config(
+            &[(
+                "OTEL_EXPORTER_OTLP_TRACES_ENDPOINT",
+                "http://x:4318/v1/traces",
+            )],
+            TelemetryOverrides::default(),
+        )
+        .unwrap();
+        let otlp = config.otlp.unwrap();
+        assert_eq!((otlp.traces, otlp.metrics, otlp.logs), (true, false, false));
+    }
+
+    #[test]
+    fn flags_override_the_environment() {
+        let overrides = TelemetryOverrides {
+            endpoint: Some("http://127.0.0.1:4317".into()),
+            protocol: Some(OtlpProtocol::Grpc),
+            trace_tree: Some(true),
+        };
+        let config = config(
+            &[("OTEL_EXPORTER_OTLP_PROTOCOL", "http/protobuf")],
+            overrides,
+        )
+        .unwrap();
+        assert_eq!(config.otlp.unwrap().protocol, Some(OtlpProtocol::Grpc));
+        assert!(config.trace_tree);
+    }
+
+    #[test]
+    fn sdk_disabled_wins_over_everything() {
+        let overrides = TelemetryOverrides {
+            trace_tree: Some(true),
+            ..Default::default()
+        };
+        let config = config(
+            &[
+                ("OTEL_SDK_DISABLED", "TRUE"),
+                ("OTEL_EXPORTER_OTLP_ENDPOINT", "http://x"),
+            ],
+            overrides,
+        )
+        .unwrap();
+        assert_eq!(
+            config,
+            TelemetryConfig {
+                disabled: true,
+                otlp: None,
+                trace_tree: false
+            }
+        );
+    }
+
+    #[test]
+    fn an_unknown_protocol_is_an_error() {
+        let error = config(
+            &[("OTEL_EXPORTER_OTLP_PROTOCOL", "http/json")],
+            TelemetryOverrides::default(),
+        )
+        .unwrap_err();
+        assert!(
+            error.contains("OTEL_EXPORTER_OTLP_PROTOCOL") && error.contains("http/json"),
+            "{error}"
+        );
+    }
+}

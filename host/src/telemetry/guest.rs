@@ -1,0 +1,242 @@
+//! The `telemetry` capability: spans and log records a guest makes itself.
+//! Each store keeps a [`SpanScope`] so guest spans nest under the host span of
+//! the run or tool call, and host spans opened meanwhile nest under them.
+
+use crate::bindings::agent::glassbox::agent::telemetry::{
+    Attribute, Host, HostSpan, Level, StatusCode, Value as GuestValue,
+};
+use crate::runtime::ComponentState;
+use opentelemetry::logs::{AnyValue, LogRecord as _, Logger as _, Severity};
+use opentelemetry::trace::{SpanKind, Status, TraceContextExt, Tracer as _};
+use opentelemetry::{Array, Context, KeyValue, StringValue, Value};
+use wasmtime::component::Resource;
+
+/// Guest spans open at once per store; past this, new spans are not recorded,
+/// so a hostile guest cannot grow host memory without bound.
+const MAX_OPEN_SPANS: usize = 256;
+/// Longest string a guest may put in a span name, attribute or log record.
+const MAX_TEXT_LEN: usize = 4096;
+
+/// The host side of a span a guest opened.
+pub struct GuestSpan {
+    /// Context holding the span; `None` when the span was not recorded.
+    context: Option<Context>,
+}
+
+/// Where new spans attach in one store: the innermost open guest span, else the
+/// host span the store was created under.
+pub struct SpanScope {
+    base: Context,
+    open: Vec<(u32, Context)>,
+}
+
+impl SpanScope {
+    pub fn new(base: Context) -> Self {
+        SpanScope {
+            base,
+            open: Vec::new(),
+        }
+    }
+
+    /// The context new spans and log records belong to.
+    pub fn current(&self) -> &Context {
+        self.open.last().map_or(&self.base, |(_, cx)| cx)
+    }
+
+    fn close(&mut self, rep: u32) {
+        self.open.retain(|(open, _)| *open != rep);
+    }
+}
+
+impl ComponentState {
+    fn guest_span(&self, span: &Resource<GuestSpan>) -> wasmtime::Result<Option<Context>> {
+        Ok(self.table.get(span)?.context.clone())
+    }
+}
+
+impl HostSpan for ComponentState {
+    fn new(
+        &mut self,
+        name: String,
+        attributes: Vec<Attribute>,
+    ) -> wasmtime::Result<Resource<GuestSpan>> {
+        let context = match self.capabilities() {
+            Some(capabilities) if self.spans.open.len() < MAX_OPEN_SPANS => {
+                let parent = self.spans.current();
+                let mut attributes = key_values(attributes);
+                attributes.push(KeyValue::new(
+                    crate::telemetry::semconv::GLASSBOX_COMPONENT,
+                    self.component.to_string(),
+                ));
+                let span = capabilities
+                    .telemetry
+                    .tracer()
+                    .span_builder(truncate(name))
+                    .with_kind(SpanKind::Internal)
+                    .with_attributes(attributes)
+                    .start_with_context(capabilities.telemetry.tracer(), parent);
+                Some(parent.with_span(span))
+            }
+            Some(_) => {
+                tracing::warn!(component = %self.component, "more than {MAX_OPEN_SPANS} open spans; not recording more");
+                None
+            }
+            None => None,
+        };
+        let resource = self.table.push(GuestSpan {
+            context: context.clone(),
+        })?;
+        if let Some(context) = context {
+            self.spans.open.push((resource.rep(), context));
+        }
+        Ok(resource)
+    }
+
+    fn set_attributes(
+        &mut self,
+        span: Resource<GuestSpan>,
+        attributes: Vec<Attribute>,
+    ) -> wasmtime::Result<()> {
+        if let Some(cx) = self.guest_span(&span)? {
+            cx.span().set_attributes(key_values(attributes));
+        }
+        Ok(())
+    }
+
+    fn add_event(
+        &mut self,
+        span: Resource<GuestSpan>,
+        name: String,
+        attributes: Vec<Attribute>,
+    ) -> wasmtime::Result<()> {
+        if let Some(cx) = self.guest_span(&span)? {
+            cx.span().add_event(truncate(name), key_values(attributes));
+        }
+        Ok(())
+    }
+
+    fn set_status(
+        &mut self,
+        span: Resource<GuestSpan>,
+        code: StatusCode,
+        description: Option<String>,
+    ) -> wasmtime::Result<()> {
+        if let Some(cx) = self.guest_span(&span)? {
+            cx.span().set_status(match code {
+                StatusCode::Unset => Status::Unset,
+                StatusCode::Ok => Status::Ok,
+                StatusCode::Error => Status::error(truncate(description.unwrap_or_default())),
+            });
+        }
+        Ok(())
+    }
+
+    fn end(&mut self, span: Resource<GuestSpan>) -> wasmtime::Result<()> {
+        if let Some(cx) = self.guest_span(&span)? {
+            cx.span().end();
+        }
+        self.spans.close(span.rep());
+        Ok(())
+    }
+
+    fn drop(&mut self, span: Resource<GuestSpan>) -> wasmtime::Result<()> {
+        let rep = span.rep();
+        if let Some(cx) = self.table.delete(span)?.context {
+            cx.span().end();
+        }
+        self.spans.close(rep);
+        Ok(())
+    }
+}
+
+impl Host for ComponentState {
+    fn log(
+        &mut self,
+        level: Level,
+        message: String,
+        attributes: Vec<Attribute>,
+    ) -> wasmtime::Result<()> {
+        let message = truncate(message);
+        let component = &*self.component;
+        match level {
+            Level::Trace => tracing::trace!(component, "{message}"),
+            Level::Debug => tracing::debug!(component, "{message}"),
+            Level::Info => tracing::info!(component, "{message}"),
+            Level::Warn => tracing::warn!(component, "{message}"),
+            Level::Error => tracing::error!(component, "{message}"),
+        }
+        let Some(capabilities) = self.capabilities() else {
+            return Ok(());
+        };
+        let logger = capabilities.telemetry.logger();
+        let mut record = logger.create_log_record();
+        let (severity, text) = match level {
+            Level::Trace => (Severity::Trace, "TRACE"),
+            Level::Debug => (Severity::Debug, "DEBUG"),
+            Level::Info => (Severity::Info, "INFO"),
+            Level::Warn => (Severity::Warn, "WARN"),
+            Level::Error => (Severity::Error, "ERROR"),
+        };
+        record.set_severity_number(severity);
+        record.set_severity_text(text);
+        record.set_body(AnyValue::from(message));
+        record.add_attribute(
+            crate::telemetry::semconv::GLASSBOX_COMPONENT,
+            component.to_owned(),
+        );
+        for KeyValue { key, value, .. } in key_values(attributes) {
+            record.add_attribute(key, any_value(value));
+        }
+        let span_context = self.spans.current().span().span_context().clone();
+        if span_context.is_valid() {
+            record.set_trace_context(
+                span_context.trace_id(),
+                span_context.span_id(),
+                Some(span_context.trace_flags()),
+            );
+        }
+        logger.emit(record);
+        Ok(())
+    }
+}
+
+fn key_values(attributes: Vec<Attribute>) -> Vec<KeyValue> {
+    attributes
+        .into_iter()
+        .map(|Attribute { key, value }| {
+            let value = match value {
+                GuestValue::String(s) => Value::from(truncate(s)),
+                GuestValue::Boolean(b) => Value::Bool(b),
+                GuestValue::S64(n) => Value::I64(n),
+                GuestValue::F64(x) => Value::F64(x),
+                GuestValue::StringList(list) => Value::Array(Array::String(
+                    list.into_iter()
+                        .map(|s| StringValue::from(truncate(s)))
+                        .collect(),
+                )),
+            };
+            KeyValue::new(truncate(key), value)
+        })
+        .collect()
+}
+
+fn any_value(value: Value) -> AnyValue {
+    match value {
+        Value::Bool(b) => AnyValue::Boolean(b),
+        Value::I64(n) => AnyValue::Int(n),
+        Value::F64(x) => AnyValue::Double(x),
+        other => AnyValue::String(other.as_str().into_owned().into()),
+    }
+}
+
+/// Cuts `text` to [`MAX_TEXT_LEN`] bytes on a character boundary.
+fn truncate(mut text: String) -> String {
+    if text.len() > MAX_TEXT_LEN {
+        let mut end = MAX_TEXT_LEN;
+        while !text.is_char_boundary(end) {
+            end -= 1;
+        }
+        text.truncate(end);
+    }
+    text
+}

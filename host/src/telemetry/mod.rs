@@ -1,0 +1,280 @@
+//! Telemetry: the tracer, meter and logger providers, their OTLP exporters, the
+//! console trace tree, and the guest-facing `telemetry` capability. Capability
+//! modules open their own spans through [`Telemetry`]; every name they use
+//! lives in [`semconv`].
+
+mod config;
+mod guest;
+pub mod semconv;
+mod tree;
+
+pub use config::{OtlpProtocol, OtlpTarget, TelemetryConfig, TelemetryOverrides};
+pub use guest::{GuestSpan, SpanScope};
+
+use opentelemetry::KeyValue;
+use opentelemetry::metrics::{Counter, Histogram, Meter, MeterProvider as _};
+use opentelemetry::trace::TracerProvider as _;
+use opentelemetry_otlp::WithExportConfig;
+use opentelemetry_sdk::Resource;
+use opentelemetry_sdk::logs::{SdkLogger, SdkLoggerProvider};
+use opentelemetry_sdk::metrics::{PeriodicReader, SdkMeterProvider};
+use opentelemetry_sdk::trace::{Sampler, SdkTracer, SdkTracerProvider};
+use tree::TraceTree;
+
+const INSTRUMENTATION_SCOPE: &str = "glassbox";
+
+/// A failure to set up or flush telemetry.
+#[derive(Debug, thiserror::Error)]
+pub enum TelemetryError {
+    #[error("telemetry configuration: {0}")]
+    Config(String),
+    #[error("cannot build the OTLP {signal} exporter: {source}")]
+    Exporter {
+        signal: &'static str,
+        #[source]
+        source: opentelemetry_otlp::ExporterBuildError,
+    },
+    #[error("flushing telemetry failed: {0}")]
+    Flush(String),
+}
+
+/// The providers behind one host process, and the instruments capability modules record into.
+pub struct Telemetry {
+    tracer: SdkTracer,
+    logger: SdkLogger,
+    instruments: Instruments,
+    tracer_provider: SdkTracerProvider,
+    meter_provider: SdkMeterProvider,
+    logger_provider: SdkLoggerProvider,
+    tree: Option<TraceTree>,
+}
+
+impl Telemetry {
+    /// Builds providers and exporters for `config`. `agent_name` goes on the resource.
+    /// Must be called inside a Tokio runtime (the gRPC exporter spawns onto it).
+    pub fn new(config: &TelemetryConfig, agent_name: &str) -> Result<Self, TelemetryError> {
+        let resource = resource(agent_name);
+        let mut tracer_provider = SdkTracerProvider::builder().with_resource(resource.clone());
+        let mut meter_provider = SdkMeterProvider::builder().with_resource(resource.clone());
+        let mut logger_provider = SdkLoggerProvider::builder().with_resource(resource);
+        if config.disabled {
+            tracer_provider = tracer_provider.with_sampler(Sampler::AlwaysOff);
+        }
+        if let Some(target) = &config.otlp {
+            if target.traces {
+                tracer_provider = tracer_provider.with_batch_exporter(span_exporter(target)?);
+            }
+            if target.metrics {
+                meter_provider = meter_provider
+                    .with_reader(PeriodicReader::builder(metric_exporter(target)?).build());
+            }
+            if target.logs {
+                logger_provider = logger_provider.with_batch_exporter(log_exporter(target)?);
+            }
+        }
+        let tree = config.trace_tree.then(TraceTree::default);
+        if let Some(tree) = &tree {
+            tracer_provider = tracer_provider.with_span_processor(tree.clone());
+        }
+        let (tracer_provider, meter_provider, logger_provider) = (
+            tracer_provider.build(),
+            meter_provider.build(),
+            logger_provider.build(),
+        );
+        Ok(Telemetry {
+            tracer: tracer_provider.tracer(INSTRUMENTATION_SCOPE),
+            logger: opentelemetry::logs::LoggerProvider::logger(
+                &logger_provider,
+                INSTRUMENTATION_SCOPE,
+            ),
+            instruments: Instruments::new(&meter_provider.meter(INSTRUMENTATION_SCOPE)),
+            tracer_provider,
+            meter_provider,
+            logger_provider,
+            tree,
+        })
+    }
+
+    /// Telemetry that records nothing, for embedding and for loading components.
+    pub fn disabled() -> Self {
+        Self::new(
+            &TelemetryConfig {
+                disabled: true,
+                otlp: None,
+                trace_tree: false,
+            },
+            "",
+        )
+        .expect("a configuration without exporters cannot fail to build")
+    }
+
+    pub fn tracer(&self) -> &SdkTracer {
+        &self.tracer
+    }
+
+    pub(crate) fn logger(&self) -> &SdkLogger {
+        &self.logger
+    }
+
+    pub(crate) fn instruments(&self) -> &Instruments {
+        &self.instruments
+    }
+
+    /// Exports everything still buffered and stops the exporters. Blocks the
+    /// calling thread: call it from a blocking context, never from an async task.
+    /// Every provider is shut down even when an earlier one fails.
+    pub fn shutdown(&self) -> Result<(), TelemetryError> {
+        let failures: Vec<String> = [
+            ("traces", self.tracer_provider.shutdown()),
+            ("metrics", self.meter_provider.shutdown()),
+            ("logs", self.logger_provider.shutdown()),
+        ]
+        .into_iter()
+        .filter_map(|(signal, result)| result.err().map(|e| format!("{signal}: {e}")))
+        .collect();
+        if failures.is_empty() {
+            Ok(())
+        } else {
+            Err(TelemetryError::Flush(failures.join("; ")))
+        }
+    }
+
+    /// The finished spans as an indented tree, when the configuration asked for one.
+    pub fn trace_tree(&self) -> Option<String> {
+        self.tree.as_ref().map(TraceTree::render)
+    }
+}
+
+/// `service.name` defaults to `glassbox` unless `OTEL_SERVICE_NAME` or
+/// `OTEL_RESOURCE_ATTRIBUTES` (read by the SDK's detectors) names the service.
+fn resource(agent_name: &str) -> Resource {
+    let named_by_env = std::env::var("OTEL_SERVICE_NAME").is_ok_and(|v| !v.is_empty())
+        || std::env::var("OTEL_RESOURCE_ATTRIBUTES")
+            .is_ok_and(|v| v.contains(semconv::SERVICE_NAME));
+    let mut builder = Resource::builder();
+    if !named_by_env {
+        builder = builder.with_service_name(semconv::DEFAULT_SERVICE_NAME);
+    }
+    builder
+        .with_attributes([
+            KeyValue::new(semconv::SERVICE_VERSION, env!("CARGO_PKG_VERSION")),
+            KeyValue::new(semconv::GEN_AI_AGENT_NAME, agent_name.to_owned()),
+        ])
+        .build()
+}
+
+/// For HTTP, an explicit base endpoint gets the signal's path, as the
+/// specification does for `OTEL_EXPORTER_OTLP_ENDPOINT`.
+fn signal_endpoint(target: &OtlpTarget, path: &str) -> Option<String> {
+    let endpoint = target.endpoint.as_deref()?;
+    Some(match target.protocol {
+        Some(OtlpProtocol::HttpProtobuf) => format!("{}/{path}", endpoint.trim_end_matches('/')),
+        _ => endpoint.to_owned(),
+    })
+}
+
+/// Builds one signal's exporter from a builder that has not chosen a
+/// transport yet: the protocol given, else the one the environment names.
+macro_rules! otlp_exporter {
+    ($builder:expr, $target:expr, $signal:literal, $path:literal) => {{
+        let target: &OtlpTarget = $target;
+        let endpoint = signal_endpoint(target, $path);
+        let built = match target.protocol {
+            Some(OtlpProtocol::Grpc) => {
+                let builder = $builder
+                    .with_tonic()
+                    .with_protocol(opentelemetry_otlp::Protocol::Grpc);
+                match endpoint {
+                    Some(endpoint) => builder.with_endpoint(endpoint).build(),
+                    None => builder.build(),
+                }
+            }
+            Some(OtlpProtocol::HttpProtobuf) => {
+                let builder = $builder
+                    .with_http()
+                    .with_protocol(opentelemetry_otlp::Protocol::HttpBinary);
+                match endpoint {
+                    Some(endpoint) => builder.with_endpoint(endpoint).build(),
+                    None => builder.build(),
+                }
+            }
+            None => $builder.build(),
+        };
+        built.map_err(|source| TelemetryError::Exporter {
+            signal: $signal,
+            source,
+        })
+    }};
+}
+
+fn span_exporter(target: &OtlpTarget) -> Result<opentelemetry_otlp::SpanExporter, TelemetryError> {
+    otlp_exporter!(
+        opentelemetry_otlp::SpanExporter::builder(),
+        target,
+        "traces",
+        "v1/traces"
+    )
+}
+
+fn metric_exporter(
+    target: &OtlpTarget,
+) -> Result<opentelemetry_otlp::MetricExporter, TelemetryError> {
+    otlp_exporter!(
+        opentelemetry_otlp::MetricExporter::builder(),
+        target,
+        "metrics",
+        "v1/metrics"
+    )
+}
+
+fn log_exporter(target: &OtlpTarget) -> Result<opentelemetry_otlp::LogExporter, TelemetryError> {
+    otlp_exporter!(
+        opentelemetry_otlp::LogExporter::builder(),
+        target,
+        "logs",
+        "v1/logs"
+    )
+}
+
+/// The metric instruments; capability modules record into them beside their spans.
+pub(crate) struct Instruments {
+    pub token_usage: Histogram<u64>,
+    pub operation_duration: Histogram<f64>,
+    pub tool_duration: Histogram<f64>,
+    pub tool_errors: Counter<u64>,
+    pub agent_duration: Histogram<f64>,
+    pub agent_errors: Counter<u64>,
+}
+
+impl Instruments {
+    fn new(meter: &Meter) -> Self {
+        use semconv::metric;
+        let seconds = |name: &'static str, description: &'static str| {
+            meter
+                .f64_histogram(name)
+                .with_unit("s")
+                .with_description(description)
+                .with_boundaries(metric::DURATION_BUCKETS.to_vec())
+                .build()
+        };
+        Instruments {
+            token_usage: meter
+                .u64_histogram(metric::TOKEN_USAGE)
+                .with_unit("{token}")
+                .with_description("Tokens used per LLM call, by token type")
+                .with_boundaries(metric::TOKEN_BUCKETS.to_vec())
+                .build(),
+            operation_duration: seconds(metric::OPERATION_DURATION, "Duration of LLM calls"),
+            tool_duration: seconds(metric::TOOL_DURATION, "Duration of tool calls"),
+            tool_errors: meter
+                .u64_counter(metric::TOOL_ERRORS)
+                .with_description("Tool calls that failed, by error.type")
+                .build(),
+            agent_duration: seconds(metric::AGENT_DURATION, "Duration of agent runs"),
+            agent_errors: meter
+                .u64_counter(metric::AGENT_ERRORS)
+                .with_description("Agent runs that failed, by error.type")
+                .build(),
+        }
+    }
+}

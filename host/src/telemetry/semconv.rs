@@ -1,0 +1,93 @@
+//! Every telemetry name the host emits, in one place: OpenTelemetry GenAI
+//! semantic conventions (kept here because the upstream Rust constants are
+//! experimental and deprecated) plus Glassbox's own metrics.
+
+/// Values of `gen_ai.operation.name`, also the first word of span names.
+pub mod operation {
+    pub const CHAT: &str = "chat";
+    pub const EXECUTE_TOOL: &str = "execute_tool";
+    pub const INVOKE_AGENT: &str = "invoke_agent";
+}
+
+pub const GEN_AI_OPERATION_NAME: &str = "gen_ai.operation.name";
+pub const GEN_AI_PROVIDER_NAME: &str = "gen_ai.provider.name";
+pub const GEN_AI_CONVERSATION_ID: &str = "gen_ai.conversation.id";
+
+pub const GEN_AI_REQUEST_MODEL: &str = "gen_ai.request.model";
+pub const GEN_AI_REQUEST_TEMPERATURE: &str = "gen_ai.request.temperature";
+pub const GEN_AI_REQUEST_MAX_TOKENS: &str = "gen_ai.request.max_tokens";
+pub const GEN_AI_REQUEST_TOP_P: &str = "gen_ai.request.top_p";
+pub const GEN_AI_REQUEST_STOP_SEQUENCES: &str = "gen_ai.request.stop_sequences";
+pub const GEN_AI_REQUEST_SEED: &str = "gen_ai.request.seed";
+
+pub const GEN_AI_RESPONSE_ID: &str = "gen_ai.response.id";
+pub const GEN_AI_RESPONSE_MODEL: &str = "gen_ai.response.model";
+pub const GEN_AI_RESPONSE_FINISH_REASONS: &str = "gen_ai.response.finish_reasons";
+
+pub const GEN_AI_USAGE_INPUT_TOKENS: &str = "gen_ai.usage.input_tokens";
+pub const GEN_AI_USAGE_OUTPUT_TOKENS: &str = "gen_ai.usage.output_tokens";
+pub const GEN_AI_USAGE_CACHE_READ_INPUT_TOKENS: &str = "gen_ai.usage.cache_read.input_tokens";
+pub const GEN_AI_USAGE_CACHE_CREATION_INPUT_TOKENS: &str =
+    "gen_ai.usage.cache_creation.input_tokens";
+pub const GEN_AI_USAGE_REASONING_OUTPUT_TOKENS: &str = "gen_ai.usage.reasoning.output_tokens";
+
+pub const GEN_AI_TOOL_NAME: &str = "gen_ai.tool.name";
+pub const GEN_AI_TOOL_CALL_ID: &str = "gen_ai.tool.call.id";
+pub const GEN_AI_TOOL_DESCRIPTION: &str = "gen_ai.tool.description";
+pub const GEN_AI_TOOL_TYPE: &str = "gen_ai.tool.type";
+/// Our tools are functions the model calls by name with JSON arguments.
+pub const TOOL_TYPE_FUNCTION: &str = "function";
+
+pub const GEN_AI_AGENT_NAME: &str = "gen_ai.agent.name";
+pub const GEN_AI_AGENT_DESCRIPTION: &str = "gen_ai.agent.description";
+pub const GEN_AI_AGENT_VERSION: &str = "gen_ai.agent.version";
+
+pub const GEN_AI_TOKEN_TYPE: &str = "gen_ai.token.type";
+pub const TOKEN_TYPE_INPUT: &str = "input";
+pub const TOKEN_TYPE_OUTPUT: &str = "output";
+
+pub const SERVER_ADDRESS: &str = "server.address";
+pub const SERVER_PORT: &str = "server.port";
+pub const ERROR_TYPE: &str = "error.type";
+
+/// Which component a span, metric or log line belongs to (its file name).
+pub const GLASSBOX_COMPONENT: &str = "glassbox.component";
+
+/// Values of `error.type`: low-cardinality classes of failure.
+pub mod error_type {
+    pub const RATE_LIMITED: &str = "rate_limited";
+    pub const TIMEOUT: &str = "timeout";
+    pub const INVALID_REQUEST: &str = "invalid_request";
+    pub const NOT_ALLOWED: &str = "not_allowed";
+    pub const NOT_FOUND: &str = "tool_not_found";
+    pub const INVALID_ARGUMENTS: &str = "invalid_arguments";
+    pub const TOOL_FAILED: &str = "tool_failed";
+    pub const TRAP: &str = "trap";
+    pub const PROVIDER: &str = "provider_error";
+    pub const CANCELLED: &str = "cancelled";
+}
+
+/// Metric names, units and bucket boundaries.
+pub mod metric {
+    pub const TOKEN_USAGE: &str = "gen_ai.client.token.usage";
+    pub const OPERATION_DURATION: &str = "gen_ai.client.operation.duration";
+    pub const TOOL_DURATION: &str = "glassbox.tool.duration";
+    pub const TOOL_ERRORS: &str = "glassbox.tool.errors";
+    pub const AGENT_DURATION: &str = "glassbox.agent.duration";
+    pub const AGENT_ERRORS: &str = "glassbox.agent.errors";
+
+    /// Boundaries the GenAI conventions give for `gen_ai.client.token.usage`.
+    pub const TOKEN_BUCKETS: [f64; 14] = [
+        1.0, 4.0, 16.0, 64.0, 256.0, 1024.0, 4096.0, 16384.0, 65536.0, 262144.0, 1048576.0,
+        4194304.0, 16777216.0, 67108864.0,
+    ];
+    /// Boundaries the GenAI conventions give for durations in seconds.
+    pub const DURATION_BUCKETS: [f64; 14] = [
+        0.01, 0.02, 0.04, 0.08, 0.16, 0.32, 0.64, 1.28, 2.56, 5.12, 10.24, 20.48, 40.96, 81.92,
+    ];
+}
+
+/// Resource attributes.
+pub const SERVICE_NAME: &str = "service.name";
+pub const SERVICE_VERSION: &str = "service.version";
+pub const DEFAULT_SERVICE_NAME: &str = "glassbox";

@@ -1,0 +1,313 @@
+//! The `tools` capability: tool plugins loaded into a registry by tool name, and
+//! the host side of the `tools` import, which checks arguments against each
+//! tool's schema and runs every call in a fresh plugin instance under an
+//! `execute_tool {name}` span.
+
+use crate::bindings::GuestError;
+use crate::bindings::agent::glassbox::agent::{tools as wit, types::ToolDefinition};
+use crate::bindings::tool_plugin::ToolPluginPre;
+use crate::runtime::{Capabilities, ComponentState, Engine, LoadError, World, error_chain};
+use crate::sandbox::Grants;
+use crate::telemetry::semconv;
+use opentelemetry::trace::{SpanKind, Status, TraceContextExt, Tracer as _};
+use opentelemetry::{Context, KeyValue};
+use std::collections::BTreeMap;
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+use std::time::Instant;
+use wasmtime::Store;
+
+/// Longest tool name the model providers accept.
+const MAX_TOOL_NAME: usize = 64;
+
+/// One plugin file, compiled and linked once.
+struct Plugin {
+    path: PathBuf,
+    label: Arc<str>,
+    pre: ToolPluginPre<ComponentState>,
+}
+
+struct RegisteredTool {
+    definition: ToolDefinition,
+    validator: jsonschema::Validator,
+    plugin: Arc<Plugin>,
+}
+
+/// Every tool a run may call, by name.
+#[derive(Default)]
+pub struct ToolRegistry {
+    tools: BTreeMap<String, RegisteredTool>,
+}
+
+impl ToolRegistry {
+    /// Loads each plugin, asks it for its tools and checks their definitions.
+    pub(crate) async fn load(engine: &Engine, paths: &[PathBuf]) -> Result<Self, LoadError> {
+        let mut registry = ToolRegistry::default();
+        for path in paths {
+            let (label, pre) = engine.prepare(path, World::ToolPlugin)?;
+            let pre = ToolPluginPre::new(pre).map_err(|e| LoadError::WrongWorld {
+                path: path.clone(),
+                world: "tool-plugin",
+                reason: error_chain(&e),
+            })?;
+            let startup = |reason| LoadError::Startup {
+                path: path.clone(),
+                call: "definitions",
+                reason,
+            };
+            let mut store = engine.loading_store(&label);
+            let instance = pre
+                .instantiate_async(&mut store)
+                .await
+                .map_err(|e| startup(error_chain(&e)))?;
+            let definitions = instance
+                .glassbox_agent_tool()
+                .call_definitions(&mut store)
+                .await
+                .map_err(|e| startup(error_chain(&e)))?;
+            if definitions.is_empty() {
+                return Err(startup("the plugin provides no tools".into()));
+            }
+            let plugin = Arc::new(Plugin {
+                path: path.clone(),
+                label,
+                pre,
+            });
+            for definition in definitions {
+                registry.register(definition, &plugin)?;
+            }
+        }
+        Ok(registry)
+    }
+
+    fn register(
+        &mut self,
+        definition: ToolDefinition,
+        plugin: &Arc<Plugin>,
+    ) -> Result<(), LoadError> {
+        let bad = |reason: String| LoadError::BadTool {
+            path: plugin.path.clone(),
+            tool: definition.name.clone(),
+            reason,
+        };
+        let name = &definition.name;
+        if name.is_empty()
+            || name.len() > MAX_TOOL_NAME
+            || !name
+                .chars()
+                .all(|c| c.is_ascii_alphanumeric() || c == '_' || c == '-')
+        {
+            return Err(bad(format!(
+                "a tool name must be 1 to {MAX_TOOL_NAME} characters of [a-zA-Z0-9_-]"
+            )));
+        }
+        if let Some(existing) = self.tools.get(name) {
+            return Err(LoadError::DuplicateTool {
+                tool: name.clone(),
+                first: existing.plugin.path.clone(),
+                second: plugin.path.clone(),
+            });
+        }
+        let schema: serde_json::Value = serde_json::from_str(&definition.parameters)
+            .map_err(|e| bad(format!("the parameter schema is not JSON: {e}")))?;
+        if !schema.is_object() {
+            return Err(bad("the parameter schema must be a JSON object".into()));
+        }
+        let validator = jsonschema::validator_for(&schema).map_err(|e| {
+            bad(format!(
+                "the parameter schema is not a valid JSON Schema: {e}"
+            ))
+        })?;
+        self.tools.insert(
+            name.clone(),
+            RegisteredTool {
+                definition,
+                validator,
+                plugin: plugin.clone(),
+            },
+        );
+        Ok(())
+    }
+
+    /// Every tool's definition, in name order.
+    pub fn definitions(&self) -> Vec<ToolDefinition> {
+        self.tools
+            .values()
+            .map(|tool| tool.definition.clone())
+            .collect()
+    }
+
+    /// The file that provides `tool`.
+    pub fn provider_of(&self, tool: &str) -> Option<&Path> {
+        self.tools.get(tool).map(|t| t.plugin.path.as_path())
+    }
+
+    /// One traced tool call, made on behalf of a component whose current span is `parent`.
+    async fn call(
+        &self,
+        capabilities: &Arc<Capabilities>,
+        parent: &Context,
+        name: String,
+        arguments: String,
+        call_id: Option<String>,
+    ) -> Result<String, GuestError> {
+        let telemetry = &capabilities.telemetry;
+        let registered = self.tools.get(&name);
+        let mut attributes = vec![
+            KeyValue::new(
+                semconv::GEN_AI_OPERATION_NAME,
+                semconv::operation::EXECUTE_TOOL,
+            ),
+            KeyValue::new(semconv::GEN_AI_TOOL_NAME, name.clone()),
+            KeyValue::new(semconv::GEN_AI_TOOL_TYPE, semconv::TOOL_TYPE_FUNCTION),
+        ];
+        if let Some(id) = &call_id {
+            attributes.push(KeyValue::new(semconv::GEN_AI_TOOL_CALL_ID, id.clone()));
+        }
+        if let Some(tool) = registered {
+            attributes.push(KeyValue::new(
+                semconv::GEN_AI_TOOL_DESCRIPTION,
+                tool.definition.description.clone(),
+            ));
+            attributes.push(KeyValue::new(
+                semconv::GLASSBOX_COMPONENT,
+                tool.plugin.label.to_string(),
+            ));
+        }
+        let span = telemetry
+            .tracer()
+            .span_builder(format!("{} {name}", semconv::operation::EXECUTE_TOOL))
+            .with_kind(SpanKind::Internal)
+            .with_attributes(attributes)
+            .start_with_context(telemetry.tracer(), parent);
+        let cx = parent.with_span(span);
+        let started = Instant::now();
+
+        let result = match registered {
+            None => Err(GuestError::NotFound(format!(
+                "no tool named `{name}`; available: {}",
+                self.tools.keys().cloned().collect::<Vec<_>>().join(", ")
+            ))),
+            Some(tool) => match check_arguments(&tool.validator, &arguments) {
+                Err(error) => Err(error),
+                Ok(()) => invoke(capabilities, &tool.plugin, &cx, &name, &arguments, call_id).await,
+            },
+        };
+
+        let mut metric_attributes = vec![KeyValue::new(semconv::GEN_AI_TOOL_NAME, name)];
+        if let Err(error) = &result {
+            cx.span()
+                .set_attribute(KeyValue::new(semconv::ERROR_TYPE, error.error_type()));
+            cx.span()
+                .set_status(Status::error(error.message().to_owned()));
+            metric_attributes.push(KeyValue::new(semconv::ERROR_TYPE, error.error_type()));
+            telemetry
+                .instruments()
+                .tool_errors
+                .add(1, &metric_attributes);
+        }
+        telemetry
+            .instruments()
+            .tool_duration
+            .record(started.elapsed().as_secs_f64(), &metric_attributes);
+        cx.span().end();
+        result
+    }
+}
+
+/// Every `*.wasm` file directly in `dir`, in name order: the drop-in plugin folder.
+pub fn plugin_files(dir: &Path) -> Result<Vec<PathBuf>, LoadError> {
+    let unreadable = |source| LoadError::PluginDir {
+        path: dir.into(),
+        source,
+    };
+    let mut files = Vec::new();
+    for entry in std::fs::read_dir(dir).map_err(unreadable)? {
+        let path = entry.map_err(unreadable)?.path();
+        if path.extension().is_some_and(|ext| ext == "wasm") && path.is_file() {
+            files.push(path);
+        }
+    }
+    files.sort();
+    Ok(files)
+}
+
+/// Arguments must be a JSON object that satisfies the tool's schema.
+fn check_arguments(validator: &jsonschema::Validator, arguments: &str) -> Result<(), GuestError> {
+    let value: serde_json::Value = serde_json::from_str(arguments).map_err(|e| {
+        GuestError::InvalidArguments(format!("the arguments are not valid JSON: {e}"))
+    })?;
+    validator.validate(&value).map_err(|error| {
+        let at = error.instance_path().to_string();
+        let at = if at.is_empty() {
+            String::new()
+        } else {
+            format!(" at `{at}`")
+        };
+        GuestError::InvalidArguments(format!(
+            "the arguments do not match the tool's schema{at}: {error}"
+        ))
+    })
+}
+
+/// Runs one call in a fresh instance of `plugin`, whose spans nest under `cx`.
+async fn invoke(
+    capabilities: &Arc<Capabilities>,
+    plugin: &Plugin,
+    cx: &Context,
+    name: &str,
+    arguments: &str,
+    call_id: Option<String>,
+) -> Result<String, GuestError> {
+    let crashed = |e: wasmtime::Error| {
+        GuestError::Crashed(format!(
+            "tool plugin {} crashed: {}",
+            plugin.label,
+            error_chain(&e)
+        ))
+    };
+    let state = ComponentState::new(
+        plugin.label.clone(),
+        Some(capabilities.clone()),
+        cx.clone(),
+        &Grants::default(),
+    );
+    let mut store = Store::new(plugin.pre.engine(), state);
+    let instance = plugin
+        .pre
+        .instantiate_async(&mut store)
+        .await
+        .map_err(crashed)?;
+    instance
+        .glassbox_agent_tool()
+        .call_invoke(&mut store, name, arguments, call_id.as_deref())
+        .await
+        .map_err(crashed)?
+}
+
+impl wit::Host for ComponentState {
+    async fn list(&mut self) -> wasmtime::Result<Vec<ToolDefinition>> {
+        Ok(self
+            .capabilities()
+            .map(|c| c.tools.definitions())
+            .unwrap_or_default())
+    }
+
+    async fn call(
+        &mut self,
+        name: String,
+        arguments: String,
+        call_id: Option<String>,
+    ) -> wasmtime::Result<Result<String, GuestError>> {
+        let Some(capabilities) = self.capabilities().cloned() else {
+            return Ok(Err(GuestError::NotAllowed(
+                "tools can only be called during a run".into(),
+            )));
+        };
+        let parent = self.spans.current().clone();
+        Ok(capabilities
+            .tools
+            .call(&capabilities, &parent, name, arguments, call_id)
+            .await)
+    }
+}

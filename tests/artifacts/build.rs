@@ -1,0 +1,72 @@
+//! Compiles every guest component (the example plugins and the test fixtures)
+//! for `wasm32-wasip2` into this crate's OUT_DIR, and writes a path constant
+//! for each, so tests use components built from the sources they test.
+
+use std::path::{Path, PathBuf};
+use std::process::Command;
+
+/// (package, artifact file stem, constant name)
+const GUESTS: &[(&str, &str, &str)] = &[
+    ("react-agent", "react_agent", "REACT_AGENT"),
+    ("weather", "weather", "WEATHER"),
+    ("calculator", "calculator", "CALCULATOR"),
+    ("test-tools", "test_tools", "TEST_TOOLS"),
+];
+
+fn main() {
+    let out_dir = PathBuf::from(std::env::var_os("OUT_DIR").unwrap());
+    let workspace = Path::new(env!("CARGO_MANIFEST_DIR")).join("../..");
+    let workspace = workspace.canonicalize().unwrap();
+    for watched in [
+        "wit",
+        "guest-sdk",
+        "plugins",
+        "tests/fixtures",
+        "Cargo.lock",
+    ] {
+        println!(
+            "cargo:rerun-if-changed={}",
+            workspace.join(watched).display()
+        );
+    }
+
+    let target_dir = out_dir.join("guests");
+    let cargo = std::env::var_os("CARGO").unwrap_or_else(|| "cargo".into());
+    let mut command = Command::new(cargo);
+    command
+        .current_dir(&workspace)
+        .args(["build", "--release", "--target", "wasm32-wasip2"])
+        .env("CARGO_TARGET_DIR", &target_dir)
+        // The host build's flags (coverage, sanitizers) do not apply to guests.
+        .env_remove("CARGO_ENCODED_RUSTFLAGS")
+        .env_remove("RUSTFLAGS")
+        .env_remove("CARGO_BUILD_TARGET");
+    for (package, ..) in GUESTS {
+        command.args(["-p", package]);
+    }
+    let status = command
+        .status()
+        .expect("cannot run cargo to build the guest components");
+    assert!(
+        status.success(),
+        "building the guest components failed; is the target installed? (`rustup target add wasm32-wasip2`)"
+    );
+
+    let mut constants = String::new();
+    for (_, stem, constant) in GUESTS {
+        let path = target_dir
+            .join("wasm32-wasip2/release")
+            .join(format!("{stem}.wasm"));
+        assert!(path.exists(), "{} was not built", path.display());
+        constants.push_str(&format!(
+            "/// `{stem}.wasm`, built from source.\npub const {constant}: &str = {:?};\n",
+            path.display().to_string()
+        ));
+    }
+    let names: Vec<&str> = GUESTS.iter().map(|(_, _, constant)| *constant).collect();
+    constants.push_str(&format!(
+        "/// Every guest component, by constant name.\npub const ALL: &[&str] = &[{}];\n",
+        names.join(", ")
+    ));
+    std::fs::write(out_dir.join("artifacts.rs"), constants).unwrap();
+}
