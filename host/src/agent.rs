@@ -66,7 +66,8 @@ impl RunError {
     }
 }
 
-/// A compiled agent that has described itself.
+/// A compiled agent that has described itself. Cheap to clone.
+#[derive(Clone)]
 pub struct AgentComponent {
     path: PathBuf,
     label: Arc<str>,

@@ -144,6 +144,7 @@ fn init_logging() {
     });
     tracing_subscriber::fmt()
         .with_writer(std::io::stderr)
+        .with_ansi(std::io::stderr().is_terminal())
         .with_env_filter(filter)
         .with_target(false)
         .without_time()
@@ -179,7 +180,7 @@ async fn run(args: RunArgs) -> ExitCode {
         )
     });
     if let Some(tree) = tree.filter(|t| !t.is_empty()) {
-        eprintln!("\n{tree}");
+        eprintln!("\n{}", tree.trim_end());
     }
     if let Err(error) = flush_result {
         eprintln!("glassbox: warning: {error}");

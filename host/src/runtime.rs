@@ -77,6 +77,14 @@ impl World {
         }
     }
 
+    /// "a `tool-plugin` component", for messages.
+    fn a_component(self) -> &'static str {
+        match self {
+            World::Agent => "an `agent` component",
+            World::ToolPlugin => "a `tool-plugin` component",
+        }
+    }
+
     fn export(self) -> &'static str {
         match self {
             World::Agent => "glassbox:agent/entrypoint@0.1.0",
@@ -167,7 +175,7 @@ impl Engine {
             .collect();
         if !exports.iter().any(|name| name == world.export()) {
             let reason = if exports.iter().any(|name| name == world.other().export()) {
-                format!("it is a `{}` component", world.other().name())
+                format!("it is {}", world.other().a_component())
             } else {
                 format!(
                     "it does not export `{}` (it exports: {})",

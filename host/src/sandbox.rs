@@ -70,7 +70,7 @@ impl LineLogger {
     fn emit(&self, line: &[u8]) {
         let line = String::from_utf8_lossy(line);
         let line = line.trim_end_matches(['\r', '\n']);
-        tracing::info!(component = %self.component, stream = self.stream, "{line}");
+        tracing::info!("[{} {}] {line}", self.component, self.stream);
     }
 }
 

@@ -63,9 +63,12 @@ fn main() {
             path.display().to_string()
         ));
     }
-    let names: Vec<&str> = GUESTS.iter().map(|(_, _, constant)| *constant).collect();
+    let names: Vec<String> = GUESTS
+        .iter()
+        .map(|(_, _, constant)| format!("{constant:?}"))
+        .collect();
     constants.push_str(&format!(
-        "/// Every guest component, by constant name.\npub const ALL: &[&str] = &[{}];\n",
+        "/// The name of every constant above.\npub const ALL: &[&str] = &[{}];\n",
         names.join(", ")
     ));
     std::fs::write(out_dir.join("artifacts.rs"), constants).unwrap();

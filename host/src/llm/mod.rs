@@ -8,7 +8,7 @@ mod scripted;
 
 pub use model::*;
 pub use openai::{OpenAiConfig, OpenAiProvider};
-pub use scripted::{ScriptError, ScriptedProvider};
+pub use scripted::{DEMO_SCRIPT, ScriptError, ScriptedProvider};
 
 use crate::bindings::GuestError;
 use crate::bindings::agent::glassbox::agent::{llm as wit, types};

@@ -78,7 +78,10 @@ impl HostSpan for ComponentState {
                 Some(parent.with_span(span))
             }
             Some(_) => {
-                tracing::warn!(component = %self.component, "more than {MAX_OPEN_SPANS} open spans; not recording more");
+                tracing::warn!(
+                    "[{}] more than {MAX_OPEN_SPANS} open spans; not recording more",
+                    self.component
+                );
                 None
             }
             None => None,
@@ -159,11 +162,11 @@ impl Host for ComponentState {
         let message = truncate(message);
         let component = &*self.component;
         match level {
-            Level::Trace => tracing::trace!(component, "{message}"),
-            Level::Debug => tracing::debug!(component, "{message}"),
-            Level::Info => tracing::info!(component, "{message}"),
-            Level::Warn => tracing::warn!(component, "{message}"),
-            Level::Error => tracing::error!(component, "{message}"),
+            Level::Trace => tracing::trace!("[{component}] {message}"),
+            Level::Debug => tracing::debug!("[{component}] {message}"),
+            Level::Info => tracing::info!("[{component}] {message}"),
+            Level::Warn => tracing::warn!("[{component}] {message}"),
+            Level::Error => tracing::error!("[{component}] {message}"),
         }
         let Some(capabilities) = self.capabilities() else {
             return Ok(());

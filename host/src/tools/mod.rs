@@ -33,10 +33,10 @@ struct RegisteredTool {
     plugin: Arc<Plugin>,
 }
 
-/// Every tool a run may call, by name.
-#[derive(Default)]
+/// Every tool a run may call, by name. Cheap to clone: components are compiled once.
+#[derive(Clone, Default)]
 pub struct ToolRegistry {
-    tools: BTreeMap<String, RegisteredTool>,
+    tools: BTreeMap<String, Arc<RegisteredTool>>,
 }
 
 impl ToolRegistry {
@@ -120,11 +120,11 @@ impl ToolRegistry {
         })?;
         self.tools.insert(
             name.clone(),
-            RegisteredTool {
+            Arc::new(RegisteredTool {
                 definition,
                 validator,
                 plugin: plugin.clone(),
-            },
+            }),
         );
         Ok(())
     }

@@ -1,0 +1,310 @@
+//! The `glassbox` binary: output, exit codes, one-line errors, and telemetry
+//! configured the standard way, through `OTEL_*` variables.
+
+use crate::support::artifacts;
+use crate::support::otlp::{Receiver, string};
+use glassbox::telemetry::OtlpProtocol;
+use std::process::{Command, Output};
+
+const QUESTION: &str =
+    "Which is warmer right now, Paris or Lisbon, and by how many degrees Fahrenheit?";
+
+/// The binary with a clean environment: no provider, no OTLP settings.
+fn glassbox() -> Command {
+    let mut command = Command::new(env!("CARGO_BIN_EXE_glassbox"));
+    for (name, _) in std::env::vars() {
+        if name.starts_with("OTEL_")
+            || name.starts_with("OPENAI_")
+            || name == "TRACEPARENT"
+            || name == "GLASSBOX_LOG"
+        {
+            command.env_remove(name);
+        }
+    }
+    command
+}
+
+fn demo(command: &mut Command) -> &mut Command {
+    command.arg("run").arg(artifacts::REACT_AGENT).args([
+        "--tool",
+        artifacts::WEATHER,
+        "--tool",
+        artifacts::CALCULATOR,
+        "--input",
+        QUESTION,
+    ])
+}
+
+fn text(bytes: &[u8]) -> String {
+    String::from_utf8_lossy(bytes).into_owned()
+}
+
+fn expect_failure(output: &Output, code: i32) -> String {
+    assert_eq!(
+        output.status.code(),
+        Some(code),
+        "stderr: {}",
+        text(&output.stderr)
+    );
+    let stderr = text(&output.stderr);
+    let last = stderr.lines().last().unwrap_or_default().to_owned();
+    assert!(last.starts_with("glassbox: error: "), "{stderr}");
+    last
+}
+
+#[test]
+fn the_demo_prints_the_answer_and_the_trace_tree() {
+    let output = demo(&mut glassbox()).output().unwrap();
+    let stderr = text(&output.stderr);
+    assert!(output.status.success(), "{stderr}");
+    assert_eq!(
+        text(&output.stdout),
+        "Lisbon is warmer: 19 °C and sunny, against 14 °C and clear in Paris, a difference of 9 °F.\n"
+    );
+    assert!(
+        stderr.contains("LLM provider: scripted (offline"),
+        "{stderr}"
+    );
+    let tree: Vec<&str> = stderr
+        .lines()
+        .skip_while(|l| !l.starts_with("invoke_agent"))
+        .take_while(|l| !l.is_empty())
+        .collect();
+    assert_eq!(tree.len(), 10, "{stderr}");
+    assert!(
+        tree[0].starts_with("invoke_agent react-agent  "),
+        "{stderr}"
+    );
+    assert!(tree[1].starts_with("├── react.step  "), "{stderr}");
+    assert!(
+        tree[2].starts_with("│   ├── chat scripted-demo  ")
+            && tree[2].contains("tokens 55 in / 14 out"),
+        "{stderr}"
+    );
+    assert!(tree[8].starts_with("└── react.step  "), "{stderr}");
+}
+
+#[test]
+fn help_shows_an_example() {
+    let output = glassbox().args(["run", "--help"]).output().unwrap();
+    let help = text(&output.stdout);
+    assert!(output.status.success());
+    assert!(
+        help.contains("Example:")
+            && help.contains("glassbox run react_agent.wasm --plugins plugins/"),
+        "{help}"
+    );
+    assert!(
+        help.contains("--otlp-endpoint") && help.contains("--script"),
+        "{help}"
+    );
+}
+
+#[test]
+fn tools_lists_every_tool_with_its_schema() {
+    let dir = tempfile::tempdir().unwrap();
+    std::fs::copy(artifacts::WEATHER, dir.path().join("weather.wasm")).unwrap();
+    std::fs::copy(artifacts::CALCULATOR, dir.path().join("calculator.wasm")).unwrap();
+    std::fs::write(dir.path().join("README.txt"), "not a plugin").unwrap();
+    let output = glassbox()
+        .arg("tools")
+        .arg("--plugins")
+        .arg(dir.path())
+        .output()
+        .unwrap();
+    let stdout = text(&output.stdout);
+    assert!(output.status.success(), "{}", text(&output.stderr));
+    assert!(stdout.starts_with("calculate  ("), "{stdout}");
+    assert!(
+        stdout.contains("get_weather  (")
+            && stdout.contains("\"required\": [\n      \"city\"\n    ]"),
+        "{stdout}"
+    );
+}
+
+#[test]
+fn components_that_cannot_load_exit_2_with_one_line() {
+    let line = expect_failure(
+        &glassbox()
+            .args(["run", artifacts::WEATHER, "--input", "hi"])
+            .output()
+            .unwrap(),
+        2,
+    );
+    assert_eq!(
+        line,
+        format!(
+            "glassbox: error: {}: does not target the `agent` world: it is a `tool-plugin` component",
+            artifacts::WEATHER
+        )
+    );
+
+    let dir = tempfile::tempdir().unwrap();
+    let bogus = dir.path().join("bogus.wasm");
+    std::fs::write(&bogus, "hello").unwrap();
+    let line = expect_failure(
+        &demo(&mut glassbox())
+            .arg("--tool")
+            .arg(&bogus)
+            .output()
+            .unwrap(),
+        2,
+    );
+    assert!(
+        line.ends_with("bogus.wasm: not a WebAssembly file (it does not start with `\\0asm`)"),
+        "{line}"
+    );
+
+    let line = expect_failure(
+        &glassbox()
+            .args([
+                "run",
+                artifacts::REACT_AGENT,
+                "--input",
+                "x",
+                "--plugins",
+                "/no/such/dir",
+            ])
+            .output()
+            .unwrap(),
+        2,
+    );
+    assert!(
+        line.starts_with("glassbox: error: /no/such/dir: cannot list plugins"),
+        "{line}"
+    );
+
+    let line = expect_failure(
+        &demo(&mut glassbox())
+            .args(["--traceparent", "00-nope"])
+            .output()
+            .unwrap(),
+        2,
+    );
+    assert!(line.contains("is not a valid W3C traceparent"), "{line}");
+}
+
+#[test]
+fn a_failing_provider_exits_1_without_leaking_the_key() {
+    let secret = "sk-cli-secret-9b8a7c6d5e4f";
+    let port = std::net::TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port();
+    let output = demo(&mut glassbox())
+        .env("OPENAI_API_KEY", secret)
+        .env("OPENAI_BASE_URL", format!("http://127.0.0.1:{port}/v1"))
+        .output()
+        .unwrap();
+    let line = expect_failure(&output, 1);
+    assert!(
+        line.starts_with("glassbox: error: the agent failed (provider_error): cannot connect to"),
+        "{line}"
+    );
+    let stderr = text(&output.stderr);
+    assert!(
+        stderr.contains("LLM provider: openai at http://127.0.0.1:"),
+        "{stderr}"
+    );
+    assert!(
+        stderr.contains("ERROR provider_error"),
+        "the tree shows the failure: {stderr}"
+    );
+    assert!(!stderr.contains(secret) && !text(&output.stdout).contains(secret));
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn otel_variables_choose_the_exporter_and_traceparent_joins_a_trace() {
+    let receiver = Receiver::start(OtlpProtocol::HttpProtobuf).await;
+    let traceparent = "00-4bf92f3577b34da6a3ce929d0e0e4736-00f067aa0ba902b7-01";
+    let mut command = glassbox();
+    demo(&mut command)
+        .env("OTEL_EXPORTER_OTLP_ENDPOINT", receiver.endpoint())
+        .env("OTEL_EXPORTER_OTLP_PROTOCOL", "http/protobuf")
+        .env("OTEL_SERVICE_NAME", "weather-desk")
+        .env("TRACEPARENT", traceparent);
+    let output = tokio::task::spawn_blocking(move || command.output().unwrap())
+        .await
+        .unwrap();
+    let stderr = text(&output.stderr);
+    assert!(output.status.success(), "{stderr}");
+    assert!(
+        !stderr.contains("invoke_agent"),
+        "no tree when exporting: {stderr}"
+    );
+
+    let spans = receiver.spans();
+    assert_eq!(
+        spans.len(),
+        10,
+        "{:?}",
+        spans.iter().map(|(_, s)| &s.name).collect::<Vec<_>>()
+    );
+    let (resource, root) = spans
+        .iter()
+        .find(|(_, s)| s.name == "invoke_agent react-agent")
+        .unwrap();
+    assert_eq!(
+        string(resource, "service.name").as_deref(),
+        Some("weather-desk")
+    );
+    assert_eq!(hex(&root.trace_id), "4bf92f3577b34da6a3ce929d0e0e4736");
+    assert_eq!(hex(&root.parent_span_id), "00f067aa0ba902b7");
+    assert!(spans.iter().all(|(_, s)| s.trace_id == root.trace_id));
+    assert!(receiver.metric("gen_ai.client.token.usage").is_some());
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn otel_sdk_disabled_sends_and_prints_nothing() {
+    let receiver = Receiver::start(OtlpProtocol::Grpc).await;
+    let mut command = glassbox();
+    demo(&mut command)
+        .env("OTEL_EXPORTER_OTLP_ENDPOINT", receiver.endpoint())
+        .env("OTEL_EXPORTER_OTLP_PROTOCOL", "grpc")
+        .env("OTEL_SDK_DISABLED", "true");
+    let output = tokio::task::spawn_blocking(move || command.output().unwrap())
+        .await
+        .unwrap();
+    assert!(output.status.success());
+    assert!(!text(&output.stderr).contains("invoke_agent"));
+    assert!(receiver.is_empty(), "{}", receiver.dump());
+}
+
+#[test]
+fn guest_output_goes_to_the_host_log_tagged_with_the_component() {
+    let dir = tempfile::tempdir().unwrap();
+    let script = dir.path().join("shout.toml");
+    std::fs::write(
+        &script,
+        "[[turn]]\ntool_calls = [{ name = \"shout\", arguments = { words = \"hello there\" } }]\n[[turn]]\ncontent = \"{{result:shout}}\"\n",
+    )
+    .unwrap();
+    let output = glassbox()
+        .args([
+            "run",
+            artifacts::REACT_AGENT,
+            "--tool",
+            artifacts::TEST_TOOLS,
+            "--input",
+            "Shout!",
+            "--no-trace-tree",
+        ])
+        .arg("--script")
+        .arg(&script)
+        .output()
+        .unwrap();
+    let stderr = text(&output.stderr);
+    assert!(output.status.success(), "{stderr}");
+    assert_eq!(text(&output.stdout), "HELLO THERE\n");
+    assert!(
+        stderr
+            .lines()
+            .any(|l| l.ends_with("INFO [test_tools.wasm stdout] shouting: hello there")),
+        "{stderr}"
+    );
+}
+
+fn hex(bytes: &[u8]) -> String {
+    bytes.iter().map(|b| format!("{b:02x}")).collect()
+}

@@ -1,0 +1,24 @@
+//! Glassbox's integration tests: real components built from source, a real
+//! OTLP receiver, a mock OpenAI server over real HTTP, and the `glassbox`
+//! binary itself.
+
+mod cli;
+mod errors;
+mod runs;
+mod support;
+
+/// Every guest component built for the tests is used by some test.
+#[test]
+fn every_guest_component_is_exercised() {
+    for constant in support::artifacts::ALL {
+        let used = [
+            include_str!("runs.rs"),
+            include_str!("errors.rs"),
+            include_str!("cli.rs"),
+            include_str!("support/mod.rs"),
+        ]
+        .iter()
+        .any(|source| source.contains(&format!("artifacts::{constant}")));
+        assert!(used, "no test uses artifacts::{constant}");
+    }
+}

@@ -1,0 +1,170 @@
+//! What the tests share: components compiled once per test binary, a runtime
+//! wired to a real OTLP receiver, and a readable form of an exported span tree.
+
+pub mod llm_server;
+pub mod otlp;
+
+use glassbox::llm::{OpenAiConfig, OpenAiProvider, ScriptedProvider, SharedProvider};
+use glassbox::telemetry::{OtlpProtocol, OtlpTarget, TelemetryConfig};
+use glassbox::tools::ToolRegistry;
+use glassbox::{AgentComponent, Engine, RunError, RunRequest, Runtime, Telemetry};
+use opentelemetry_proto::tonic::trace::v1::Span;
+use otlp::Receiver;
+use std::collections::HashMap;
+use std::sync::{Arc, OnceLock};
+use tokio::sync::OnceCell;
+
+pub use glassbox_test_artifacts as artifacts;
+
+/// The API key given to the OpenAI provider in tests; it must never be exported.
+pub const API_KEY: &str = "sk-test-7f3a9c0e2b5d4e6f8a1b";
+
+pub fn engine() -> &'static Engine {
+    static ENGINE: OnceLock<Engine> = OnceLock::new();
+    ENGINE.get_or_init(|| Engine::new().unwrap())
+}
+
+/// The react agent, compiled once.
+pub async fn react_agent() -> AgentComponent {
+    static AGENT: OnceCell<AgentComponent> = OnceCell::const_new();
+    AGENT
+        .get_or_init(|| async {
+            engine()
+                .load_agent(artifacts::REACT_AGENT.as_ref())
+                .await
+                .unwrap()
+        })
+        .await
+        .clone()
+}
+
+/// Weather, calculator and the test tools, compiled once.
+pub async fn tools() -> ToolRegistry {
+    static TOOLS: OnceCell<ToolRegistry> = OnceCell::const_new();
+    TOOLS
+        .get_or_init(|| async {
+            let paths = [
+                artifacts::WEATHER,
+                artifacts::CALCULATOR,
+                artifacts::TEST_TOOLS,
+            ]
+            .map(Into::into);
+            engine().load_tools(&paths).await.unwrap()
+        })
+        .await
+        .clone()
+}
+
+pub fn scripted(script: &str) -> SharedProvider {
+    Arc::new(ScriptedProvider::parse(script, "test script").unwrap())
+}
+
+pub fn openai(base_url: &str) -> SharedProvider {
+    Arc::new(
+        OpenAiProvider::new(OpenAiConfig {
+            base_url: base_url.to_owned(),
+            api_key: Some(API_KEY.to_owned()),
+            model: "mock-model".to_owned(),
+            timeout: std::time::Duration::from_secs(10),
+        })
+        .unwrap(),
+    )
+}
+
+/// A finished run and everything its telemetry exported.
+pub struct Outcome {
+    pub result: Result<String, RunError>,
+    pub receiver: Receiver,
+}
+
+/// Runs the react agent with every test tool, exporting to a fresh receiver,
+/// and waits until telemetry is flushed.
+pub async fn run_agent(
+    provider: SharedProvider,
+    protocol: OtlpProtocol,
+    request: RunRequest,
+) -> Outcome {
+    let receiver = Receiver::start(protocol).await;
+    let config = TelemetryConfig {
+        disabled: false,
+        otlp: Some(OtlpTarget::new(receiver.endpoint(), protocol)),
+        trace_tree: false,
+    };
+    let telemetry = Arc::new(Telemetry::new(&config, "react-agent").unwrap());
+    let runtime = Runtime::new(
+        react_agent().await,
+        tools().await,
+        provider,
+        telemetry.clone(),
+    );
+    let result = runtime.run(request).await;
+    tokio::task::spawn_blocking(move || telemetry.shutdown())
+        .await
+        .unwrap()
+        .unwrap();
+    Outcome { result, receiver }
+}
+
+/// The exported spans as an indented outline, `name [KIND]` per line, children
+/// in start order; checks on the way that they share one trace.
+pub fn outline(spans: &[Span]) -> String {
+    let trace_ids: std::collections::HashSet<_> =
+        spans.iter().map(|s| s.trace_id.clone()).collect();
+    assert_eq!(
+        trace_ids.len(),
+        1,
+        "the spans belong to {} traces",
+        trace_ids.len()
+    );
+    let ids: std::collections::HashSet<_> = spans.iter().map(|s| s.span_id.clone()).collect();
+    let mut children: HashMap<Vec<u8>, Vec<&Span>> = HashMap::new();
+    let mut roots = Vec::new();
+    for span in spans {
+        if ids.contains(&span.parent_span_id) {
+            children
+                .entry(span.parent_span_id.clone())
+                .or_default()
+                .push(span);
+        } else {
+            roots.push(span);
+        }
+    }
+    let mut text = String::new();
+    fn walk(span: &Span, depth: usize, children: &HashMap<Vec<u8>, Vec<&Span>>, text: &mut String) {
+        let kind = match span.kind {
+            1 => "INTERNAL",
+            2 => "SERVER",
+            3 => "CLIENT",
+            other => panic!("unexpected span kind {other}"),
+        };
+        text.push_str(&format!("{}{} [{kind}]\n", "  ".repeat(depth), span.name));
+        let mut kids = children.get(&span.span_id).cloned().unwrap_or_default();
+        kids.sort_by_key(|s| s.start_time_unix_nano);
+        for kid in kids {
+            walk(kid, depth + 1, children, text);
+        }
+    }
+    roots.sort_by_key(|s| s.start_time_unix_nano);
+    for root in roots {
+        walk(root, 0, &children, &mut text);
+    }
+    text
+}
+
+/// The one span named `name`.
+pub fn only<'a>(spans: &'a [Span], name: &str) -> &'a Span {
+    let found: Vec<&Span> = spans.iter().filter(|s| s.name == name).collect();
+    assert_eq!(
+        found.len(),
+        1,
+        "expected one `{name}` span, found {}",
+        found.len()
+    );
+    found[0]
+}
+
+/// Status code of a span: 0 unset, 1 ok, 2 error.
+pub fn status(span: &Span) -> (i32, String) {
+    let status = span.status.clone().unwrap_or_default();
+    (status.code, status.message)
+}

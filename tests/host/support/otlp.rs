@@ -1,0 +1,249 @@
+//! A real OTLP receiver on loopback, over gRPC or HTTP/protobuf, that keeps
+//! every export request it gets.
+
+use axum::Router;
+use axum::body::Bytes;
+use axum::routing::post;
+use glassbox::telemetry::OtlpProtocol;
+use opentelemetry_proto::tonic::collector::logs::v1::logs_service_server::{
+    LogsService, LogsServiceServer,
+};
+use opentelemetry_proto::tonic::collector::logs::v1::{
+    ExportLogsServiceRequest, ExportLogsServiceResponse,
+};
+use opentelemetry_proto::tonic::collector::metrics::v1::metrics_service_server::{
+    MetricsService, MetricsServiceServer,
+};
+use opentelemetry_proto::tonic::collector::metrics::v1::{
+    ExportMetricsServiceRequest, ExportMetricsServiceResponse,
+};
+use opentelemetry_proto::tonic::collector::trace::v1::trace_service_server::{
+    TraceService, TraceServiceServer,
+};
+use opentelemetry_proto::tonic::collector::trace::v1::{
+    ExportTraceServiceRequest, ExportTraceServiceResponse,
+};
+use opentelemetry_proto::tonic::common::v1::{KeyValue, any_value::Value};
+use opentelemetry_proto::tonic::logs::v1::LogRecord;
+use opentelemetry_proto::tonic::metrics::v1::Metric;
+use opentelemetry_proto::tonic::trace::v1::Span;
+use prost::Message;
+use std::sync::{Arc, Mutex};
+use tokio::net::TcpListener;
+
+#[derive(Default)]
+struct Collected {
+    traces: Vec<ExportTraceServiceRequest>,
+    metrics: Vec<ExportMetricsServiceRequest>,
+    logs: Vec<ExportLogsServiceRequest>,
+}
+
+type Shared = Arc<Mutex<Collected>>;
+
+pub struct Receiver {
+    endpoint: String,
+    collected: Shared,
+    server: tokio::task::JoinHandle<()>,
+}
+
+impl Drop for Receiver {
+    fn drop(&mut self) {
+        self.server.abort();
+    }
+}
+
+impl Receiver {
+    pub async fn start(protocol: OtlpProtocol) -> Self {
+        let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let endpoint = format!("http://{}", listener.local_addr().unwrap());
+        let collected = Shared::default();
+        let server = match protocol {
+            OtlpProtocol::Grpc => {
+                let incoming = tokio_stream::wrappers::TcpListenerStream::new(listener);
+                let router = tonic::transport::Server::builder()
+                    .add_service(TraceServiceServer::new(Grpc(collected.clone())))
+                    .add_service(MetricsServiceServer::new(Grpc(collected.clone())))
+                    .add_service(LogsServiceServer::new(Grpc(collected.clone())));
+                tokio::spawn(async move { router.serve_with_incoming(incoming).await.unwrap() })
+            }
+            OtlpProtocol::HttpProtobuf => {
+                let (t, m, l) = (collected.clone(), collected.clone(), collected.clone());
+                let app = Router::new()
+                    .route(
+                        "/v1/traces",
+                        post(move |body: Bytes| async move {
+                            t.lock()
+                                .unwrap()
+                                .traces
+                                .push(ExportTraceServiceRequest::decode(body).unwrap());
+                            ExportTraceServiceResponse::default().encode_to_vec()
+                        }),
+                    )
+                    .route(
+                        "/v1/metrics",
+                        post(move |body: Bytes| async move {
+                            m.lock()
+                                .unwrap()
+                                .metrics
+                                .push(ExportMetricsServiceRequest::decode(body).unwrap());
+                            ExportMetricsServiceResponse::default().encode_to_vec()
+                        }),
+                    )
+                    .route(
+                        "/v1/logs",
+                        post(move |body: Bytes| async move {
+                            l.lock()
+                                .unwrap()
+                                .logs
+                                .push(ExportLogsServiceRequest::decode(body).unwrap());
+                            ExportLogsServiceResponse::default().encode_to_vec()
+                        }),
+                    );
+                tokio::spawn(async move { axum::serve(listener, app).await.unwrap() })
+            }
+        };
+        Receiver {
+            endpoint,
+            collected,
+            server,
+        }
+    }
+
+    pub fn endpoint(&self) -> &str {
+        &self.endpoint
+    }
+
+    /// Every span received, with its resource's attributes.
+    pub fn spans(&self) -> Vec<(Vec<KeyValue>, Span)> {
+        let collected = self.collected.lock().unwrap();
+        let mut spans = Vec::new();
+        for request in &collected.traces {
+            for resource_spans in &request.resource_spans {
+                let resource = resource_spans
+                    .resource
+                    .clone()
+                    .unwrap_or_default()
+                    .attributes;
+                for scope in &resource_spans.scope_spans {
+                    spans.extend(scope.spans.iter().map(|s| (resource.clone(), s.clone())));
+                }
+            }
+        }
+        spans
+    }
+
+    /// The metric named `name`, from the last export that carried it.
+    pub fn metric(&self, name: &str) -> Option<Metric> {
+        let collected = self.collected.lock().unwrap();
+        collected
+            .metrics
+            .iter()
+            .flat_map(|r| &r.resource_metrics)
+            .flat_map(|r| &r.scope_metrics)
+            .flat_map(|s| &s.metrics)
+            .filter(|m| m.name == name)
+            .last()
+            .cloned()
+    }
+
+    pub fn logs(&self) -> Vec<LogRecord> {
+        let collected = self.collected.lock().unwrap();
+        collected
+            .logs
+            .iter()
+            .flat_map(|r| &r.resource_logs)
+            .flat_map(|r| &r.scope_logs)
+            .flat_map(|s| s.log_records.clone())
+            .collect()
+    }
+
+    /// Everything received, as text, for searching for things that must not be there.
+    pub fn dump(&self) -> String {
+        let collected = self.collected.lock().unwrap();
+        format!(
+            "{:?}{:?}{:?}",
+            collected.traces, collected.metrics, collected.logs
+        )
+    }
+
+    pub fn is_empty(&self) -> bool {
+        let collected = self.collected.lock().unwrap();
+        collected.traces.is_empty() && collected.metrics.is_empty() && collected.logs.is_empty()
+    }
+}
+
+struct Grpc(Shared);
+
+#[tonic::async_trait]
+impl TraceService for Grpc {
+    async fn export(
+        &self,
+        request: tonic::Request<ExportTraceServiceRequest>,
+    ) -> Result<tonic::Response<ExportTraceServiceResponse>, tonic::Status> {
+        self.0.lock().unwrap().traces.push(request.into_inner());
+        Ok(tonic::Response::new(Default::default()))
+    }
+}
+
+#[tonic::async_trait]
+impl MetricsService for Grpc {
+    async fn export(
+        &self,
+        request: tonic::Request<ExportMetricsServiceRequest>,
+    ) -> Result<tonic::Response<ExportMetricsServiceResponse>, tonic::Status> {
+        self.0.lock().unwrap().metrics.push(request.into_inner());
+        Ok(tonic::Response::new(Default::default()))
+    }
+}
+
+#[tonic::async_trait]
+impl LogsService for Grpc {
+    async fn export(
+        &self,
+        request: tonic::Request<ExportLogsServiceRequest>,
+    ) -> Result<tonic::Response<ExportLogsServiceResponse>, tonic::Status> {
+        self.0.lock().unwrap().logs.push(request.into_inner());
+        Ok(tonic::Response::new(Default::default()))
+    }
+}
+
+/// The value of attribute `key`, if present.
+pub fn attribute<'a>(attributes: &'a [KeyValue], key: &str) -> Option<&'a Value> {
+    attributes
+        .iter()
+        .find(|kv| kv.key == key)?
+        .value
+        .as_ref()?
+        .value
+        .as_ref()
+}
+
+pub fn string(attributes: &[KeyValue], key: &str) -> Option<String> {
+    match attribute(attributes, key)? {
+        Value::StringValue(s) => Some(s.clone()),
+        other => panic!("{key} is not a string: {other:?}"),
+    }
+}
+
+pub fn int(attributes: &[KeyValue], key: &str) -> Option<i64> {
+    match attribute(attributes, key)? {
+        Value::IntValue(n) => Some(*n),
+        other => panic!("{key} is not an integer: {other:?}"),
+    }
+}
+
+pub fn strings(attributes: &[KeyValue], key: &str) -> Option<Vec<String>> {
+    match attribute(attributes, key)? {
+        Value::ArrayValue(array) => Some(
+            array
+                .values
+                .iter()
+                .map(|v| match &v.value {
+                    Some(Value::StringValue(s)) => s.clone(),
+                    other => panic!("{key} holds a non-string: {other:?}"),
+                })
+                .collect(),
+        ),
+        other => panic!("{key} is not an array: {other:?}"),
+    }
+}
