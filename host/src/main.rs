@@ -41,7 +41,7 @@ enum Command {
     #[command(
         after_help = "Example:\n  glassbox run react_agent.wasm --plugins plugins/ --input \"Which is warmer, Paris or Lisbon?\"\n  OPENAI_API_KEY=... glassbox run react_agent.wasm --tool weather.wasm --model gpt-4o-mini < question.txt\n  OTEL_EXPORTER_OTLP_ENDPOINT=http://127.0.0.1:6006 OTEL_EXPORTER_OTLP_PROTOCOL=http/protobuf glassbox run ..."
     )]
-    Run(RunArgs),
+    Run(Box<RunArgs>),
     /// List the tools the given plugins provide, with their parameter schemas.
     #[command(after_help = "Example:\n  glassbox tools --plugins plugins/")]
     Tools(PluginArgs),
@@ -128,7 +128,7 @@ fn main() -> ExitCode {
     };
     runtime.block_on(async {
         match cli.command {
-            Command::Run(args) => run(args).await,
+            Command::Run(args) => run(*args).await,
             Command::Tools(args) => list_tools(args)
                 .await
                 .unwrap_or_else(|e| fail(EXIT_USAGE, &e)),

@@ -279,7 +279,7 @@ impl<'a> From<&'a ChatRequest> for WireRequest<'a> {
                         Role::Assistant => "assistant",
                         Role::Tool => "tool",
                     },
-                    content: (!(m.content.is_empty() && !m.tool_calls.is_empty()))
+                    content: (!m.content.is_empty() || m.tool_calls.is_empty())
                         .then_some(m.content.as_str()),
                     tool_calls: m
                         .tool_calls

@@ -141,8 +141,7 @@ impl Receiver {
             .flat_map(|r| &r.resource_metrics)
             .flat_map(|r| &r.scope_metrics)
             .flat_map(|s| &s.metrics)
-            .filter(|m| m.name == name)
-            .last()
+            .rfind(|m| m.name == name)
             .cloned()
     }
 
