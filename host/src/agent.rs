@@ -7,7 +7,7 @@ use crate::bindings::agent::{AgentPre, glassbox::agent::types::ChatMessage};
 use crate::runtime::{Capabilities, ComponentState, Engine, LoadError, World, error_chain};
 use crate::sandbox::Grants;
 use crate::telemetry::semconv;
-use opentelemetry::trace::{SpanKind, Status, TraceContextExt, Tracer as _};
+use opentelemetry::trace::{SpanKind, Status};
 use opentelemetry::{Context, KeyValue};
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
@@ -142,47 +142,29 @@ impl AgentComponent {
         if let Some(id) = &request.conversation_id {
             attributes.push(KeyValue::new(semconv::GEN_AI_CONVERSATION_ID, id.clone()));
         }
-        let span = telemetry
-            .tracer()
-            .span_builder(format!(
-                "{} {}",
-                semconv::operation::INVOKE_AGENT,
-                self.info.name
-            ))
-            .with_kind(SpanKind::Internal)
-            .with_attributes(attributes)
-            .start_with_context(telemetry.tracer(), &request.parent);
-        let cx = request.parent.with_span(span);
-        let guard = CancelOnDrop {
-            cx: cx.clone(),
-            finished: false,
-        };
+        let name = format!("{} {}", semconv::operation::INVOKE_AGENT, self.info.name);
+        let span = telemetry.start_span(name, SpanKind::Internal, attributes, &request.parent);
         let started = Instant::now();
 
-        let result = self.call_run(capabilities, &cx, request).await;
+        let result = self.call_run(capabilities, span.context(), request).await;
 
-        let metric_attributes = [KeyValue::new(
+        let mut metric_attributes = vec![KeyValue::new(
             semconv::GEN_AI_AGENT_NAME,
             self.info.name.clone(),
         )];
         let instruments = telemetry.instruments();
         match &result {
-            Ok(_) => cx.span().set_status(Status::Ok),
+            Ok(_) => span.span().set_status(Status::Ok),
             Err(error) => {
-                cx.span()
-                    .set_attribute(KeyValue::new(semconv::ERROR_TYPE, error.error_type()));
-                cx.span().set_status(Status::error(error.to_string()));
-                let attributes = [
-                    metric_attributes[0].clone(),
-                    KeyValue::new(semconv::ERROR_TYPE, error.error_type()),
-                ];
-                instruments.agent_errors.add(1, &attributes);
+                span.fail(error.error_type(), error.to_string());
+                metric_attributes.push(KeyValue::new(semconv::ERROR_TYPE, error.error_type()));
+                instruments.agent_errors.add(1, &metric_attributes);
             }
         }
         instruments
             .agent_duration
             .record(started.elapsed().as_secs_f64(), &metric_attributes);
-        guard.finish();
+        span.finish();
         result
     }
 
@@ -219,34 +201,6 @@ impl AgentComponent {
             Ok(Ok(output)) => Ok(output),
             Ok(Err(error)) => Err(RunError::Agent(error)),
             Err(trap) => Err(RunError::Crashed(error_chain(&trap))),
-        }
-    }
-}
-
-/// Ends the run's span even when the run is abandoned (Ctrl-C drops the
-/// future), marking it cancelled so the exported trace says what happened.
-struct CancelOnDrop {
-    cx: Context,
-    finished: bool,
-}
-
-impl CancelOnDrop {
-    fn finish(mut self) {
-        self.finished = true;
-        self.cx.span().end();
-    }
-}
-
-impl Drop for CancelOnDrop {
-    fn drop(&mut self) {
-        if !self.finished {
-            let span = self.cx.span();
-            span.set_attribute(KeyValue::new(
-                semconv::ERROR_TYPE,
-                semconv::error_type::CANCELLED,
-            ));
-            span.set_status(Status::error("the run was cancelled"));
-            span.end();
         }
     }
 }

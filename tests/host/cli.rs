@@ -2,6 +2,7 @@
 //! configured the standard way, through `OTEL_*` variables.
 
 use crate::support::artifacts;
+use crate::support::llm_server::{MockLlm, Reply};
 use crate::support::otlp::{Receiver, string};
 use glassbox::telemetry::OtlpProtocol;
 use std::process::{Command, Output};
@@ -303,6 +304,57 @@ fn guest_output_goes_to_the_host_log_tagged_with_the_component() {
             .any(|l| l.ends_with("INFO [test_tools.wasm stdout] shouting: hello there")),
         "{stderr}"
     );
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn ctrl_c_stops_the_run_and_still_exports_its_trace() {
+    let llm = MockLlm::start(vec![Reply::Hang]).await;
+    let receiver = Receiver::start(OtlpProtocol::Grpc).await;
+    let child = demo(&mut glassbox())
+        .env("OPENAI_BASE_URL", &llm.base_url)
+        .env("OTEL_EXPORTER_OTLP_ENDPOINT", receiver.endpoint())
+        .env("OTEL_EXPORTER_OTLP_PROTOCOL", "grpc")
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .unwrap();
+    // Interrupt once the model call is in flight.
+    let waiting_since = std::time::Instant::now();
+    while llm.received().is_empty() {
+        assert!(
+            waiting_since.elapsed().as_secs() < 30,
+            "the agent never called the model"
+        );
+        tokio::time::sleep(std::time::Duration::from_millis(20)).await;
+    }
+    let interrupted = Command::new("kill")
+        .args(["-INT", &child.id().to_string()])
+        .status()
+        .unwrap();
+    assert!(interrupted.success());
+    let output = tokio::task::spawn_blocking(move || child.wait_with_output().unwrap())
+        .await
+        .unwrap();
+    let stderr = text(&output.stderr);
+    assert_eq!(output.status.code(), Some(130), "{stderr}");
+    assert!(
+        stderr.contains("interrupted; the trace so far was exported"),
+        "{stderr}"
+    );
+
+    let spans = receiver.spans();
+    let names: Vec<&str> = spans.iter().map(|(_, s)| s.name.as_str()).collect();
+    for name in ["invoke_agent react-agent", "react.step", "chat gpt-4o-mini"] {
+        assert!(names.contains(&name), "{name} was not exported: {names:?}");
+    }
+    for (_, span) in spans.iter().filter(|(_, s)| s.name != "react.step") {
+        assert_eq!(
+            string(&span.attributes, "error.type").as_deref(),
+            Some("cancelled"),
+            "{}",
+            span.name
+        );
+    }
 }
 
 fn hex(bytes: &[u8]) -> String {

@@ -14,7 +14,7 @@ use crate::bindings::GuestError;
 use crate::bindings::agent::glassbox::agent::{llm as wit, types};
 use crate::runtime::ComponentState;
 use crate::telemetry::{Telemetry, semconv};
-use opentelemetry::trace::{SpanKind, Status, TraceContextExt, Tracer as _};
+use opentelemetry::trace::SpanKind;
 use opentelemetry::{Context, KeyValue};
 use std::sync::Arc;
 use std::time::Instant;
@@ -75,20 +75,16 @@ async fn chat(
             i64::from(endpoint.port),
         ));
     }
-    let span = telemetry
-        .tracer()
-        .span_builder(format!("{} {}", semconv::operation::CHAT, request.model))
-        .with_kind(SpanKind::Client)
-        .with_attributes(common.iter().cloned().chain(request_attributes(&request)))
-        .start_with_context(telemetry.tracer(), parent);
-    let cx = parent.with_span(span);
-    let span = cx.span();
+    let name = format!("{} {}", semconv::operation::CHAT, request.model);
+    let mut attributes = common.clone();
+    attributes.extend(request_attributes(&request));
+    let span = telemetry.start_span(name, SpanKind::Client, attributes, parent);
     let started = Instant::now();
     let result = provider.chat(request).await;
     let instruments = telemetry.instruments();
     match &result {
         Ok(response) => {
-            span.set_attributes([
+            span.span().set_attributes([
                 KeyValue::new(semconv::GEN_AI_RESPONSE_ID, response.id.clone()),
                 KeyValue::new(semconv::GEN_AI_RESPONSE_MODEL, response.model.clone()),
                 KeyValue::new(
@@ -106,7 +102,7 @@ async fn chat(
                 response.model.clone(),
             ));
             if let Some(usage) = &response.usage {
-                span.set_attributes(usage_attributes(usage));
+                span.span().set_attributes(usage_attributes(usage));
                 for (kind, count) in [
                     (semconv::TOKEN_TYPE_INPUT, usage.input_tokens),
                     (semconv::TOKEN_TYPE_OUTPUT, usage.output_tokens),
@@ -121,15 +117,14 @@ async fn chat(
         }
         Err(error) => {
             let error_type = error_type(error);
-            span.set_attribute(KeyValue::new(semconv::ERROR_TYPE, error_type));
-            span.set_status(Status::error(error.to_string()));
+            span.fail(error_type, error.to_string());
             common.push(KeyValue::new(semconv::ERROR_TYPE, error_type));
         }
     }
     instruments
         .operation_duration
         .record(started.elapsed().as_secs_f64(), &common);
-    span.end();
+    span.finish();
     result.map_err(Into::into)
 }
 

@@ -145,7 +145,7 @@ impl super::LlmProvider for OpenAiProvider {
         let mut http = self
             .client
             .post(self.completions_url.clone())
-            .json(&WireRequest::from(&request));
+            .json(&WireRequest::new(&request)?);
         if let Some(key) = &self.config.api_key {
             http = http.bearer_auth(key);
         }
@@ -265,9 +265,30 @@ struct WireToolFunction<'a> {
     parameters: serde_json::Value,
 }
 
-impl<'a> From<&'a ChatRequest> for WireRequest<'a> {
-    fn from(request: &'a ChatRequest) -> Self {
-        WireRequest {
+impl<'a> WireRequest<'a> {
+    fn new(request: &'a ChatRequest) -> Result<Self, LlmError> {
+        let tools = request
+            .tools
+            .iter()
+            .map(|t| {
+                // Guests may offer tools the registry never saw, so check the schema here too.
+                let parameters = serde_json::from_str(&t.parameters).map_err(|e| {
+                    LlmError::InvalidRequest(format!(
+                        "the parameter schema of tool `{}` is not JSON: {e}",
+                        t.name
+                    ))
+                })?;
+                Ok(WireTool {
+                    r#type: "function",
+                    function: WireToolFunction {
+                        name: &t.name,
+                        description: &t.description,
+                        parameters,
+                    },
+                })
+            })
+            .collect::<Result<_, LlmError>>()?;
+        Ok(WireRequest {
             model: &request.model,
             messages: request
                 .messages
@@ -296,26 +317,13 @@ impl<'a> From<&'a ChatRequest> for WireRequest<'a> {
                     tool_call_id: m.tool_call_id.as_deref(),
                 })
                 .collect(),
-            tools: request
-                .tools
-                .iter()
-                .map(|t| WireTool {
-                    r#type: "function",
-                    function: WireToolFunction {
-                        name: &t.name,
-                        description: &t.description,
-                        // The registry checked every schema when the plugin loaded.
-                        parameters: serde_json::from_str(&t.parameters)
-                            .unwrap_or(serde_json::Value::Null),
-                    },
-                })
-                .collect(),
+            tools,
             temperature: request.temperature,
             max_tokens: request.max_tokens,
             top_p: request.top_p,
             stop: &request.stop_sequences,
             seed: request.seed,
-        }
+        })
     }
 }
 

@@ -11,9 +11,10 @@ mod tree;
 pub use config::{OtlpProtocol, OtlpTarget, TelemetryConfig, TelemetryOverrides};
 pub use guest::{GuestSpan, SpanScope};
 
-use opentelemetry::KeyValue;
 use opentelemetry::metrics::{Counter, Histogram, Meter, MeterProvider as _};
 use opentelemetry::trace::TracerProvider as _;
+use opentelemetry::trace::{SpanKind, SpanRef, Status, TraceContextExt, Tracer as _};
+use opentelemetry::{Context, KeyValue};
 use opentelemetry_otlp::WithExportConfig;
 use opentelemetry_sdk::Resource;
 use opentelemetry_sdk::logs::{SdkLogger, SdkLoggerProvider};
@@ -112,6 +113,27 @@ impl Telemetry {
         &self.tracer
     }
 
+    /// Starts a span under `parent`. It ends when [`ActiveSpan::finish`] is
+    /// called, or, marked cancelled, if it is dropped first.
+    pub(crate) fn start_span(
+        &self,
+        name: String,
+        kind: SpanKind,
+        attributes: Vec<KeyValue>,
+        parent: &Context,
+    ) -> ActiveSpan {
+        let span = self
+            .tracer
+            .span_builder(name)
+            .with_kind(kind)
+            .with_attributes(attributes)
+            .start_with_context(&self.tracer, parent);
+        ActiveSpan {
+            cx: parent.with_span(span),
+            finished: false,
+        }
+    }
+
     pub(crate) fn logger(&self) -> &SdkLogger {
         &self.logger
     }
@@ -142,6 +164,48 @@ impl Telemetry {
     /// The finished spans as an indented tree, when the configuration asked for one.
     pub fn trace_tree(&self) -> Option<String> {
         self.tree.as_ref().map(TraceTree::render)
+    }
+}
+
+/// A host span in progress. Dropping it unfinished means the future that owned
+/// it was abandoned (Ctrl-C, or a caller giving up), which the span then records.
+pub(crate) struct ActiveSpan {
+    cx: Context,
+    finished: bool,
+}
+
+impl ActiveSpan {
+    /// The context holding the span, for children.
+    pub fn context(&self) -> &Context {
+        &self.cx
+    }
+
+    pub fn span(&self) -> SpanRef<'_> {
+        self.cx.span()
+    }
+
+    /// Records a failure: status ERROR with `message`, and `error.type`.
+    pub fn fail(&self, error_type: &'static str, message: String) {
+        self.span()
+            .set_attribute(KeyValue::new(semconv::ERROR_TYPE, error_type));
+        self.span().set_status(Status::error(message));
+    }
+
+    pub fn finish(mut self) {
+        self.finished = true;
+        self.cx.span().end();
+    }
+}
+
+impl Drop for ActiveSpan {
+    fn drop(&mut self) {
+        if !self.finished {
+            self.fail(
+                semconv::error_type::CANCELLED,
+                "cancelled before it finished".into(),
+            );
+            self.cx.span().end();
+        }
     }
 }
 

@@ -9,7 +9,7 @@ use crate::bindings::tool_plugin::ToolPluginPre;
 use crate::runtime::{Capabilities, ComponentState, Engine, LoadError, World, error_chain};
 use crate::sandbox::Grants;
 use crate::telemetry::semconv;
-use opentelemetry::trace::{SpanKind, Status, TraceContextExt, Tracer as _};
+use opentelemetry::trace::SpanKind;
 use opentelemetry::{Context, KeyValue};
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
@@ -174,13 +174,8 @@ impl ToolRegistry {
                 tool.plugin.label.to_string(),
             ));
         }
-        let span = telemetry
-            .tracer()
-            .span_builder(format!("{} {name}", semconv::operation::EXECUTE_TOOL))
-            .with_kind(SpanKind::Internal)
-            .with_attributes(attributes)
-            .start_with_context(telemetry.tracer(), parent);
-        let cx = parent.with_span(span);
+        let span_name = format!("{} {name}", semconv::operation::EXECUTE_TOOL);
+        let span = telemetry.start_span(span_name, SpanKind::Internal, attributes, parent);
         let started = Instant::now();
 
         let result = match registered {
@@ -190,16 +185,23 @@ impl ToolRegistry {
             ))),
             Some(tool) => match check_arguments(&tool.validator, &arguments) {
                 Err(error) => Err(error),
-                Ok(()) => invoke(capabilities, &tool.plugin, &cx, &name, &arguments, call_id).await,
+                Ok(()) => {
+                    invoke(
+                        capabilities,
+                        &tool.plugin,
+                        span.context(),
+                        &name,
+                        &arguments,
+                        call_id,
+                    )
+                    .await
+                }
             },
         };
 
         let mut metric_attributes = vec![KeyValue::new(semconv::GEN_AI_TOOL_NAME, name)];
         if let Err(error) = &result {
-            cx.span()
-                .set_attribute(KeyValue::new(semconv::ERROR_TYPE, error.error_type()));
-            cx.span()
-                .set_status(Status::error(error.message().to_owned()));
+            span.fail(error.error_type(), error.message().to_owned());
             metric_attributes.push(KeyValue::new(semconv::ERROR_TYPE, error.error_type()));
             telemetry
                 .instruments()
@@ -210,7 +212,7 @@ impl ToolRegistry {
             .instruments()
             .tool_duration
             .record(started.elapsed().as_secs_f64(), &metric_attributes);
-        cx.span().end();
+        span.finish();
         result
     }
 }

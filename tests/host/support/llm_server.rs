@@ -15,6 +15,8 @@ pub enum Reply {
     Json(Value),
     /// This status and raw body, with an optional `retry-after` header.
     Status(u16, &'static str, Option<&'static str>),
+    /// No answer for a minute: a provider still thinking.
+    Hang,
 }
 
 /// A request the server received.
@@ -64,6 +66,10 @@ impl MockLlm {
                                 .insert(header::RETRY_AFTER, seconds.parse().unwrap());
                         }
                         response
+                    }
+                    Some(Reply::Hang) => {
+                        tokio::time::sleep(std::time::Duration::from_secs(60)).await;
+                        StatusCode::GATEWAY_TIMEOUT.into_response()
                     }
                     None => (
                         StatusCode::INTERNAL_SERVER_ERROR,

@@ -1,0 +1,12 @@
+#!/usr/bin/env bash
+# Runs every check: formatting, lints, the unit and integration tests (which
+# build the guest components from source), and the end-to-end check against a
+# real Arize Phoenix.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+
+rustup target add wasm32-wasip2
+cargo fmt --all -- --check
+cargo clippy --workspace --all-targets -- -D warnings
+cargo test --workspace
+tests/phoenix/e2e.sh
