@@ -77,31 +77,21 @@ pub struct AgentComponent {
 
 impl AgentComponent {
     pub(crate) async fn load(engine: &Engine, path: &Path) -> Result<Self, LoadError> {
-        let (label, pre) = engine.prepare(path, World::Agent)?;
-        let pre = AgentPre::new(pre).map_err(|e| LoadError::WrongWorld {
-            path: path.into(),
-            world: "agent",
-            reason: error_chain(&e),
-        })?;
-        let startup = |reason| LoadError::Startup {
-            path: path.into(),
-            call: "describe",
-            reason,
-        };
+        let (label, pre) = engine.prepare(path, World::Agent, AgentPre::new)?;
+        let failed = LoadError::startup(path, "describe");
         let mut store = engine.loading_store(&label);
-        let instance = pre
-            .instantiate_async(&mut store)
-            .await
-            .map_err(|e| startup(error_chain(&e)))?;
+        let instance = pre.instantiate_async(&mut store).await.map_err(&failed)?;
         let info = instance
             .glassbox_agent_entrypoint()
             .call_describe(&mut store)
             .await
-            .map_err(|e| startup(error_chain(&e)))?;
+            .map_err(&failed)?;
         if info.name.trim().is_empty() {
-            return Err(startup(
-                "the agent describes itself with an empty name".into(),
-            ));
+            return Err(LoadError::Startup {
+                path: path.into(),
+                call: "describe",
+                reason: "the agent describes itself with an empty name".into(),
+            });
         }
         Ok(AgentComponent {
             path: path.into(),

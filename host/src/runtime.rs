@@ -62,6 +62,20 @@ pub enum LoadError {
     },
 }
 
+impl LoadError {
+    /// For a guest call that fails while loading `path` (a trap, usually).
+    pub(crate) fn startup(
+        path: &Path,
+        call: &'static str,
+    ) -> impl Fn(wasmtime::Error) -> LoadError {
+        move |error| LoadError::Startup {
+            path: path.into(),
+            call,
+            reason: error_chain(&error),
+        }
+    }
+}
+
 /// The world a component must target, and the export that proves it.
 #[derive(Clone, Copy, Debug)]
 pub(crate) enum World {
@@ -145,12 +159,14 @@ impl Engine {
         ToolRegistry::load(self, paths).await
     }
 
-    /// Reads, compiles and links the component at `path` for `world`.
-    pub(crate) fn prepare(
+    /// Reads, compiles and links the component at `path` for `world`, then
+    /// checks its exports with the world's typed bindings (`typed`).
+    pub(crate) fn prepare<P>(
         &self,
         path: &Path,
         world: World,
-    ) -> Result<(Arc<str>, InstancePre<ComponentState>), LoadError> {
+        typed: impl FnOnce(InstancePre<ComponentState>) -> wasmtime::Result<P>,
+    ) -> Result<(Arc<str>, P), LoadError> {
         let bytes = std::fs::read(path).map_err(|source| LoadError::Read {
             path: path.into(),
             source,
@@ -195,6 +211,7 @@ impl Engine {
         };
         let pre = linker
             .instantiate_pre(&component)
+            .and_then(typed)
             .map_err(|e| LoadError::WrongWorld {
                 path: path.into(),
                 world: world.name(),
@@ -220,7 +237,7 @@ pub(crate) struct Capabilities {
 }
 
 /// What each store carries: the component's sandbox and its view of the capabilities.
-pub struct ComponentState {
+pub(crate) struct ComponentState {
     /// The component's file name, used in logs and on spans.
     pub(crate) component: Arc<str>,
     wasi: WasiCtx,

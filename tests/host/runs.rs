@@ -3,7 +3,7 @@
 
 use crate::support::llm_server::{MockLlm, answer, tool_calls};
 use crate::support::otlp::{int, string, strings};
-use crate::support::{API_KEY, only, openai, outline, run_agent, status};
+use crate::support::{API_KEY, assert_strings, only, openai, outline, run_agent, status};
 use glassbox::RunRequest;
 use glassbox::llm::{DEMO_SCRIPT, ScriptedProvider};
 use glassbox::telemetry::OtlpProtocol;
@@ -64,21 +64,14 @@ invoke_agent react-agent [INTERNAL]
         root.parent_span_id.is_empty(),
         "the run is the root of a new trace"
     );
-    assert_eq!(
-        string(&root.attributes, "gen_ai.operation.name").as_deref(),
-        Some("invoke_agent")
-    );
-    assert_eq!(
-        string(&root.attributes, "gen_ai.agent.version").as_deref(),
-        Some("0.1.0")
-    );
-    assert_eq!(
-        string(&root.attributes, "gen_ai.conversation.id").as_deref(),
-        Some("conv-42")
-    );
-    assert_eq!(
-        string(&root.attributes, "gen_ai.provider.name").as_deref(),
-        Some("scripted")
+    assert_strings(
+        &root.attributes,
+        &[
+            ("gen_ai.operation.name", "invoke_agent"),
+            ("gen_ai.agent.version", "0.1.0"),
+            ("gen_ai.conversation.id", "conv-42"),
+            ("gen_ai.provider.name", "scripted"),
+        ],
     );
     assert_eq!(status(root).0, 1, "the run ended OK");
 
@@ -121,21 +114,14 @@ invoke_agent react-agent [INTERNAL]
         .collect();
     assert_eq!(weather_ids, ["call_1_1", "call_1_2"]);
     let calculate = only(&spans, "execute_tool calculate");
-    assert_eq!(
-        string(&calculate.attributes, "gen_ai.tool.name").as_deref(),
-        Some("calculate")
-    );
-    assert_eq!(
-        string(&calculate.attributes, "gen_ai.tool.type").as_deref(),
-        Some("function")
-    );
-    assert_eq!(
-        string(&calculate.attributes, "gen_ai.tool.call.id").as_deref(),
-        Some("call_2_1")
-    );
-    assert_eq!(
-        string(&calculate.attributes, "glassbox.component").as_deref(),
-        Some("calculator.wasm")
+    assert_strings(
+        &calculate.attributes,
+        &[
+            ("gen_ai.tool.name", "calculate"),
+            ("gen_ai.tool.type", "function"),
+            ("gen_ai.tool.call.id", "call_2_1"),
+            ("glassbox.component", "calculator.wasm"),
+        ],
     );
     let steps: Vec<_> = spans
         .iter()
@@ -167,13 +153,12 @@ invoke_agent react-agent [INTERNAL]
     };
     let input = by_type("input");
     assert_eq!((input.count, input.sum), (3, Some(input_tokens as f64)));
-    assert_eq!(
-        string(&input.attributes, "gen_ai.provider.name").as_deref(),
-        Some("scripted")
-    );
-    assert_eq!(
-        string(&input.attributes, "gen_ai.response.model").as_deref(),
-        Some("scripted-demo")
+    assert_strings(
+        &input.attributes,
+        &[
+            ("gen_ai.provider.name", "scripted"),
+            ("gen_ai.response.model", "scripted-demo"),
+        ],
     );
     assert_eq!(by_type("output").count, 3);
     assert_eq!(

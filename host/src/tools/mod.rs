@@ -44,29 +44,21 @@ impl ToolRegistry {
     pub(crate) async fn load(engine: &Engine, paths: &[PathBuf]) -> Result<Self, LoadError> {
         let mut registry = ToolRegistry::default();
         for path in paths {
-            let (label, pre) = engine.prepare(path, World::ToolPlugin)?;
-            let pre = ToolPluginPre::new(pre).map_err(|e| LoadError::WrongWorld {
-                path: path.clone(),
-                world: "tool-plugin",
-                reason: error_chain(&e),
-            })?;
-            let startup = |reason| LoadError::Startup {
-                path: path.clone(),
-                call: "definitions",
-                reason,
-            };
+            let (label, pre) = engine.prepare(path, World::ToolPlugin, ToolPluginPre::new)?;
+            let failed = LoadError::startup(path, "definitions");
             let mut store = engine.loading_store(&label);
-            let instance = pre
-                .instantiate_async(&mut store)
-                .await
-                .map_err(|e| startup(error_chain(&e)))?;
+            let instance = pre.instantiate_async(&mut store).await.map_err(&failed)?;
             let definitions = instance
                 .glassbox_agent_tool()
                 .call_definitions(&mut store)
                 .await
-                .map_err(|e| startup(error_chain(&e)))?;
+                .map_err(&failed)?;
             if definitions.is_empty() {
-                return Err(startup("the plugin provides no tools".into()));
+                return Err(LoadError::Startup {
+                    path: path.clone(),
+                    call: "definitions",
+                    reason: "the plugin provides no tools".into(),
+                });
             }
             let plugin = Arc::new(Plugin {
                 path: path.clone(),

@@ -8,6 +8,7 @@ use glassbox::llm::{OpenAiConfig, OpenAiProvider, ScriptedProvider, SharedProvid
 use glassbox::telemetry::{OtlpProtocol, OtlpTarget, TelemetryConfig};
 use glassbox::tools::ToolRegistry;
 use glassbox::{AgentComponent, Engine, RunError, RunRequest, Runtime, Telemetry};
+use opentelemetry_proto::tonic::common::v1::KeyValue;
 use opentelemetry_proto::tonic::trace::v1::Span;
 use otlp::Receiver;
 use std::collections::HashMap;
@@ -161,6 +162,17 @@ pub fn only<'a>(spans: &'a [Span], name: &str) -> &'a Span {
         found.len()
     );
     found[0]
+}
+
+/// Asserts that each `(key, value)` is among the string `attributes`.
+pub fn assert_strings(attributes: &[KeyValue], expected: &[(&str, &str)]) {
+    for (key, value) in expected {
+        assert_eq!(
+            otlp::string(attributes, key).as_deref(),
+            Some(*value),
+            "{key}"
+        );
+    }
 }
 
 /// Status code of a span: 0 unset, 1 ok, 2 error.
