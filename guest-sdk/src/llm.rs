@@ -1,6 +1,8 @@
 //! Calling the model the host provides.
 
-pub use crate::bindings::agent::glassbox::agent::llm::{ChatRequest, ChatResponse, chat};
+pub use crate::bindings::agent::glassbox::agent::llm::{
+    ChatRequest, ChatResponse, EmbeddingsRequest, EmbeddingsResponse, chat, embeddings,
+};
 use crate::{ChatMessage, Role, ToolCall, ToolDefinition};
 
 impl ChatRequest {
@@ -22,6 +24,17 @@ impl ChatRequest {
     pub fn with_tools(mut self, tools: Vec<ToolDefinition>) -> Self {
         self.tools = tools;
         self
+    }
+}
+
+impl EmbeddingsRequest {
+    /// A request to embed `inputs` with the host's default embedding model.
+    pub fn new(inputs: Vec<String>) -> Self {
+        EmbeddingsRequest {
+            model: None,
+            inputs,
+            dimensions: None,
+        }
     }
 }
 

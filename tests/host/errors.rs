@@ -50,7 +50,7 @@ async fn bad_tool_calls_come_back_to_the_agent_as_typed_errors() {
             .unwrap()
             .to_owned()
     };
-    assert!(result_of("c1").contains("no tool named `no_such_tool`; available: ask_model, calculate, explode, get_weather, shout"), "{}", result_of("c1"));
+    assert!(result_of("c1").contains("no tool named `no_such_tool`; available: ask_model, calculate, embed, explode, get_weather, shout"), "{}", result_of("c1"));
     assert!(
         result_of("c2").contains("do not match the tool's schema"),
         "{}",
@@ -247,6 +247,46 @@ async fn an_unreachable_provider_is_a_provider_error_naming_it() {
             .to_string()
             .contains("cannot connect to http://127.0.0.1:"),
         "{error}"
+    );
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn a_provider_without_embeddings_refuses_them_as_an_invalid_request() {
+    let script = r#"
+        [[turn]]
+        tool_calls = [{ name = "embed", arguments = { texts = ["x"] } }]
+        [[turn]]
+        content = "No embeddings here."
+    "#;
+    let outcome = run_agent(
+        crate::support::scripted(script),
+        OtlpProtocol::Grpc,
+        RunRequest::text("Embed x."),
+    )
+    .await;
+    assert_eq!(outcome.result.unwrap(), "No embeddings here.");
+    let spans: Vec<_> = outcome
+        .receiver
+        .spans()
+        .into_iter()
+        .map(|(_, s)| s)
+        .collect();
+    let embeddings = only(&spans, "embeddings");
+    assert_eq!(
+        status(embeddings),
+        (
+            2,
+            "invalid request: the scripted provider offers no embeddings".into()
+        )
+    );
+    assert_eq!(
+        string(&embeddings.attributes, "error.type").as_deref(),
+        Some("invalid_request")
+    );
+    let tool = only(&spans, "execute_tool embed");
+    assert_eq!(
+        string(&tool.attributes, "error.type").as_deref(),
+        Some("invalid_request")
     );
 }
 

@@ -1,7 +1,7 @@
 //! Successful runs: the exact span tree, GenAI attributes, metrics and logs
 //! that reach an OTLP receiver, over gRPC and over HTTP/protobuf.
 
-use crate::support::llm_server::{MockLlm, answer, tool_calls};
+use crate::support::llm_server::{MockLlm, Reply, answer, tool_calls};
 use crate::support::otlp::{int, string, strings};
 use crate::support::{API_KEY, assert_strings, only, openai, outline, run_agent, status};
 use glassbox::RunRequest;
@@ -241,10 +241,17 @@ async fn the_openai_provider_maps_tool_calls_and_usage_and_exports_over_http() {
         .collect();
     assert_eq!(
         offered,
-        ["ask_model", "calculate", "explode", "get_weather", "shout"]
+        [
+            "ask_model",
+            "calculate",
+            "embed",
+            "explode",
+            "get_weather",
+            "shout"
+        ]
     );
     assert_eq!(
-        received[0].body["tools"][3]["function"]["parameters"]["required"][0],
+        received[0].body["tools"][4]["function"]["parameters"]["required"][0],
         "city"
     );
     let second = received[1].body["messages"].as_array().unwrap();
@@ -414,6 +421,102 @@ invoke_agent react-agent [INTERNAL]
         Some("test_tools.wasm")
     );
     assert_eq!(int(&consult.attributes, "question.length"), Some(24));
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn embeddings_are_traced_with_input_tokens_only() {
+    let llm = MockLlm::start(vec![
+        tool_calls(
+            "chatcmpl-1",
+            &[("call_e", "embed", r#"{"texts":["red","blue"]}"#)],
+            (40, 8),
+        ),
+        Reply::Json(serde_json::json!({
+            "object": "list",
+            "model": "mock-embedder-v2",
+            "data": [
+                {"object": "embedding", "index": 1, "embedding": [0.5, 0.25, 0.0]},
+                {"object": "embedding", "index": 0, "embedding": [0.1, 0.2, 0.3]},
+            ],
+            "usage": {"prompt_tokens": 4, "total_tokens": 4},
+        })),
+        answer("chatcmpl-2", "Two vectors came back.", (60, 5)),
+    ])
+    .await;
+    let outcome = run_agent(
+        openai(&llm.base_url),
+        OtlpProtocol::Grpc,
+        RunRequest::text("Embed red and blue."),
+    )
+    .await;
+    assert_eq!(outcome.result.unwrap(), "Two vectors came back.");
+
+    let received = llm.received();
+    assert_eq!(received[1].path, "/v1/embeddings");
+    assert_eq!(
+        received[1].body,
+        serde_json::json!({"model": "mock-embedder", "input": ["red", "blue"], "encoding_format": "float"})
+    );
+    let tool_result = received[2].body["messages"]
+        .as_array()
+        .unwrap()
+        .last()
+        .unwrap()
+        .clone();
+    assert_eq!(tool_result["content"], "2 vectors of 3 dimensions");
+
+    let spans: Vec<_> = outcome
+        .receiver
+        .spans()
+        .into_iter()
+        .map(|(_, s)| s)
+        .collect();
+    assert_eq!(
+        outline(&spans),
+        "\
+invoke_agent react-agent [INTERNAL]
+  react.step [INTERNAL]
+    chat mock-model [CLIENT]
+    execute_tool embed [INTERNAL]
+      embeddings mock-embedder [CLIENT]
+  react.step [INTERNAL]
+    chat mock-model [CLIENT]
+"
+    );
+    let embeddings = only(&spans, "embeddings mock-embedder");
+    assert_strings(
+        &embeddings.attributes,
+        &[
+            ("gen_ai.operation.name", "embeddings"),
+            ("gen_ai.provider.name", "openai"),
+            ("gen_ai.request.model", "mock-embedder"),
+            ("gen_ai.response.model", "mock-embedder-v2"),
+        ],
+    );
+    assert_eq!(
+        int(&embeddings.attributes, "gen_ai.usage.input_tokens"),
+        Some(4)
+    );
+    assert_eq!(
+        int(&embeddings.attributes, "gen_ai.usage.output_tokens"),
+        None
+    );
+
+    let Some(Data::Histogram(usage)) = outcome
+        .receiver
+        .metric("gen_ai.client.token.usage")
+        .unwrap()
+        .data
+    else {
+        panic!()
+    };
+    let embedding_points: Vec<_> = usage
+        .data_points
+        .iter()
+        .filter(|p| string(&p.attributes, "gen_ai.operation.name").as_deref() == Some("embeddings"))
+        .map(|p| string(&p.attributes, "gen_ai.token.type").unwrap())
+        .collect();
+    assert_eq!(embedding_points, ["input"]);
 }
 
 #[tokio::test(flavor = "multi_thread")]

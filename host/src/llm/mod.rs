@@ -15,20 +15,33 @@ use crate::bindings::agent::glassbox::agent::{llm as wit, types};
 use crate::runtime::ComponentState;
 use crate::telemetry::{Telemetry, semconv};
 use opentelemetry::trace::SpanKind;
-use opentelemetry::{Context, KeyValue};
+use opentelemetry::{Context, KeyValue, StringValue, Value};
 use std::sync::Arc;
 use std::time::Instant;
 
-/// A source of chat completions. Implementations know nothing of Wasm.
+/// A source of chat completions and embeddings. Implementations know nothing of Wasm.
 #[async_trait::async_trait]
 pub trait LlmProvider: Send + Sync {
     /// `gen_ai.provider.name`: `openai`, `scripted`, ...
     fn name(&self) -> &'static str;
     /// Where requests go, when over the network.
     fn endpoint(&self) -> Option<Endpoint>;
-    /// The model used when a request names none.
+    /// The chat model used when a request names none.
     fn default_model(&self) -> &str;
     async fn chat(&self, request: ChatRequest) -> Result<ChatResponse, LlmError>;
+    /// The embedding model used when a request names none; `None` when the provider cannot embed.
+    fn default_embedding_model(&self) -> Option<&str> {
+        None
+    }
+    async fn embeddings(
+        &self,
+        _request: EmbeddingsRequest,
+    ) -> Result<EmbeddingsResponse, LlmError> {
+        Err(LlmError::InvalidRequest(format!(
+            "the {} provider offers no embeddings",
+            self.name()
+        )))
+    }
 }
 
 impl types::Host for ComponentState {}
@@ -39,93 +52,172 @@ impl wit::Host for ComponentState {
         request: wit::ChatRequest,
     ) -> wasmtime::Result<Result<wit::ChatResponse, GuestError>> {
         let Some(capabilities) = self.capabilities().cloned() else {
-            return Ok(Err(GuestError::NotAllowed(
-                "models can only be called during a run".into(),
-            )));
+            return Ok(Err(not_during_loading()));
         };
-        let parent = self.spans.current().clone();
-        let request = model_request(request, capabilities.llm.default_model());
-        Ok(chat(
-            capabilities.llm.as_ref(),
-            &capabilities.telemetry,
-            &parent,
-            request,
-        )
-        .await
-        .map(Into::into))
+        let provider = capabilities.llm.as_ref();
+        let request = model_request(request, provider.default_model());
+        let call = Call {
+            provider,
+            telemetry: &capabilities.telemetry,
+            parent: self.spans.current(),
+            operation: semconv::operation::CHAT,
+            model: request.model.clone(),
+        };
+        let result = call
+            .traced(
+                request_attributes(&request),
+                provider.chat(request),
+                |response| Reported {
+                    attributes: vec![
+                        KeyValue::new(semconv::GEN_AI_RESPONSE_ID, response.id.clone()),
+                        KeyValue::new(
+                            semconv::GEN_AI_RESPONSE_FINISH_REASONS,
+                            Value::Array(
+                                vec![StringValue::from(response.finish_reason.as_str())].into(),
+                            ),
+                        ),
+                    ],
+                    model: response.model.clone(),
+                    usage: response.usage,
+                },
+            )
+            .await;
+        Ok(result.map(Into::into).map_err(Into::into))
+    }
+
+    async fn embeddings(
+        &mut self,
+        request: wit::EmbeddingsRequest,
+    ) -> wasmtime::Result<Result<wit::EmbeddingsResponse, GuestError>> {
+        let Some(capabilities) = self.capabilities().cloned() else {
+            return Ok(Err(not_during_loading()));
+        };
+        let provider = capabilities.llm.as_ref();
+        let request = EmbeddingsRequest {
+            model: request
+                .model
+                .or_else(|| provider.default_embedding_model().map(str::to_owned))
+                .unwrap_or_default(),
+            inputs: request.inputs,
+            dimensions: request.dimensions,
+        };
+        let call = Call {
+            provider,
+            telemetry: &capabilities.telemetry,
+            parent: self.spans.current(),
+            operation: semconv::operation::EMBEDDINGS,
+            model: request.model.clone(),
+        };
+        let result = call
+            .traced(Vec::new(), provider.embeddings(request), |response| {
+                Reported {
+                    attributes: Vec::new(),
+                    model: response.model.clone(),
+                    usage: response.usage,
+                }
+            })
+            .await;
+        Ok(result.map(Into::into).map_err(Into::into))
     }
 }
 
-/// One traced call: span, provider call, usage and duration metrics.
-async fn chat(
-    provider: &dyn LlmProvider,
-    telemetry: &Telemetry,
-    parent: &Context,
-    request: ChatRequest,
-) -> Result<ChatResponse, GuestError> {
-    let mut common = vec![
-        KeyValue::new(semconv::GEN_AI_OPERATION_NAME, semconv::operation::CHAT),
-        KeyValue::new(semconv::GEN_AI_PROVIDER_NAME, provider.name()),
-        KeyValue::new(semconv::GEN_AI_REQUEST_MODEL, request.model.clone()),
-    ];
-    if let Some(endpoint) = provider.endpoint() {
-        common.push(KeyValue::new(semconv::SERVER_ADDRESS, endpoint.address));
-        common.push(KeyValue::new(
-            semconv::SERVER_PORT,
-            i64::from(endpoint.port),
-        ));
-    }
-    let name = format!("{} {}", semconv::operation::CHAT, request.model);
-    let mut attributes = common.clone();
-    attributes.extend(request_attributes(&request));
-    let span = telemetry.start_span(name, SpanKind::Client, attributes, parent);
-    let started = Instant::now();
-    let result = provider.chat(request).await;
-    let instruments = telemetry.instruments();
-    match &result {
-        Ok(response) => {
-            span.span().set_attributes([
-                KeyValue::new(semconv::GEN_AI_RESPONSE_ID, response.id.clone()),
-                KeyValue::new(semconv::GEN_AI_RESPONSE_MODEL, response.model.clone()),
-                KeyValue::new(
-                    semconv::GEN_AI_RESPONSE_FINISH_REASONS,
-                    opentelemetry::Value::Array(
-                        vec![opentelemetry::StringValue::from(
-                            response.finish_reason.as_str(),
-                        )]
-                        .into(),
-                    ),
-                ),
-            ]);
+fn not_during_loading() -> GuestError {
+    GuestError::NotAllowed("models can only be called during a run".into())
+}
+
+/// One provider call to trace.
+struct Call<'a> {
+    provider: &'a dyn LlmProvider,
+    telemetry: &'a Telemetry,
+    parent: &'a Context,
+    operation: &'static str,
+    model: String,
+}
+
+/// What a successful call reports on its span and metrics.
+struct Reported {
+    attributes: Vec<KeyValue>,
+    model: String,
+    usage: Option<Usage>,
+}
+
+impl Call<'_> {
+    /// Runs `call` inside a `{operation} {model}` CLIENT span, recording the
+    /// response or the error, the duration and the token usage.
+    async fn traced<T>(
+        self,
+        request_attributes: Vec<KeyValue>,
+        call: impl Future<Output = Result<T, LlmError>>,
+        report: impl FnOnce(&T) -> Reported,
+    ) -> Result<T, LlmError> {
+        let mut common = vec![
+            KeyValue::new(semconv::GEN_AI_OPERATION_NAME, self.operation),
+            KeyValue::new(semconv::GEN_AI_PROVIDER_NAME, self.provider.name()),
+            KeyValue::new(semconv::GEN_AI_REQUEST_MODEL, self.model.clone()),
+        ];
+        if let Some(endpoint) = self.provider.endpoint() {
+            common.push(KeyValue::new(semconv::SERVER_ADDRESS, endpoint.address));
             common.push(KeyValue::new(
-                semconv::GEN_AI_RESPONSE_MODEL,
-                response.model.clone(),
+                semconv::SERVER_PORT,
+                i64::from(endpoint.port),
             ));
-            if let Some(usage) = &response.usage {
-                span.span().set_attributes(usage_attributes(usage));
-                for (kind, count) in [
-                    (semconv::TOKEN_TYPE_INPUT, usage.input_tokens),
-                    (semconv::TOKEN_TYPE_OUTPUT, usage.output_tokens),
-                ] {
-                    let mut attributes = common.clone();
-                    attributes.push(KeyValue::new(semconv::GEN_AI_TOKEN_TYPE, kind));
-                    instruments
-                        .token_usage
-                        .record(u64::from(count), &attributes);
+        }
+        let name = format!("{} {}", self.operation, self.model);
+        let attributes = common.iter().cloned().chain(request_attributes).collect();
+        let span = self.telemetry.start_span(
+            name.trim_end().to_owned(),
+            SpanKind::Client,
+            attributes,
+            self.parent,
+        );
+        let started = Instant::now();
+        let result = call.await;
+        let instruments = self.telemetry.instruments();
+        match &result {
+            Ok(response) => {
+                let reported = report(response);
+                span.span().set_attributes(reported.attributes);
+                span.span().set_attribute(KeyValue::new(
+                    semconv::GEN_AI_RESPONSE_MODEL,
+                    reported.model.clone(),
+                ));
+                common.push(KeyValue::new(
+                    semconv::GEN_AI_RESPONSE_MODEL,
+                    reported.model,
+                ));
+                if let Some(usage) = &reported.usage {
+                    span.span()
+                        .set_attributes(usage_attributes(usage, self.operation));
+                    for (kind, count) in token_counts(usage, self.operation) {
+                        let mut attributes = common.clone();
+                        attributes.push(KeyValue::new(semconv::GEN_AI_TOKEN_TYPE, kind));
+                        instruments
+                            .token_usage
+                            .record(u64::from(count), &attributes);
+                    }
                 }
             }
+            Err(error) => {
+                let error_type = error_type(error);
+                span.fail(error_type, error.to_string());
+                common.push(KeyValue::new(semconv::ERROR_TYPE, error_type));
+            }
         }
-        Err(error) => {
-            let error_type = error_type(error);
-            span.fail(error_type, error.to_string());
-            common.push(KeyValue::new(semconv::ERROR_TYPE, error_type));
-        }
+        instruments
+            .operation_duration
+            .record(started.elapsed().as_secs_f64(), &common);
+        span.finish();
+        result
     }
-    instruments
-        .operation_duration
-        .record(started.elapsed().as_secs_f64(), &common);
-    span.finish();
-    result.map_err(Into::into)
+}
+
+/// Embeddings produce no output tokens; reporting zero would skew the metric.
+fn token_counts(usage: &Usage, operation: &str) -> Vec<(&'static str, u32)> {
+    let mut counts = vec![(semconv::TOKEN_TYPE_INPUT, usage.input_tokens)];
+    if operation != semconv::operation::EMBEDDINGS {
+        counts.push((semconv::TOKEN_TYPE_OUTPUT, usage.output_tokens));
+    }
+    counts
 }
 
 fn request_attributes(request: &ChatRequest) -> Vec<KeyValue> {
@@ -163,17 +255,18 @@ fn request_attributes(request: &ChatRequest) -> Vec<KeyValue> {
     attributes
 }
 
-fn usage_attributes(usage: &Usage) -> Vec<KeyValue> {
-    let mut attributes = vec![
-        KeyValue::new(
-            semconv::GEN_AI_USAGE_INPUT_TOKENS,
-            i64::from(usage.input_tokens),
-        ),
-        KeyValue::new(
-            semconv::GEN_AI_USAGE_OUTPUT_TOKENS,
-            i64::from(usage.output_tokens),
-        ),
-    ];
+fn usage_attributes(usage: &Usage, operation: &str) -> Vec<KeyValue> {
+    let mut attributes: Vec<KeyValue> = token_counts(usage, operation)
+        .into_iter()
+        .map(|(kind, count)| {
+            let key = if kind == semconv::TOKEN_TYPE_INPUT {
+                semconv::GEN_AI_USAGE_INPUT_TOKENS
+            } else {
+                semconv::GEN_AI_USAGE_OUTPUT_TOKENS
+            };
+            KeyValue::new(key, i64::from(count))
+        })
+        .collect();
     for (key, count) in [
         (
             semconv::GEN_AI_USAGE_CACHE_READ_INPUT_TOKENS,
@@ -289,13 +382,29 @@ impl From<ChatResponse> for wit::ChatResponse {
                 FinishReason::ContentFilter => types::FinishReason::ContentFilter,
                 FinishReason::Other => types::FinishReason::Other,
             },
-            usage: response.usage.map(|u| types::TokenUsage {
-                input_tokens: u.input_tokens,
-                output_tokens: u.output_tokens,
-                cache_read_input_tokens: u.cache_read_input_tokens,
-                cache_creation_input_tokens: u.cache_creation_input_tokens,
-                reasoning_output_tokens: u.reasoning_output_tokens,
-            }),
+            usage: response.usage.map(Into::into),
+        }
+    }
+}
+
+impl From<Usage> for types::TokenUsage {
+    fn from(usage: Usage) -> Self {
+        types::TokenUsage {
+            input_tokens: usage.input_tokens,
+            output_tokens: usage.output_tokens,
+            cache_read_input_tokens: usage.cache_read_input_tokens,
+            cache_creation_input_tokens: usage.cache_creation_input_tokens,
+            reasoning_output_tokens: usage.reasoning_output_tokens,
+        }
+    }
+}
+
+impl From<EmbeddingsResponse> for wit::EmbeddingsResponse {
+    fn from(response: EmbeddingsResponse) -> Self {
+        wit::EmbeddingsResponse {
+            model: response.model,
+            embeddings: response.embeddings,
+            usage: response.usage.map(Into::into),
         }
     }
 }

@@ -87,6 +87,20 @@ pub struct ChatResponse {
     pub usage: Option<Usage>,
 }
 
+#[derive(Clone, Debug, PartialEq)]
+pub struct EmbeddingsRequest {
+    pub model: String,
+    pub inputs: Vec<String>,
+    pub dimensions: Option<u32>,
+}
+
+#[derive(Clone, Debug, PartialEq)]
+pub struct EmbeddingsResponse {
+    pub model: String,
+    pub embeddings: Vec<Vec<f32>>,
+    pub usage: Option<Usage>,
+}
+
 /// Why a provider call failed.
 #[derive(Clone, Debug, PartialEq, Eq, thiserror::Error)]
 pub enum LlmError {

@@ -8,6 +8,7 @@ use std::time::Duration;
 
 pub const DEFAULT_BASE_URL: &str = "https://api.openai.com/v1";
 pub const DEFAULT_MODEL: &str = "gpt-4o-mini";
+pub const DEFAULT_EMBEDDING_MODEL: &str = "text-embedding-3-small";
 const DEFAULT_TIMEOUT: Duration = Duration::from_secs(120);
 /// Longest excerpt of an error body quoted back to the caller.
 const MAX_ERROR_EXCERPT: usize = 300;
@@ -18,6 +19,7 @@ pub struct OpenAiConfig {
     pub base_url: String,
     pub api_key: Option<String>,
     pub model: String,
+    pub embedding_model: String,
     pub timeout: Duration,
 }
 
@@ -27,13 +29,14 @@ impl std::fmt::Debug for OpenAiConfig {
             .field("base_url", &self.base_url)
             .field("api_key", &self.api_key.as_ref().map(|_| "<redacted>"))
             .field("model", &self.model)
+            .field("embedding_model", &self.embedding_model)
             .field("timeout", &self.timeout)
             .finish()
     }
 }
 
 impl OpenAiConfig {
-    /// `OPENAI_BASE_URL`, `OPENAI_API_KEY` and `OPENAI_MODEL`, with OpenAI's defaults.
+    /// `OPENAI_BASE_URL`, `OPENAI_API_KEY`, `OPENAI_MODEL` and `OPENAI_EMBEDDING_MODEL`, with OpenAI's defaults.
     pub fn from_env() -> Self {
         let var = |name| {
             std::env::var(name)
@@ -44,6 +47,8 @@ impl OpenAiConfig {
             base_url: var("OPENAI_BASE_URL").unwrap_or_else(|| DEFAULT_BASE_URL.to_owned()),
             api_key: var("OPENAI_API_KEY"),
             model: var("OPENAI_MODEL").unwrap_or_else(|| DEFAULT_MODEL.to_owned()),
+            embedding_model: var("OPENAI_EMBEDDING_MODEL")
+                .unwrap_or_else(|| DEFAULT_EMBEDDING_MODEL.to_owned()),
             timeout: DEFAULT_TIMEOUT,
         }
     }
@@ -51,7 +56,8 @@ impl OpenAiConfig {
 
 pub struct OpenAiProvider {
     client: reqwest::Client,
-    completions_url: url::Url,
+    chat_url: url::Url,
+    embeddings_url: url::Url,
     endpoint: Endpoint,
     config: OpenAiConfig,
 }
@@ -67,13 +73,17 @@ impl OpenAiProvider {
                     config.base_url
                 ))
             })?;
-        let completions_url = url::Url::parse(&format!(
-            "{}/chat/completions",
-            base.as_str().trim_end_matches('/')
-        ))
-        .map_err(|e| {
-            LlmError::InvalidRequest(format!("the LLM base URL `{}`: {e}", config.base_url))
-        })?;
+        let endpoint_url = |path: &str| {
+            url::Url::parse(&format!("{}/{path}", base.as_str().trim_end_matches('/'))).map_err(
+                |e| {
+                    LlmError::InvalidRequest(format!("the LLM base URL `{}`: {e}", config.base_url))
+                },
+            )
+        };
+        let (chat_url, embeddings_url) = (
+            endpoint_url("chat/completions")?,
+            endpoint_url("embeddings")?,
+        );
         let endpoint = Endpoint {
             address: base.host_str().unwrap_or_default().to_owned(),
             port: base.port_or_known_default().unwrap_or(443),
@@ -85,7 +95,8 @@ impl OpenAiProvider {
             .map_err(|e| LlmError::Provider(format!("cannot build the HTTP client: {e}")))?;
         Ok(OpenAiProvider {
             client,
-            completions_url,
+            chat_url,
+            embeddings_url,
             endpoint,
             config,
         })
@@ -142,14 +153,61 @@ impl super::LlmProvider for OpenAiProvider {
     }
 
     async fn chat(&self, request: ChatRequest) -> Result<ChatResponse, LlmError> {
-        let mut http = self
-            .client
-            .post(self.completions_url.clone())
-            .json(&WireRequest::new(&request)?);
+        let wire: WireResponse = self
+            .post(&self.chat_url, &WireRequest::new(&request)?)
+            .await?;
+        wire.into_response(&request.model)
+    }
+
+    fn default_embedding_model(&self) -> Option<&str> {
+        Some(&self.config.embedding_model)
+    }
+
+    async fn embeddings(&self, request: EmbeddingsRequest) -> Result<EmbeddingsResponse, LlmError> {
+        let body = WireEmbeddingsRequest {
+            model: &request.model,
+            input: &request.inputs,
+            dimensions: request.dimensions,
+            encoding_format: "float",
+        };
+        let wire: WireEmbeddingsResponse = self.post(&self.embeddings_url, &body).await?;
+        let mut data = wire.data;
+        data.sort_by_key(|d| d.index);
+        if data.len() != request.inputs.len() {
+            return Err(LlmError::Provider(format!(
+                "{} answered {} embeddings for {} inputs",
+                self.endpoint.address,
+                data.len(),
+                request.inputs.len()
+            )));
+        }
+        Ok(EmbeddingsResponse {
+            model: wire.model.unwrap_or(request.model),
+            embeddings: data.into_iter().map(|d| d.embedding).collect(),
+            usage: wire.usage.map(|u| Usage {
+                input_tokens: u.prompt_tokens,
+                ..Usage::default()
+            }),
+        })
+    }
+}
+
+impl OpenAiProvider {
+    /// POSTs `body` as JSON to `url` and decodes the JSON answer, mapping
+    /// transport failures, HTTP statuses and malformed bodies to [`LlmError`].
+    async fn post<T: serde::de::DeserializeOwned>(
+        &self,
+        url: &url::Url,
+        body: &impl Serialize,
+    ) -> Result<T, LlmError> {
+        let mut http = self.client.post(url.clone()).json(body);
         if let Some(key) = &self.config.api_key {
             http = http.bearer_auth(key);
         }
-        let response = http.send().await.map_err(|e| self.transport_error(e))?;
+        let response = http
+            .send()
+            .await
+            .map_err(|e| self.transport_error(url, e))?;
         let status = response.status();
         let retry_after = response
             .headers()
@@ -157,25 +215,25 @@ impl super::LlmProvider for OpenAiProvider {
             .and_then(|v| v.to_str().ok()?.trim().parse::<f64>().ok())
             .filter(|secs| secs.is_finite() && *secs >= 0.0)
             .map(Duration::from_secs_f64);
-        let body = response.text().await.map_err(|e| self.transport_error(e))?;
+        let body = response
+            .text()
+            .await
+            .map_err(|e| self.transport_error(url, e))?;
         if !status.is_success() {
             return Err(self.error_for_status(status, retry_after, &body));
         }
-        let wire: WireResponse = serde_json::from_str(&body).map_err(|e| {
+        serde_json::from_str(&body).map_err(|e| {
             LlmError::Provider(self.scrub(format!(
                 "malformed response from {}: {e}; body starts `{}`",
                 self.endpoint.address,
                 excerpt(&body)
             )))
-        })?;
-        wire.into_response(&request.model)
+        })
     }
-}
 
-impl OpenAiProvider {
-    fn transport_error(&self, error: reqwest::Error) -> LlmError {
+    fn transport_error(&self, url: &url::Url, error: reqwest::Error) -> LlmError {
         // reqwest's message names the URL, never the headers; scrub anyway.
-        let message = self.scrub(format!("{}: {}", self.completions_url, error_chain(&error)));
+        let message = self.scrub(format!("{url}: {}", error_chain(&error)));
         if error.is_timeout() {
             LlmError::Timeout(format!(
                 "no answer within {:?} from {message}",
@@ -325,6 +383,35 @@ impl<'a> WireRequest<'a> {
             seed: request.seed,
         })
     }
+}
+
+#[derive(Serialize)]
+struct WireEmbeddingsRequest<'a> {
+    model: &'a str,
+    input: &'a [String],
+    #[serde(skip_serializing_if = "Option::is_none")]
+    dimensions: Option<u32>,
+    encoding_format: &'static str,
+}
+
+#[derive(Deserialize)]
+struct WireEmbeddingsResponse {
+    #[serde(default)]
+    model: Option<String>,
+    data: Vec<WireEmbedding>,
+    #[serde(default)]
+    usage: Option<WireEmbeddingsUsage>,
+}
+
+#[derive(Deserialize)]
+struct WireEmbedding {
+    index: usize,
+    embedding: Vec<f32>,
+}
+
+#[derive(Deserialize)]
+struct WireEmbeddingsUsage {
+    prompt_tokens: u32,
 }
 
 #[derive(Deserialize)]

@@ -5,6 +5,7 @@
 /// Values of `gen_ai.operation.name`, also the first word of span names.
 pub mod operation {
     pub const CHAT: &str = "chat";
+    pub const EMBEDDINGS: &str = "embeddings";
     pub const EXECUTE_TOOL: &str = "execute_tool";
     pub const INVOKE_AGENT: &str = "invoke_agent";
 }

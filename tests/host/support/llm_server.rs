@@ -1,8 +1,8 @@
-//! A mock OpenAI-compatible server on loopback: answers each chat request with
-//! the next scripted reply and records what it was sent.
+//! A mock OpenAI-compatible server on loopback: answers each chat or embeddings
+//! request with the next scripted reply and records what it was sent.
 
 use axum::Router;
-use axum::http::{HeaderMap, StatusCode, header};
+use axum::http::{HeaderMap, StatusCode, Uri, header};
 use axum::response::{IntoResponse, Response};
 use axum::routing::post;
 use serde_json::{Value, json};
@@ -22,6 +22,8 @@ pub enum Reply {
 /// A request the server received.
 #[derive(Clone, Debug)]
 pub struct Received {
+    /// `/v1/chat/completions` or `/v1/embeddings`.
+    pub path: String,
     pub authorization: Option<String>,
     pub body: Value,
 }
@@ -42,43 +44,44 @@ impl MockLlm {
     pub async fn start(replies: Vec<Reply>) -> Self {
         let received = Arc::new(Mutex::new(Vec::new()));
         let log = received.clone();
-        let app = Router::new().route(
-            "/v1/chat/completions",
-            post(move |headers: HeaderMap, body: String| async move {
-                let index = {
-                    let mut log = log.lock().unwrap();
-                    log.push(Received {
-                        authorization: headers
-                            .get(header::AUTHORIZATION)
-                            .map(|v| v.to_str().unwrap().to_owned()),
-                        body: serde_json::from_str(&body).unwrap(),
-                    });
-                    log.len() - 1
-                };
-                match replies.get(index) {
-                    Some(Reply::Json(value)) => axum::Json(value.clone()).into_response(),
-                    Some(Reply::Status(status, body, retry_after)) => {
-                        let mut response: Response =
-                            (StatusCode::from_u16(*status).unwrap(), *body).into_response();
-                        if let Some(seconds) = retry_after {
-                            response
-                                .headers_mut()
-                                .insert(header::RETRY_AFTER, seconds.parse().unwrap());
-                        }
+        let answer = move |uri: Uri, headers: HeaderMap, body: String| async move {
+            let index = {
+                let mut log = log.lock().unwrap();
+                log.push(Received {
+                    path: uri.path().to_owned(),
+                    authorization: headers
+                        .get(header::AUTHORIZATION)
+                        .map(|v| v.to_str().unwrap().to_owned()),
+                    body: serde_json::from_str(&body).unwrap(),
+                });
+                log.len() - 1
+            };
+            match replies.get(index) {
+                Some(Reply::Json(value)) => axum::Json(value.clone()).into_response(),
+                Some(Reply::Status(status, body, retry_after)) => {
+                    let mut response: Response =
+                        (StatusCode::from_u16(*status).unwrap(), *body).into_response();
+                    if let Some(seconds) = retry_after {
                         response
+                            .headers_mut()
+                            .insert(header::RETRY_AFTER, seconds.parse().unwrap());
                     }
-                    Some(Reply::Hang) => {
-                        tokio::time::sleep(std::time::Duration::from_secs(60)).await;
-                        StatusCode::GATEWAY_TIMEOUT.into_response()
-                    }
-                    None => (
-                        StatusCode::INTERNAL_SERVER_ERROR,
-                        "the mock has no reply left",
-                    )
-                        .into_response(),
+                    response
                 }
-            }),
-        );
+                Some(Reply::Hang) => {
+                    tokio::time::sleep(std::time::Duration::from_secs(60)).await;
+                    StatusCode::GATEWAY_TIMEOUT.into_response()
+                }
+                None => (
+                    StatusCode::INTERNAL_SERVER_ERROR,
+                    "the mock has no reply left",
+                )
+                    .into_response(),
+            }
+        };
+        let app = Router::new()
+            .route("/v1/chat/completions", post(answer.clone()))
+            .route("/v1/embeddings", post(answer));
         let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
         let base_url = format!("http://{}/v1", listener.local_addr().unwrap());
         let server = tokio::spawn(async move { axum::serve(listener, app).await.unwrap() });

@@ -66,6 +66,7 @@ pub fn openai(base_url: &str) -> SharedProvider {
             base_url: base_url.to_owned(),
             api_key: Some(API_KEY.to_owned()),
             model: "mock-model".to_owned(),
+            embedding_model: "mock-embedder".to_owned(),
             timeout: std::time::Duration::from_secs(10),
         })
         .unwrap(),
