@@ -6,7 +6,7 @@ use anyhow::{Context as _, bail};
 use clap::{Args, Parser, Subcommand, ValueEnum};
 use glassbox::llm::{OpenAiConfig, OpenAiProvider, ScriptedProvider, SharedProvider};
 use glassbox::sandbox::Grants;
-use glassbox::telemetry::{OtlpProtocol, TelemetryConfig, TelemetryOverrides};
+use glassbox::telemetry::{OtlpProtocol, TelemetryConfig, TelemetryError, TelemetryOverrides};
 use glassbox::{AgentInput, Engine, RunRequest, Runtime, Telemetry};
 use opentelemetry::propagation::TextMapPropagator;
 use opentelemetry::trace::TraceContextExt;
@@ -87,7 +87,7 @@ struct RunArgs {
     /// OTLP endpoint, overriding OTEL_EXPORTER_OTLP_ENDPOINT.
     #[arg(long, value_name = "URL")]
     otlp_endpoint: Option<String>,
-    /// OTLP protocol, overriding OTEL_EXPORTER_OTLP_PROTOCOL.
+    /// OTLP protocol, overriding OTEL_EXPORTER_OTLP_PROTOCOL (default http/protobuf).
     #[arg(long, value_name = "grpc|http/protobuf")]
     otlp_protocol: Option<OtlpProtocol>,
     /// Print the trace tree on stderr (the default when no OTLP endpoint is set).
@@ -175,7 +175,7 @@ async fn run(args: RunArgs) -> ExitCode {
     .await;
     let (flush_result, tree) = flushed.unwrap_or_else(|e| {
         (
-            Err(glassbox::telemetry::TelemetryError::Flush(e.to_string())),
+            Err(TelemetryError::Flush(vec![("telemetry", e.to_string())])),
             None,
         )
     });
@@ -183,7 +183,12 @@ async fn run(args: RunArgs) -> ExitCode {
         eprintln!("\n{}", tree.trim_end());
     }
     if let Err(error) = flush_result {
-        eprintln!("glassbox: warning: {error}");
+        let hint = if error.traces_exported() {
+            " (a backend that takes only traces, such as Phoenix, needs OTEL_METRICS_EXPORTER=none and OTEL_LOGS_EXPORTER=none)"
+        } else {
+            ""
+        };
+        eprintln!("glassbox: warning: {error}{hint}");
     }
     match outcome {
         Some(Ok(answer)) => {

@@ -35,7 +35,13 @@ done
 curl -fsS "http://127.0.0.1:$port/healthz" >/dev/null || { echo "e2e: phoenix did not start" >&2; cat "$workdir/phoenix.log" >&2; exit 1; }
 
 echo "e2e: running the demo against Phoenix on 127.0.0.1:$port" >&2
+# Phoenix takes traces only, so metrics and logs are switched off the standard way.
 OTEL_EXPORTER_OTLP_ENDPOINT="http://127.0.0.1:$port" OTEL_EXPORTER_OTLP_PROTOCOL=http/protobuf \
-    "$root/scripts/demo.sh" --conversation-id e2e-session
+OTEL_METRICS_EXPORTER=none OTEL_LOGS_EXPORTER=none \
+    "$root/scripts/demo.sh" --conversation-id e2e-session 2> >(tee "$workdir/demo.err" >&2)
+if grep -E 'WARN|ERROR|warning|error' "$workdir/demo.err" | grep -v '^ *Compiling\|^ *Finished'; then
+    echo "e2e: FAILED: the demo reported problems exporting to Phoenix" >&2
+    exit 1
+fi
 
 "$venv/bin/python" "$root/tests/phoenix/check_spans.py" "http://127.0.0.1:$port"

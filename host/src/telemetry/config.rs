@@ -106,32 +106,50 @@ impl TelemetryConfig {
                 })
                 .transpose()?,
         };
-        let otlp = match &overrides.endpoint {
-            Some(endpoint) => Some(OtlpTarget {
-                protocol,
-                ..OtlpTarget::new(endpoint.clone(), OtlpProtocol::Grpc)
-            }),
+        let mut target = match &overrides.endpoint {
+            // The specification's default protocol is http/protobuf.
+            Some(endpoint) => OtlpTarget::new(
+                endpoint.clone(),
+                protocol.unwrap_or(OtlpProtocol::HttpProtobuf),
+            ),
             None => {
                 let generic = var("OTEL_EXPORTER_OTLP_ENDPOINT").is_some();
                 let signal = |name: &str| {
                     generic || var(&format!("OTEL_EXPORTER_OTLP_{name}_ENDPOINT")).is_some()
                 };
-                let target = OtlpTarget {
+                OtlpTarget {
                     endpoint: None,
                     protocol,
                     traces: signal("TRACES"),
                     metrics: signal("METRICS"),
                     logs: signal("LOGS"),
-                };
-                (target.traces || target.metrics || target.logs).then_some(target)
+                }
             }
         };
+        // OTEL_{TRACES,METRICS,LOGS}_EXPORTER=none turns one signal off, e.g. for a
+        // backend that takes only traces; the Rust SDK does not read these.
+        target.traces &= exporter_enabled(&var, "OTEL_TRACES_EXPORTER")?;
+        target.metrics &= exporter_enabled(&var, "OTEL_METRICS_EXPORTER")?;
+        target.logs &= exporter_enabled(&var, "OTEL_LOGS_EXPORTER")?;
+        let otlp =
+            (!disabled && (target.traces || target.metrics || target.logs)).then_some(target);
         let trace_tree = overrides.trace_tree.unwrap_or(otlp.is_none()) && !disabled;
         Ok(TelemetryConfig {
             disabled,
-            otlp: if disabled { None } else { otlp },
+            otlp,
             trace_tree,
         })
+    }
+}
+
+/// `otlp` (or unset) exports the signal, `none` does not; nothing else is supported.
+fn exporter_enabled(var: &impl Fn(&str) -> Option<String>, name: &str) -> Result<bool, String> {
+    match var(name).as_deref().map(str::trim) {
+        None | Some("otlp") => Ok(true),
+        Some("none") => Ok(false),
+        Some(other) => Err(format!(
+            "{name}={other} is not supported; use `otlp` or `none`"
+        )),
     }
 }
 
@@ -217,6 +235,19 @@ mod tests {
     }
 
     #[test]
+    fn an_endpoint_flag_alone_uses_http_protobuf() {
+        let overrides = TelemetryOverrides {
+            endpoint: Some("http://127.0.0.1:4318".into()),
+            ..Default::default()
+        };
+        let otlp = config(&[], overrides).unwrap().otlp.unwrap();
+        assert_eq!(
+            otlp,
+            OtlpTarget::new("http://127.0.0.1:4318", OtlpProtocol::HttpProtobuf)
+        );
+    }
+
+    #[test]
     fn sdk_disabled_wins_over_everything() {
         let overrides = TelemetryOverrides {
             trace_tree: Some(true),
@@ -237,6 +268,46 @@ mod tests {
                 otlp: None,
                 trace_tree: false
             }
+        );
+    }
+
+    #[test]
+    fn an_exporter_set_to_none_turns_its_signal_off() {
+        let vars = [
+            ("OTEL_EXPORTER_OTLP_ENDPOINT", "http://phoenix:6006"),
+            ("OTEL_METRICS_EXPORTER", "none"),
+            ("OTEL_LOGS_EXPORTER", "none"),
+        ];
+        let otlp = config(&vars, TelemetryOverrides::default())
+            .unwrap()
+            .otlp
+            .unwrap();
+        assert_eq!((otlp.traces, otlp.metrics, otlp.logs), (true, false, false));
+
+        let all_off = [
+            ("OTEL_EXPORTER_OTLP_ENDPOINT", "http://x"),
+            ("OTEL_TRACES_EXPORTER", "none"),
+            ("OTEL_METRICS_EXPORTER", "none"),
+            ("OTEL_LOGS_EXPORTER", "none"),
+        ];
+        assert_eq!(
+            config(&all_off, TelemetryOverrides::default())
+                .unwrap()
+                .otlp,
+            None
+        );
+
+        let error = config(
+            &[
+                ("OTEL_EXPORTER_OTLP_ENDPOINT", "http://x"),
+                ("OTEL_METRICS_EXPORTER", "prometheus"),
+            ],
+            TelemetryOverrides::default(),
+        )
+        .unwrap_err();
+        assert_eq!(
+            error,
+            "OTEL_METRICS_EXPORTER=prometheus is not supported; use `otlp` or `none`"
         );
     }
 

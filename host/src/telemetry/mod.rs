@@ -35,8 +35,16 @@ pub enum TelemetryError {
         #[source]
         source: opentelemetry_otlp::ExporterBuildError,
     },
-    #[error("flushing telemetry failed: {0}")]
-    Flush(String),
+    #[error("exporting telemetry failed: {}", .0.iter().map(|(signal, reason)| format!("{signal}: {reason}")).collect::<Vec<_>>().join("; "))]
+    Flush(Vec<(&'static str, String)>),
+}
+
+impl TelemetryError {
+    /// Whether only metrics or logs failed to export: the usual sign of a
+    /// backend that takes traces alone.
+    pub fn traces_exported(&self) -> bool {
+        matches!(self, TelemetryError::Flush(failures) if failures.iter().all(|(signal, _)| *signal != "traces"))
+    }
 }
 
 /// The providers behind one host process, and the instruments capability modules record into.
@@ -146,18 +154,18 @@ impl Telemetry {
     /// calling thread: call it from a blocking context, never from an async task.
     /// Every provider is shut down even when an earlier one fails.
     pub fn shutdown(&self) -> Result<(), TelemetryError> {
-        let failures: Vec<String> = [
+        let failures: Vec<(&'static str, String)> = [
             ("traces", self.tracer_provider.shutdown()),
             ("metrics", self.meter_provider.shutdown()),
             ("logs", self.logger_provider.shutdown()),
         ]
         .into_iter()
-        .filter_map(|(signal, result)| result.err().map(|e| format!("{signal}: {e}")))
+        .filter_map(|(signal, result)| result.err().map(|e| (signal, e.to_string())))
         .collect();
         if failures.is_empty() {
             Ok(())
         } else {
-            Err(TelemetryError::Flush(failures.join("; ")))
+            Err(TelemetryError::Flush(failures))
         }
     }
 
