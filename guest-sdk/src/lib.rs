@@ -74,6 +74,7 @@ pub mod telemetry;
 pub mod tools;
 
 mod agent;
+mod error;
 mod tool;
 
 pub use agent::input_messages;

@@ -4,7 +4,9 @@
 use crate::bindings::GuestError;
 use crate::bindings::agent::exports::glassbox::agent::entrypoint;
 use crate::bindings::agent::{AgentPre, glassbox::agent::types::ChatMessage};
-use crate::runtime::{Capabilities, ComponentState, Engine, LoadError, World, error_chain};
+use crate::runtime::{
+    Capabilities, ComponentState, Engine, LoadError, World, error_chain, new_store,
+};
 use crate::sandbox::Grants;
 use crate::telemetry::semconv;
 use opentelemetry::trace::{SpanKind, Status};
@@ -12,7 +14,6 @@ use opentelemetry::{Context, KeyValue};
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
 use std::time::Instant;
-use wasmtime::Store;
 
 pub use entrypoint::AgentInfo;
 
@@ -170,7 +171,7 @@ impl AgentComponent {
             cx.clone(),
             &request.grants,
         );
-        let mut store = Store::new(self.pre.engine(), state);
+        let mut store = new_store(self.pre.engine(), state);
         let instance = self
             .pre
             .instantiate_async(&mut store)

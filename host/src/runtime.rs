@@ -11,8 +11,9 @@ use crate::tools::ToolRegistry;
 use opentelemetry::Context;
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
+use std::time::Duration;
 use wasmtime::component::{HasSelf, InstancePre, Linker, ResourceTable};
-use wasmtime::{Config, Store};
+use wasmtime::{Config, Store, UpdateDeadline};
 use wasmtime_wasi::{WasiCtx, WasiCtxView, WasiView};
 
 /// A component file that cannot be used, and why.
@@ -124,8 +125,11 @@ pub struct Engine {
 
 impl Engine {
     pub fn new() -> Result<Self, LoadError> {
+        let mut config = Config::new();
+        config.epoch_interruption(true);
         let engine =
-            wasmtime::Engine::new(&Config::new()).map_err(|e| LoadError::Engine(e.to_string()))?;
+            wasmtime::Engine::new(&config).map_err(|e| LoadError::Engine(e.to_string()))?;
+        start_epoch_ticker(&engine);
         let mut agent_linker = Linker::new(&engine);
         let mut plugin_linker = Linker::new(&engine);
         let add = |linker: &mut Linker<ComponentState>, with_tools: bool| -> wasmtime::Result<()> {
@@ -222,7 +226,7 @@ impl Engine {
 
     /// A store for calls made while loading, when no capability is granted yet.
     pub(crate) fn loading_store(&self, component: &Arc<str>) -> Store<ComponentState> {
-        Store::new(
+        new_store(
             &self.engine,
             ComponentState::new(component.clone(), None, Context::new(), &Grants::default()),
         )
@@ -312,6 +316,38 @@ impl Runtime {
     pub async fn run(&self, request: RunRequest) -> Result<String, RunError> {
         self.agent.run(&self.capabilities, request).await
     }
+}
+
+/// How often the engine's epoch advances: the longest a guest runs before
+/// yielding to the async executor, so other runs progress and a dropped run
+/// (Ctrl-C) stops even a guest stuck in a loop.
+const EPOCH_TICK: Duration = Duration::from_millis(10);
+
+/// One ticker thread per engine; it stops once the engine is dropped.
+fn start_epoch_ticker(engine: &wasmtime::Engine) {
+    let engine = engine.weak();
+    let ticker = std::thread::Builder::new()
+        .name("glassbox-epoch".into())
+        .spawn(move || {
+            while let Some(engine) = engine.upgrade() {
+                engine.increment_epoch();
+                drop(engine);
+                std::thread::sleep(EPOCH_TICK);
+            }
+        });
+    if let Err(error) = ticker {
+        tracing::warn!(
+            "cannot start the epoch ticker, guests will not yield while computing: {error}"
+        );
+    }
+}
+
+/// A store for one instance, yielding to the executor at every epoch tick.
+pub(crate) fn new_store(engine: &wasmtime::Engine, state: ComponentState) -> Store<ComponentState> {
+    let mut store = Store::new(engine, state);
+    store.set_epoch_deadline(1);
+    store.epoch_deadline_callback(|_| Ok(UpdateDeadline::Yield(1)));
+    store
 }
 
 /// A Wasmtime error with its causes, on one line.

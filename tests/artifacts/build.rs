@@ -17,6 +17,9 @@ fn main() {
     let out_dir = PathBuf::from(std::env::var_os("OUT_DIR").unwrap());
     let workspace = Path::new(env!("CARGO_MANIFEST_DIR")).join("../..");
     let workspace = workspace.canonicalize().unwrap();
+    // Relative to this package, so a target dir shared by several checkouts
+    // watches the checkout being built.
+    println!("cargo:rerun-if-changed=build.rs");
     for watched in [
         "wit",
         "guest-sdk",
@@ -24,10 +27,7 @@ fn main() {
         "tests/fixtures",
         "Cargo.lock",
     ] {
-        println!(
-            "cargo:rerun-if-changed={}",
-            workspace.join(watched).display()
-        );
+        println!("cargo:rerun-if-changed=../../{watched}");
     }
 
     let target_dir = out_dir.join("guests");

@@ -357,6 +357,74 @@ async fn ctrl_c_stops_the_run_and_still_exports_its_trace() {
     }
 }
 
+#[tokio::test(flavor = "multi_thread")]
+async fn ctrl_c_stops_a_guest_stuck_in_a_loop() {
+    let receiver = Receiver::start(OtlpProtocol::Grpc).await;
+    let dir = tempfile::tempdir().unwrap();
+    let script = dir.path().join("spin.toml");
+    std::fs::write(
+        &script,
+        "[[turn]]\ntool_calls = [{ name = \"spin\" }]\n[[turn]]\ncontent = \"never\"\n",
+    )
+    .unwrap();
+    let mut child = glassbox()
+        .args([
+            "run",
+            artifacts::REACT_AGENT,
+            "--tool",
+            artifacts::TEST_TOOLS,
+            "--input",
+            "Spin.",
+        ])
+        .arg("--script")
+        .arg(&script)
+        .env("OTEL_EXPORTER_OTLP_ENDPOINT", receiver.endpoint())
+        .env("OTEL_EXPORTER_OTLP_PROTOCOL", "grpc")
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .unwrap();
+    let (status, stderr) = tokio::task::spawn_blocking(move || {
+        use std::io::{BufRead, Read};
+        let mut stderr = std::io::BufReader::new(child.stderr.take().unwrap());
+        let mut seen = String::new();
+        // Interrupt once the tool says it is spinning.
+        while !seen.contains("[test_tools.wasm stdout] spinning") {
+            assert_ne!(
+                stderr.read_line(&mut seen).unwrap(),
+                0,
+                "the tool never started: {seen}"
+            );
+        }
+        Command::new("kill")
+            .args(["-INT", &child.id().to_string()])
+            .status()
+            .unwrap();
+        stderr.read_to_string(&mut seen).unwrap();
+        (child.wait().unwrap(), seen)
+    })
+    .await
+    .unwrap();
+    assert_eq!(status.code(), Some(130), "{stderr}");
+
+    let spans = receiver.spans();
+    let (_, tool) = spans
+        .iter()
+        .find(|(_, s)| s.name == "execute_tool spin")
+        .expect("the tool span was exported");
+    assert_eq!(
+        string(&tool.attributes, "error.type").as_deref(),
+        Some("cancelled")
+    );
+    let (_, root) = spans
+        .iter()
+        .find(|(_, s)| s.name == "invoke_agent react-agent")
+        .unwrap();
+    assert_eq!(
+        string(&root.attributes, "error.type").as_deref(),
+        Some("cancelled")
+    );
+}
+
 fn hex(bytes: &[u8]) -> String {
     bytes.iter().map(|b| format!("{b:02x}")).collect()
 }

@@ -247,7 +247,8 @@ async fn the_openai_provider_maps_tool_calls_and_usage_and_exports_over_http() {
             "embed",
             "explode",
             "get_weather",
-            "shout"
+            "shout",
+            "spin"
         ]
     );
     assert_eq!(

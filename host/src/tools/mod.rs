@@ -6,7 +6,9 @@
 use crate::bindings::GuestError;
 use crate::bindings::agent::glassbox::agent::{tools as wit, types::ToolDefinition};
 use crate::bindings::tool_plugin::ToolPluginPre;
-use crate::runtime::{Capabilities, ComponentState, Engine, LoadError, World, error_chain};
+use crate::runtime::{
+    Capabilities, ComponentState, Engine, LoadError, World, error_chain, new_store,
+};
 use crate::sandbox::Grants;
 use crate::telemetry::semconv;
 use opentelemetry::trace::SpanKind;
@@ -15,7 +17,6 @@ use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
 use std::time::Instant;
-use wasmtime::Store;
 
 /// Longest tool name the model providers accept.
 const MAX_TOOL_NAME: usize = 64;
@@ -266,7 +267,7 @@ async fn invoke(
         cx.clone(),
         &Grants::default(),
     );
-    let mut store = Store::new(plugin.pre.engine(), state);
+    let mut store = new_store(plugin.pre.engine(), state);
     let instance = plugin
         .pre
         .instantiate_async(&mut store)

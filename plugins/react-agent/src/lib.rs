@@ -34,7 +34,7 @@ impl Agent for ReactAgent {
         for step in 1..=max_steps {
             let span = Span::new("react.step", &[attribute("react.step", step)]);
             let response = llm::chat(&ChatRequest::new(messages.clone()).with_tools(tools.clone()))
-                .inspect_err(|e| span.set_status(StatusCode::Error, Some(&e.to_string())))?;
+                .inspect_err(|e| span.set_status(StatusCode::Error, Some(&e.summary())))?;
             let calls = response.message.tool_calls.clone();
             span.set_attributes(&[attribute("react.tool_calls", calls.len() as i64)]);
             messages.push(response.message);
@@ -56,10 +56,10 @@ fn call_tool(call: &ToolCall) -> String {
     tools::call(&call.name, &call.arguments, Some(&call.id)).unwrap_or_else(|error| {
         telemetry::log(
             telemetry::Level::Warn,
-            &format!("tool `{}` failed: {error}", call.name),
+            &format!("tool `{}` failed: {}", call.name, error.summary()),
             &[attribute("gen_ai.tool.call.id", call.id.as_str())],
         );
-        format!("The tool failed: {error}")
+        format!("The tool failed ({})", error.summary())
     })
 }
 
