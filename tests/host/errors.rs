@@ -1,9 +1,9 @@
 //! Failure paths: every one gives a typed error, the right span status and
 //! `error.type`, and leaves the host running.
 
-use crate::support::llm_server::{MockLlm, Reply, answer, tool_calls};
+use crate::support::llm_server::{Reply, answer, tool_calls};
 use crate::support::otlp::string;
-use crate::support::{artifacts, engine, only, openai, run_agent, status};
+use crate::support::{artifacts, engine, only, openai, run_against_mock, run_agent, status};
 use glassbox::telemetry::OtlpProtocol;
 use glassbox::{GuestError, LoadError, RunError, RunRequest};
 use opentelemetry_proto::tonic::metrics::v1::metric::Data;
@@ -11,26 +11,24 @@ use std::path::Path;
 
 #[tokio::test(flavor = "multi_thread")]
 async fn bad_tool_calls_come_back_to_the_agent_as_typed_errors() {
-    let llm = MockLlm::start(vec![
-        tool_calls(
-            "chatcmpl-1",
-            &[
-                ("c1", "no_such_tool", "{}"),
-                ("c2", "get_weather", r#"{"town":"Paris"}"#),
-                ("c3", "calculate", "not json"),
-                ("c4", "explode", "{}"),
-                ("c5", "calculate", r#"{"expression":"2 +* 3"}"#),
-                ("c6", "get_weather", r#"{"city":"Paris"}"#),
-            ],
-            (90, 40),
-        ),
-        answer("chatcmpl-2", "Paris is 14 °C.", (200, 8)),
-    ])
-    .await;
-    let outcome = run_agent(
-        openai(&llm.base_url),
+    let (llm, outcome) = run_against_mock(
+        vec![
+            tool_calls(
+                "chatcmpl-1",
+                &[
+                    ("c1", "no_such_tool", "{}"),
+                    ("c2", "get_weather", r#"{"town":"Paris"}"#),
+                    ("c3", "calculate", "not json"),
+                    ("c4", "explode", "{}"),
+                    ("c5", "calculate", r#"{"expression":"2 +* 3"}"#),
+                    ("c6", "get_weather", r#"{"city":"Paris"}"#),
+                ],
+                (90, 40),
+            ),
+            answer("chatcmpl-2", "Paris is 14 °C.", (200, 8)),
+        ],
         OtlpProtocol::Grpc,
-        RunRequest::text("Try everything."),
+        "Try everything.",
     )
     .await;
     assert_eq!(
@@ -147,13 +145,7 @@ async fn bad_tool_calls_come_back_to_the_agent_as_typed_errors() {
 /// Runs the agent against a provider that answers `reply` and returns the
 /// run's error with the chat span's status and `error.type`.
 async fn failing_provider(reply: Reply) -> (RunError, (i32, String), Option<String>) {
-    let llm = MockLlm::start(vec![reply]).await;
-    let outcome = run_agent(
-        openai(&llm.base_url),
-        OtlpProtocol::HttpProtobuf,
-        RunRequest::text("Hello?"),
-    )
-    .await;
+    let (_llm, outcome) = run_against_mock(vec![reply], OtlpProtocol::HttpProtobuf, "Hello?").await;
     let error = outcome.result.unwrap_err();
     let spans: Vec<_> = outcome
         .receiver
@@ -227,21 +219,17 @@ async fn a_rate_limited_provider_says_how_long_to_wait() {
 
 #[tokio::test(flavor = "multi_thread")]
 async fn an_unreachable_provider_is_a_provider_error_naming_it() {
-    let (error, _, _) = {
-        // Bind then drop a listener so nothing answers on that port.
-        let port = std::net::TcpListener::bind("127.0.0.1:0")
-            .unwrap()
-            .local_addr()
-            .unwrap()
-            .port();
-        let outcome = run_agent(
-            openai(&format!("http://127.0.0.1:{port}/v1")),
-            OtlpProtocol::Grpc,
-            RunRequest::text("Hi"),
-        )
-        .await;
-        (outcome.result.unwrap_err(), (), ())
-    };
+    // Bind then drop a listener so nothing answers on that port.
+    let port = std::net::TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port();
+    let provider = openai(&format!("http://127.0.0.1:{port}/v1"));
+    let error = run_agent(provider, OtlpProtocol::Grpc, RunRequest::text("Hi"))
+        .await
+        .result
+        .unwrap_err();
     assert!(
         error
             .to_string()

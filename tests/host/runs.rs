@@ -1,9 +1,9 @@
 //! Successful runs: the exact span tree, GenAI attributes, metrics and logs
 //! that reach an OTLP receiver, over gRPC and over HTTP/protobuf.
 
-use crate::support::llm_server::{MockLlm, Reply, answer, tool_calls};
+use crate::support::llm_server::{Reply, answer, tool_calls};
 use crate::support::otlp::{int, string, strings};
-use crate::support::{API_KEY, assert_strings, only, openai, outline, run_agent, status};
+use crate::support::{API_KEY, assert_strings, only, outline, run_against_mock, run_agent, status};
 use glassbox::RunRequest;
 use glassbox::llm::{DEMO_SCRIPT, ScriptedProvider};
 use glassbox::telemetry::OtlpProtocol;
@@ -208,19 +208,17 @@ invoke_agent react-agent [INTERNAL]
 
 #[tokio::test(flavor = "multi_thread")]
 async fn the_openai_provider_maps_tool_calls_and_usage_and_exports_over_http() {
-    let llm = MockLlm::start(vec![
-        tool_calls(
-            "chatcmpl-1",
-            &[("call_a", "get_weather", r#"{"city":"Tokyo"}"#)],
-            (80, 12),
-        ),
-        answer("chatcmpl-2", "It is 18 °C and humid in Tokyo.", (120, 9)),
-    ])
-    .await;
-    let outcome = run_agent(
-        openai(&llm.base_url),
+    let (llm, outcome) = run_against_mock(
+        vec![
+            tool_calls(
+                "chatcmpl-1",
+                &[("call_a", "get_weather", r#"{"city":"Tokyo"}"#)],
+                (80, 12),
+            ),
+            answer("chatcmpl-2", "It is 18 °C and humid in Tokyo.", (120, 9)),
+        ],
         OtlpProtocol::HttpProtobuf,
-        RunRequest::text("Weather in Tokyo?"),
+        "Weather in Tokyo?",
     )
     .await;
     assert_eq!(outcome.result.unwrap(), "It is 18 °C and humid in Tokyo.");
@@ -371,24 +369,22 @@ invoke_agent react-agent [INTERNAL]
 
 #[tokio::test(flavor = "multi_thread")]
 async fn a_tool_that_calls_the_model_nests_its_chat_span_under_its_tool_span() {
-    let llm = MockLlm::start(vec![
-        tool_calls(
-            "chatcmpl-1",
-            &[(
-                "call_q",
-                "ask_model",
-                r#"{"question":"What is six times seven?"}"#,
-            )],
-            (50, 10),
-        ),
-        answer("chatcmpl-2", "42", (8, 1)),
-        answer("chatcmpl-3", "The model says 42.", (70, 6)),
-    ])
-    .await;
-    let outcome = run_agent(
-        openai(&llm.base_url),
+    let (llm, outcome) = run_against_mock(
+        vec![
+            tool_calls(
+                "chatcmpl-1",
+                &[(
+                    "call_q",
+                    "ask_model",
+                    r#"{"question":"What is six times seven?"}"#,
+                )],
+                (50, 10),
+            ),
+            answer("chatcmpl-2", "42", (8, 1)),
+            answer("chatcmpl-3", "The model says 42.", (70, 6)),
+        ],
         OtlpProtocol::Grpc,
-        RunRequest::text("Ask the model."),
+        "Ask the model.",
     )
     .await;
     assert_eq!(outcome.result.unwrap(), "The model says 42.");
@@ -426,28 +422,26 @@ invoke_agent react-agent [INTERNAL]
 
 #[tokio::test(flavor = "multi_thread")]
 async fn embeddings_are_traced_with_input_tokens_only() {
-    let llm = MockLlm::start(vec![
-        tool_calls(
-            "chatcmpl-1",
-            &[("call_e", "embed", r#"{"texts":["red","blue"]}"#)],
-            (40, 8),
-        ),
-        Reply::Json(serde_json::json!({
-            "object": "list",
-            "model": "mock-embedder-v2",
-            "data": [
-                {"object": "embedding", "index": 1, "embedding": [0.5, 0.25, 0.0]},
-                {"object": "embedding", "index": 0, "embedding": [0.1, 0.2, 0.3]},
-            ],
-            "usage": {"prompt_tokens": 4, "total_tokens": 4},
-        })),
-        answer("chatcmpl-2", "Two vectors came back.", (60, 5)),
-    ])
-    .await;
-    let outcome = run_agent(
-        openai(&llm.base_url),
+    let (llm, outcome) = run_against_mock(
+        vec![
+            tool_calls(
+                "chatcmpl-1",
+                &[("call_e", "embed", r#"{"texts":["red","blue"]}"#)],
+                (40, 8),
+            ),
+            Reply::Json(serde_json::json!({
+                "object": "list",
+                "model": "mock-embedder-v2",
+                "data": [
+                    {"object": "embedding", "index": 1, "embedding": [0.5, 0.25, 0.0]},
+                    {"object": "embedding", "index": 0, "embedding": [0.1, 0.2, 0.3]},
+                ],
+                "usage": {"prompt_tokens": 4, "total_tokens": 4},
+            })),
+            answer("chatcmpl-2", "Two vectors came back.", (60, 5)),
+        ],
         OtlpProtocol::Grpc,
-        RunRequest::text("Embed red and blue."),
+        "Embed red and blue.",
     )
     .await;
     assert_eq!(outcome.result.unwrap(), "Two vectors came back.");

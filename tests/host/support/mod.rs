@@ -8,6 +8,7 @@ use glassbox::llm::{OpenAiConfig, OpenAiProvider, ScriptedProvider, SharedProvid
 use glassbox::telemetry::{OtlpProtocol, OtlpTarget, TelemetryConfig};
 use glassbox::tools::ToolRegistry;
 use glassbox::{AgentComponent, Engine, RunError, RunRequest, Runtime, Telemetry};
+use llm_server::{MockLlm, Reply};
 use opentelemetry_proto::tonic::common::v1::KeyValue;
 use opentelemetry_proto::tonic::trace::v1::Span;
 use otlp::Receiver;
@@ -105,6 +106,18 @@ pub async fn run_agent(
         .unwrap()
         .unwrap();
     Outcome { result, receiver }
+}
+
+/// Runs the react agent against a mock OpenAI server answering `replies`, and
+/// returns the server (to see what it was sent) with the outcome.
+pub async fn run_against_mock(
+    replies: Vec<Reply>,
+    protocol: OtlpProtocol,
+    input: &str,
+) -> (MockLlm, Outcome) {
+    let llm = MockLlm::start(replies).await;
+    let outcome = run_agent(openai(&llm.base_url), protocol, RunRequest::text(input)).await;
+    (llm, outcome)
 }
 
 /// The exported spans as an indented outline, `name [KIND]` per line, children
