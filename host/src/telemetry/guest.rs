@@ -25,7 +25,7 @@ pub struct GuestSpan {
 
 /// Where new spans attach in one store: the innermost open guest span, else the
 /// host span the store was created under.
-pub struct SpanScope {
+pub(crate) struct SpanScope {
     base: Context,
     open: Vec<(u32, Context)>,
 }

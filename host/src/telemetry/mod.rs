@@ -9,7 +9,8 @@ pub mod semconv;
 mod tree;
 
 pub use config::{OtlpProtocol, OtlpTarget, TelemetryConfig, TelemetryOverrides};
-pub use guest::{GuestSpan, SpanScope};
+pub use guest::GuestSpan;
+pub(crate) use guest::SpanScope;
 
 use opentelemetry::metrics::{Counter, Histogram, Meter, MeterProvider as _};
 use opentelemetry::trace::TracerProvider as _;
