@@ -2,7 +2,7 @@
 //! for `wasm32-wasip2` into this crate's OUT_DIR, and writes a path constant
 //! for each, so tests use components built from the sources they test.
 
-use std::path::{Path, PathBuf};
+use std::path::PathBuf;
 use std::process::Command;
 
 /// (package, artifact file stem, constant name)
@@ -15,7 +15,10 @@ const GUESTS: &[(&str, &str, &str)] = &[
 
 fn main() {
     let out_dir = PathBuf::from(std::env::var_os("OUT_DIR").unwrap());
-    let workspace = Path::new(env!("CARGO_MANIFEST_DIR")).join("../..");
+    // Read when the script runs, not when it was compiled: a target dir shared by
+    // several checkouts may reuse this script's binary for another checkout.
+    let manifest_dir = PathBuf::from(std::env::var_os("CARGO_MANIFEST_DIR").unwrap());
+    let workspace = manifest_dir.join("../..");
     let workspace = workspace.canonicalize().unwrap();
     // Relative to this package, so a target dir shared by several checkouts
     // watches the checkout being built.

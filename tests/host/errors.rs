@@ -48,7 +48,7 @@ async fn bad_tool_calls_come_back_to_the_agent_as_typed_errors() {
             .unwrap()
             .to_owned()
     };
-    assert!(result_of("c1").contains("no tool named `no_such_tool`; available: ask_model, calculate, embed, explode, get_weather, shout, spin"), "{}", result_of("c1"));
+    assert!(result_of("c1").contains("no tool named `no_such_tool`; available: ask_model, calculate, embed, explode, get_weather, probe, shout, spin"), "{}", result_of("c1"));
     assert!(
         result_of("c2").contains("do not match the tool's schema"),
         "{}",

@@ -5,6 +5,7 @@
 mod cli;
 mod errors;
 mod runs;
+mod sandbox;
 mod support;
 
 /// Every guest component built for the tests is used by some test.
@@ -15,6 +16,7 @@ fn every_guest_component_is_exercised() {
             include_str!("runs.rs"),
             include_str!("errors.rs"),
             include_str!("cli.rs"),
+            include_str!("sandbox.rs"),
             include_str!("support/mod.rs"),
         ]
         .iter()

@@ -245,6 +245,7 @@ async fn the_openai_provider_maps_tool_calls_and_usage_and_exports_over_http() {
             "embed",
             "explode",
             "get_weather",
+            "probe",
             "shout",
             "spin"
         ]
