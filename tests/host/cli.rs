@@ -216,7 +216,7 @@ fn a_failing_provider_exits_1_without_leaking_the_key() {
 }
 
 #[tokio::test(flavor = "multi_thread")]
-async fn otel_variables_choose_the_exporter_and_traceparent_joins_a_trace() {
+async fn otel_variables_configure_the_exporter_and_traceparent_joins_a_trace() {
     let receiver = Receiver::start(OtlpProtocol::HttpProtobuf).await;
     let traceparent = "00-4bf92f3577b34da6a3ce929d0e0e4736-00f067aa0ba902b7-01";
     let mut command = glassbox();
@@ -224,6 +224,14 @@ async fn otel_variables_choose_the_exporter_and_traceparent_joins_a_trace() {
         .env("OTEL_EXPORTER_OTLP_ENDPOINT", receiver.endpoint())
         .env("OTEL_EXPORTER_OTLP_PROTOCOL", "http/protobuf")
         .env("OTEL_SERVICE_NAME", "weather-desk")
+        .env(
+            "OTEL_RESOURCE_ATTRIBUTES",
+            "deployment.environment=test,team=agents",
+        )
+        .env(
+            "OTEL_EXPORTER_OTLP_HEADERS",
+            "Authorization=Basic cHVibGljOnNlY3JldA==",
+        )
         .env("TRACEPARENT", traceparent);
     let output = tokio::task::spawn_blocking(move || command.output().unwrap())
         .await
@@ -249,6 +257,19 @@ async fn otel_variables_choose_the_exporter_and_traceparent_joins_a_trace() {
     assert_eq!(
         string(resource, "service.name").as_deref(),
         Some("weather-desk")
+    );
+    assert_eq!(
+        string(resource, "deployment.environment").as_deref(),
+        Some("test")
+    );
+    assert_eq!(string(resource, "team").as_deref(), Some("agents"));
+    let authorizations = receiver.authorizations();
+    assert!(
+        !authorizations.is_empty()
+            && authorizations
+                .iter()
+                .all(|a| a == "Basic cHVibGljOnNlY3JldA=="),
+        "{authorizations:?}"
     );
     assert_eq!(hex(&root.trace_id), "4bf92f3577b34da6a3ce929d0e0e4736");
     assert_eq!(hex(&root.parent_span_id), "00f067aa0ba902b7");

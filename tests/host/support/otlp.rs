@@ -3,6 +3,8 @@
 
 use axum::Router;
 use axum::body::Bytes;
+use axum::http::HeaderMap;
+use axum::http::header::AUTHORIZATION;
 use axum::routing::post;
 use glassbox::telemetry::OtlpProtocol;
 use opentelemetry_proto::tonic::collector::logs::v1::logs_service_server::{
@@ -33,6 +35,8 @@ use tokio::net::TcpListener;
 
 #[derive(Default)]
 struct Collected {
+    /// `authorization` header of each HTTP export request.
+    authorizations: Vec<String>,
     traces: Vec<ExportTraceServiceRequest>,
     metrics: Vec<ExportMetricsServiceRequest>,
     logs: Vec<ExportLogsServiceRequest>,
@@ -71,9 +75,14 @@ impl Receiver {
                 let app = Router::new()
                     .route(
                         "/v1/traces",
-                        post(move |body: Bytes| async move {
-                            t.lock()
-                                .unwrap()
+                        post(move |headers: HeaderMap, body: Bytes| async move {
+                            let mut collected = t.lock().unwrap();
+                            if let Some(value) = headers.get(AUTHORIZATION) {
+                                collected
+                                    .authorizations
+                                    .push(value.to_str().unwrap().to_owned());
+                            }
+                            collected
                                 .traces
                                 .push(ExportTraceServiceRequest::decode(body).unwrap());
                             ExportTraceServiceResponse::default().encode_to_vec()
@@ -154,6 +163,11 @@ impl Receiver {
             .flat_map(|r| &r.scope_logs)
             .flat_map(|s| s.log_records.clone())
             .collect()
+    }
+
+    /// The `authorization` headers of the HTTP trace exports received.
+    pub fn authorizations(&self) -> Vec<String> {
+        self.collected.lock().unwrap().authorizations.clone()
     }
 
     /// Everything received, as text, for searching for things that must not be there.
