@@ -86,6 +86,40 @@ fn the_demo_prints_the_answer_and_the_trace_tree() {
 }
 
 #[test]
+fn the_input_can_come_from_stdin() {
+    use std::io::Write;
+    let run = |input: &str| {
+        let mut child = glassbox()
+            .args([
+                "run",
+                artifacts::REACT_AGENT,
+                "--tool",
+                artifacts::WEATHER,
+                "--tool",
+                artifacts::CALCULATOR,
+            ])
+            .stdin(std::process::Stdio::piped())
+            .stdout(std::process::Stdio::piped())
+            .stderr(std::process::Stdio::piped())
+            .spawn()
+            .unwrap();
+        child
+            .stdin
+            .take()
+            .unwrap()
+            .write_all(input.as_bytes())
+            .unwrap();
+        child.wait_with_output().unwrap()
+    };
+    let output = run(QUESTION);
+    assert!(output.status.success(), "{}", text(&output.stderr));
+    assert!(text(&output.stdout).starts_with("Lisbon is warmer"));
+
+    let line = expect_failure(&run("  \n"), 2);
+    assert_eq!(line, "glassbox: error: no input: stdin was empty");
+}
+
+#[test]
 fn help_shows_an_example() {
     let output = glassbox().args(["run", "--help"]).output().unwrap();
     let help = text(&output.stdout);
