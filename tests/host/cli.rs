@@ -277,7 +277,7 @@ async fn otel_variables_configure_the_exporter_and_traceparent_joins_a_trace() {
         "no tree when exporting: {stderr}"
     );
 
-    let spans = receiver.spans();
+    let spans = receiver.resource_spans();
     assert_eq!(
         spans.len(),
         10,
@@ -398,11 +398,11 @@ async fn ctrl_c_stops_the_run_and_still_exports_its_trace() {
     );
 
     let spans = receiver.spans();
-    let names: Vec<&str> = spans.iter().map(|(_, s)| s.name.as_str()).collect();
+    let names: Vec<&str> = spans.iter().map(|s| s.name.as_str()).collect();
     for name in ["invoke_agent react-agent", "react.step", "chat gpt-4o-mini"] {
         assert!(names.contains(&name), "{name} was not exported: {names:?}");
     }
-    for (_, span) in spans.iter().filter(|(_, s)| s.name != "react.step") {
+    for span in spans.iter().filter(|s| s.name != "react.step") {
         assert_eq!(
             string(&span.attributes, "error.type").as_deref(),
             Some("cancelled"),
@@ -462,17 +462,17 @@ async fn ctrl_c_stops_a_guest_stuck_in_a_loop() {
     assert_eq!(status.code(), Some(130), "{stderr}");
 
     let spans = receiver.spans();
-    let (_, tool) = spans
+    let tool = spans
         .iter()
-        .find(|(_, s)| s.name == "execute_tool spin")
+        .find(|s| s.name == "execute_tool spin")
         .expect("the tool span was exported");
     assert_eq!(
         string(&tool.attributes, "error.type").as_deref(),
         Some("cancelled")
     );
-    let (_, root) = spans
+    let root = spans
         .iter()
-        .find(|(_, s)| s.name == "invoke_agent react-agent")
+        .find(|s| s.name == "invoke_agent react-agent")
         .unwrap();
     assert_eq!(
         string(&root.attributes, "error.type").as_deref(),

@@ -48,38 +48,25 @@ async fn bad_tool_calls_come_back_to_the_agent_as_typed_errors() {
             .unwrap()
             .to_owned()
     };
-    assert!(result_of("c1").contains("no tool named `no_such_tool`; available: ask_model, calculate, embed, explode, get_weather, probe, shout, spin"), "{}", result_of("c1"));
-    assert!(
-        result_of("c2").contains("do not match the tool's schema"),
-        "{}",
-        result_of("c2")
-    );
-    assert!(
-        result_of("c3").contains("not valid JSON"),
-        "{}",
-        result_of("c3")
-    );
-    assert!(
-        result_of("c4").contains("tool plugin test_tools.wasm crashed"),
-        "{}",
-        result_of("c4")
-    );
-    assert!(
-        result_of("c5").contains("unexpected `*` at position 4"),
-        "{}",
-        result_of("c5")
-    );
+    for (id, expected) in [
+        (
+            "c1",
+            "no tool named `no_such_tool`; available: ask_model, calculate, embed, explode, get_weather, probe, shout, spin",
+        ),
+        ("c2", "do not match the tool's schema"),
+        ("c3", "not valid JSON"),
+        ("c4", "tool plugin test_tools.wasm crashed"),
+        ("c5", "unexpected `*` at position 4"),
+    ] {
+        let result = result_of(id);
+        assert!(result.contains(expected), "{id}: {result}");
+    }
     assert!(
         result_of("c6").contains(r#""city":"Paris""#),
         "the plugin works after another plugin trapped"
     );
 
-    let spans: Vec<_> = outcome
-        .receiver
-        .spans()
-        .into_iter()
-        .map(|(_, s)| s)
-        .collect();
+    let spans: Vec<_> = outcome.receiver.spans();
     let tool_span = |id: &str| {
         spans
             .iter()
@@ -147,12 +134,7 @@ async fn bad_tool_calls_come_back_to_the_agent_as_typed_errors() {
 async fn failing_provider(reply: Reply) -> (RunError, (i32, String), Option<String>) {
     let (_llm, outcome) = run_against_mock(vec![reply], OtlpProtocol::HttpProtobuf, "Hello?").await;
     let error = outcome.result.unwrap_err();
-    let spans: Vec<_> = outcome
-        .receiver
-        .spans()
-        .into_iter()
-        .map(|(_, s)| s)
-        .collect();
+    let spans: Vec<_> = outcome.receiver.spans();
     let chat = only(&spans, "chat mock-model");
     let root = only(&spans, "invoke_agent react-agent");
     assert_eq!(status(root).0, 2, "the run's span records the failure");
@@ -253,12 +235,7 @@ async fn a_provider_without_embeddings_refuses_them_as_an_invalid_request() {
     )
     .await;
     assert_eq!(outcome.result.unwrap(), "No embeddings here.");
-    let spans: Vec<_> = outcome
-        .receiver
-        .spans()
-        .into_iter()
-        .map(|(_, s)| s)
-        .collect();
+    let spans: Vec<_> = outcome.receiver.spans();
     let embeddings = only(&spans, "embeddings");
     assert_eq!(
         status(embeddings),

@@ -30,8 +30,8 @@ async fn the_scripted_demo_exports_one_trace_over_grpc() {
         outcome.result.unwrap(),
         "Lisbon is warmer: 19 °C and sunny, against 14 °C and clear in Paris, a difference of 9 °F."
     );
-    let exported = outcome.receiver.spans();
-    let spans: Vec<_> = exported.iter().map(|(_, s)| s.clone()).collect();
+    let exported = outcome.receiver.resource_spans();
+    let spans = outcome.receiver.spans();
     assert_eq!(
         outline(&spans),
         "\
@@ -271,12 +271,7 @@ async fn the_openai_provider_maps_tool_calls_and_usage_and_exports_over_http() {
     );
 
     // What was exported.
-    let spans: Vec<_> = outcome
-        .receiver
-        .spans()
-        .into_iter()
-        .map(|(_, s)| s)
-        .collect();
+    let spans: Vec<_> = outcome.receiver.spans();
     assert_eq!(
         outline(&spans),
         "\
@@ -394,12 +389,7 @@ async fn a_tool_that_calls_the_model_nests_its_chat_span_under_its_tool_span() {
         "What is six times seven?"
     );
 
-    let spans: Vec<_> = outcome
-        .receiver
-        .spans()
-        .into_iter()
-        .map(|(_, s)| s)
-        .collect();
+    let spans: Vec<_> = outcome.receiver.spans();
     assert_eq!(
         outline(&spans),
         "\
@@ -461,12 +451,7 @@ async fn embeddings_are_traced_with_input_tokens_only() {
         .clone();
     assert_eq!(tool_result["content"], "2 vectors of 3 dimensions");
 
-    let spans: Vec<_> = outcome
-        .receiver
-        .spans()
-        .into_iter()
-        .map(|(_, s)| s)
-        .collect();
+    let spans: Vec<_> = outcome.receiver.spans();
     assert_eq!(
         outline(&spans),
         "\
@@ -544,12 +529,7 @@ async fn guest_logs_are_exported_with_their_span() {
         string(&record.attributes, "gen_ai.tool.call.id").as_deref(),
         Some("call_1_1")
     );
-    let spans: Vec<_> = outcome
-        .receiver
-        .spans()
-        .into_iter()
-        .map(|(_, s)| s)
-        .collect();
+    let spans: Vec<_> = outcome.receiver.spans();
     let step = spans.iter().find(|s| s.name == "react.step").unwrap();
     assert_eq!(
         (&record.trace_id, &record.span_id),

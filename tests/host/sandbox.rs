@@ -70,12 +70,7 @@ async fn an_environment_grant_reaches_the_agent() {
         panic!("{:?}", outcome.result)
     };
     assert_eq!(message, "no final answer within 1 steps");
-    let spans: Vec<_> = outcome
-        .receiver
-        .spans()
-        .into_iter()
-        .map(|(_, s)| s)
-        .collect();
+    let spans: Vec<_> = outcome.receiver.spans();
     assert_eq!(
         outline(&spans),
         "\

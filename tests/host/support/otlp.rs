@@ -122,8 +122,16 @@ impl Receiver {
         &self.endpoint
     }
 
+    /// Every span received.
+    pub fn spans(&self) -> Vec<Span> {
+        self.resource_spans()
+            .into_iter()
+            .map(|(_, span)| span)
+            .collect()
+    }
+
     /// Every span received, with its resource's attributes.
-    pub fn spans(&self) -> Vec<(Vec<KeyValue>, Span)> {
+    pub fn resource_spans(&self) -> Vec<(Vec<KeyValue>, Span)> {
         let collected = self.collected.lock().unwrap();
         let mut spans = Vec::new();
         for request in &collected.traces {
