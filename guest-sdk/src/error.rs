@@ -16,6 +16,8 @@ impl Error {
             Error::ToolFailed(_) => "tool failed",
             Error::Crashed(_) => "crashed",
             Error::Provider(_) => "provider error",
+            Error::BudgetExceeded(_) => "budget exceeded",
+            Error::LimitExceeded(_) => "limit exceeded",
         }
     }
 
@@ -30,7 +32,9 @@ impl Error {
             | Error::InvalidArguments(m)
             | Error::ToolFailed(m)
             | Error::Crashed(m)
-            | Error::Provider(m) => m,
+            | Error::Provider(m)
+            | Error::BudgetExceeded(m)
+            | Error::LimitExceeded(m) => m,
         }
     }
 

@@ -64,11 +64,14 @@
 //! export_agent!(Echo);
 //! ```
 //!
+//! Either may reach the web with [`http`], to the hosts the user grants it.
+//!
 //! Build either with `cargo build --target wasm32-wasip2 --release` and run it
 //! with `glassbox run`.
 
 #[doc(hidden)]
 pub mod bindings;
+pub mod http;
 pub mod llm;
 pub mod telemetry;
 pub mod tools;

@@ -5,9 +5,9 @@ use crate::bindings::GuestError;
 use crate::bindings::agent::exports::glassbox::agent::entrypoint;
 use crate::bindings::agent::{AgentPre, glassbox::agent::types::ChatMessage};
 use crate::runtime::{
-    Capabilities, ComponentState, Engine, LoadError, World, error_chain, new_store,
+    Capabilities, ComponentState, Engine, LoadError, RunScope, World, new_store,
 };
-use crate::sandbox::Grants;
+use crate::sandbox::{Budget, Fault, Policy, RunBudget, guard};
 use crate::telemetry::semconv;
 use opentelemetry::trace::{SpanKind, Status};
 use opentelemetry::{Context, KeyValue};
@@ -31,18 +31,21 @@ pub struct RunRequest {
     pub conversation_id: Option<String>,
     /// The trace this run joins (from a W3C `traceparent`); empty for a new trace.
     pub parent: Context,
-    /// What the agent's sandbox is granted for this run.
-    pub grants: Grants,
+    /// What the agent's sandbox is granted for this run, and its limits.
+    pub policy: Policy,
+    /// What the run may spend, counting its tools' calls too.
+    pub budget: Budget,
 }
 
 impl RunRequest {
-    /// A run on `text` as a new trace, with nothing granted.
+    /// A run on `text` as a new trace, with nothing granted and no budget limit.
     pub fn text(text: impl Into<String>) -> Self {
         RunRequest {
             input: AgentInput::Text(text.into()),
             conversation_id: None,
             parent: Context::new(),
-            grants: Grants::default(),
+            policy: Policy::default(),
+            budget: Budget::default(),
         }
     }
 }
@@ -53,16 +56,20 @@ pub enum RunError {
     /// The agent returned an error.
     #[error("the agent failed ({}): {}", .0.error_type(), .0.message())]
     Agent(GuestError),
-    /// The agent trapped; its instance was discarded.
-    #[error("the agent crashed: {0}")]
-    Crashed(String),
+    /// The host stopped the agent (a limit, or a trap); its instance was discarded.
+    #[error("the agent was stopped: {0}")]
+    Stopped(Fault),
+    /// The agent's sandbox could not be set up (a granted directory is gone, say).
+    #[error("cannot set up the agent's sandbox: {0}")]
+    Sandbox(String),
 }
 
 impl RunError {
     pub fn error_type(&self) -> &'static str {
         match self {
             RunError::Agent(error) => error.error_type(),
-            RunError::Crashed(_) => semconv::error_type::TRAP,
+            RunError::Stopped(fault) => fault.error_type(),
+            RunError::Sandbox(_) => semconv::error_type::SANDBOX_DENIED,
         }
     }
 }
@@ -77,16 +84,19 @@ pub struct AgentComponent {
 }
 
 impl AgentComponent {
-    pub(crate) async fn load(engine: &Engine, path: &Path) -> Result<Self, LoadError> {
+    pub(crate) async fn load(engine: &Engine, path: &Path, policy: &Policy) -> Result<Self, LoadError> {
         let (label, pre) = engine.prepare(path, World::Agent, AgentPre::new)?;
-        let failed = LoadError::startup(path, "describe");
-        let mut store = engine.loading_store(&label);
-        let instance = pre.instantiate_async(&mut store).await.map_err(&failed)?;
-        let info = instance
-            .glassbox_agent_entrypoint()
-            .call_describe(&mut store)
-            .await
-            .map_err(&failed)?;
+        let policy = Arc::new(policy.clone());
+        let mut store = engine.loading_store(path, &label, &policy)?;
+        let info = guard(&policy.limits, async {
+            let instance = pre.instantiate_async(&mut store).await?;
+            instance
+                .glassbox_agent_entrypoint()
+                .call_describe(&mut store)
+                .await
+        })
+        .await
+        .map_err(LoadError::startup(path, "describe"))?;
         if info.name.trim().is_empty() {
             return Err(LoadError::Startup {
                 path: path.into(),
@@ -121,7 +131,7 @@ impl AgentComponent {
                 semconv::GEN_AI_OPERATION_NAME,
                 semconv::operation::INVOKE_AGENT,
             ),
-            KeyValue::new(semconv::GEN_AI_PROVIDER_NAME, capabilities.llm.name()),
+            KeyValue::new(semconv::GEN_AI_PROVIDER_NAME, capabilities.llm.provider.name()),
             KeyValue::new(semconv::GEN_AI_AGENT_NAME, self.info.name.clone()),
             KeyValue::new(
                 semconv::GEN_AI_AGENT_DESCRIPTION,
@@ -133,11 +143,17 @@ impl AgentComponent {
         if let Some(id) = &request.conversation_id {
             attributes.push(KeyValue::new(semconv::GEN_AI_CONVERSATION_ID, id.clone()));
         }
+        attributes.extend(request.policy.span_attributes());
         let name = format!("{} {}", semconv::operation::INVOKE_AGENT, self.info.name);
         let span = telemetry.start_span(name, SpanKind::Internal, attributes, &request.parent);
         let started = Instant::now();
 
-        let result = self.call_run(capabilities, span.context(), request).await;
+        let run = RunScope {
+            capabilities: capabilities.clone(),
+            budget: Arc::new(RunBudget::new(request.budget)),
+        };
+        let result = self.call_run(&run, span.context(), request).await;
+        span.span().set_attributes(run.budget.span_attributes());
 
         let mut metric_attributes = vec![KeyValue::new(
             semconv::GEN_AI_AGENT_NAME,
@@ -159,24 +175,22 @@ impl AgentComponent {
         result
     }
 
+    /// Runs the agent in a fresh store under the request's policy.
     async fn call_run(
         &self,
-        capabilities: &Arc<Capabilities>,
+        run: &RunScope,
         cx: &Context,
         request: RunRequest,
     ) -> Result<String, RunError> {
+        let policy = Arc::new(request.policy);
         let state = ComponentState::new(
             self.label.clone(),
-            Some(capabilities.clone()),
+            Some(run.clone()),
             cx.clone(),
-            &request.grants,
-        );
+            policy.clone(),
+        )
+        .map_err(RunError::Sandbox)?;
         let mut store = new_store(self.pre.engine(), state);
-        let instance = self
-            .pre
-            .instantiate_async(&mut store)
-            .await
-            .map_err(|e| RunError::Crashed(error_chain(&e)))?;
         let wit_request = entrypoint::RunRequest {
             input: match request.input {
                 AgentInput::Text(text) => entrypoint::AgentInput::Text(text),
@@ -184,14 +198,15 @@ impl AgentComponent {
             },
             conversation_id: request.conversation_id,
         };
-        match instance
-            .glassbox_agent_entrypoint()
-            .call_run(&mut store, &wit_request)
-            .await
-        {
-            Ok(Ok(output)) => Ok(output),
-            Ok(Err(error)) => Err(RunError::Agent(error)),
-            Err(trap) => Err(RunError::Crashed(error_chain(&trap))),
-        }
+        guard(&policy.limits, async {
+            let instance = self.pre.instantiate_async(&mut store).await?;
+            instance
+                .glassbox_agent_entrypoint()
+                .call_run(&mut store, &wit_request)
+                .await
+        })
+        .await
+        .map_err(RunError::Stopped)?
+        .map_err(RunError::Agent)
     }
 }

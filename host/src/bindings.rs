@@ -48,6 +48,8 @@ impl GuestError {
             GuestError::ToolFailed(_) => error_type::TOOL_FAILED,
             GuestError::Crashed(_) => error_type::TRAP,
             GuestError::Provider(_) => error_type::PROVIDER,
+            GuestError::BudgetExceeded(_) => error_type::BUDGET_EXCEEDED,
+            GuestError::LimitExceeded(_) => error_type::LIMIT_EXCEEDED,
         }
     }
 
@@ -62,7 +64,9 @@ impl GuestError {
             | GuestError::InvalidArguments(m)
             | GuestError::ToolFailed(m)
             | GuestError::Crashed(m)
-            | GuestError::Provider(m) => m,
+            | GuestError::Provider(m)
+            | GuestError::BudgetExceeded(m)
+            | GuestError::LimitExceeded(m) => m,
         }
     }
 }

@@ -11,18 +11,20 @@
 //! - [`llm`]: model providers and the `llm` import (`chat` spans);
 //! - [`tools`]: the tool registry and the `tools` import (`execute_tool` spans);
 //! - [`telemetry`]: providers, OTLP export, the console tree, and guest spans and logs;
-//! - [`sandbox`]: what a component may touch (deny by default);
+//! - [`sandbox`]: what a component may touch and use (deny by default),
+//!   its limits and the run's budget, and outbound HTTP;
 //! - [`agent`]: the agent component and its run (`invoke_agent` spans);
-//! - [`runtime`]: the engine, linking and loading, composing the above.
+//! - [`runtime`]: the engine, linking and loading, composing the above;
+//! - [`manifest`]: `glassbox.toml`, naming the components and their policies.
 //!
 //! ```no_run
 //! # async fn demo() -> Result<(), Box<dyn std::error::Error>> {
-//! use glassbox::{Engine, Runtime, RunRequest, Telemetry, llm::ScriptedProvider};
+//! use glassbox::{Engine, Runtime, RunRequest, Telemetry, llm::ScriptedProvider, tools::PluginSpec};
 //! use std::sync::Arc;
 //!
 //! let engine = Engine::new()?;
 //! let agent = engine.load_agent("react_agent.wasm".as_ref()).await?;
-//! let tools = engine.load_tools(&["weather.wasm".into()]).await?;
+//! let tools = engine.load_tools(&[PluginSpec::new("weather.wasm")]).await?;
 //! let runtime = Runtime::new(agent, tools, Arc::new(ScriptedProvider::demo()), Arc::new(Telemetry::disabled()));
 //! let answer = runtime.run(RunRequest::text("Which is warmer, Paris or Lisbon?")).await?;
 //! println!("{answer}");
@@ -32,6 +34,7 @@
 pub mod agent;
 mod bindings;
 pub mod llm;
+pub mod manifest;
 pub mod runtime;
 pub mod sandbox;
 pub mod telemetry;

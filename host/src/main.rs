@@ -3,10 +3,12 @@
 //! to an exit code.
 
 use anyhow::{Context as _, bail};
-use clap::{Args, Parser, Subcommand, ValueEnum};
-use glassbox::llm::{OpenAiConfig, OpenAiProvider, ScriptedProvider, SharedProvider};
-use glassbox::sandbox::Grants;
+use clap::{Args, Parser, Subcommand};
+use glassbox::llm::{LlmSettings, ProviderKind};
+use glassbox::manifest::{Manifest, parse_memory, parse_timeout};
+use glassbox::sandbox::{Budget, DirGrant, HostPattern, Policy};
 use glassbox::telemetry::{OtlpProtocol, TelemetryConfig, TelemetryError, TelemetryOverrides};
+use glassbox::tools::PluginSpec;
 use glassbox::{AgentInput, Engine, RunRequest, Runtime, Telemetry};
 use opentelemetry::propagation::TextMapPropagator;
 use opentelemetry::trace::TraceContextExt;
@@ -15,6 +17,7 @@ use std::io::{IsTerminal, Read};
 use std::path::PathBuf;
 use std::process::ExitCode;
 use std::sync::Arc;
+use std::time::Duration;
 
 /// Exit codes beyond 0 (success).
 const EXIT_RUN_FAILED: u8 = 1;
@@ -39,7 +42,7 @@ struct Cli {
 enum Command {
     /// Run an agent component once and print its answer.
     #[command(
-        after_help = "Example:\n  glassbox run react_agent.wasm --plugins plugins/ --input \"Which is warmer, Paris or Lisbon?\"\n  OPENAI_API_KEY=... glassbox run react_agent.wasm --tool weather.wasm --model gpt-4o-mini < question.txt\n  OTEL_EXPORTER_OTLP_ENDPOINT=http://127.0.0.1:6006 OTEL_EXPORTER_OTLP_PROTOCOL=http/protobuf glassbox run ..."
+        after_help = "Example:\n  glassbox run react_agent.wasm --plugins plugins/ --input \"Which is warmer, Paris or Lisbon?\"\n  glassbox run --manifest glassbox.toml --input \"Summarise /docs\"\n  OPENAI_API_KEY=... glassbox run react_agent.wasm --tool weather.wasm --model gpt-4o-mini < question.txt\n  glassbox run agent.wasm --allow-dir ./docs:/docs --allow-host api.example.com --timeout 30s --max-llm-calls 10\n  OTEL_EXPORTER_OTLP_ENDPOINT=http://127.0.0.1:6006 OTEL_EXPORTER_OTLP_PROTOCOL=http/protobuf glassbox run ..."
     )]
     Run(Box<RunArgs>),
     /// List the tools the given plugins provide, with their parameter schemas.
@@ -59,10 +62,16 @@ struct PluginArgs {
 
 #[derive(Args)]
 struct RunArgs {
-    /// The agent component (`agent` world).
-    agent: PathBuf,
+    /// The agent component (`agent` world), unless the manifest names it.
+    #[arg(required_unless_present = "manifest")]
+    agent: Option<PathBuf>,
+    /// Read the agent, plugins, model provider and per-component policies from FILE (glassbox.toml).
+    #[arg(long, value_name = "FILE")]
+    manifest: Option<PathBuf>,
     #[command(flatten)]
     plugins: PluginArgs,
+    #[command(flatten)]
+    sandbox: SandboxArgs,
     /// What to ask the agent; read from stdin when absent.
     #[arg(long, short)]
     input: Option<String>,
@@ -72,9 +81,9 @@ struct RunArgs {
     /// Set an environment variable inside the agent's sandbox (repeatable).
     #[arg(long = "env", value_name = "KEY=VALUE", value_parser = parse_env)]
     env: Vec<(String, String)>,
-    /// LLM provider: `openai` by default when OPENAI_BASE_URL or OPENAI_API_KEY is set, else `scripted`.
-    #[arg(long, value_enum)]
-    llm: Option<LlmKind>,
+    /// LLM provider, openai or scripted: openai by default when OPENAI_BASE_URL or OPENAI_API_KEY is set.
+    #[arg(long, value_name = "PROVIDER")]
+    llm: Option<ProviderKind>,
     /// Default model (for openai, else OPENAI_MODEL, else gpt-4o-mini).
     #[arg(long)]
     model: Option<String>,
@@ -101,10 +110,61 @@ struct RunArgs {
     traceparent: Option<String>,
 }
 
-#[derive(Clone, Copy, ValueEnum)]
-enum LlmKind {
-    Openai,
-    Scripted,
+/// Grants and limits given on the command line. They apply to the agent and
+/// to every plugin; a manifest grants per component.
+#[derive(Args)]
+#[command(next_help_heading = "Sandbox (nothing is granted by default; flags apply to the agent and every plugin)")]
+struct SandboxArgs {
+    /// Mount a host directory, read-only unless `:rw` (repeatable).
+    #[arg(long = "allow-dir", value_name = "HOST[:GUEST][:ro|rw]", value_parser = DirGrant::parse)]
+    dirs: Vec<DirGrant>,
+    /// Allow HTTP requests to a host: `api.example.com`, `*.example.com`, `https://host:8443` (repeatable).
+    #[arg(long = "allow-host", value_name = "HOST")]
+    hosts: Vec<HostPattern>,
+    /// Pass the host's environment variable NAME through (repeatable).
+    #[arg(long = "allow-env", value_name = "NAME")]
+    pass_env: Vec<String>,
+    /// Memory limit per instance, such as `128MiB` (default 256 MiB).
+    #[arg(long, value_name = "SIZE", value_parser = parse_memory)]
+    memory: Option<u64>,
+    /// Time limit per agent run and per tool call, such as `30s` (default 5m).
+    #[arg(long, value_name = "DURATION", value_parser = parse_timeout)]
+    timeout: Option<Duration>,
+    /// Budget: the most model calls the run may make.
+    #[arg(long, value_name = "N")]
+    max_llm_calls: Option<u32>,
+    /// Budget: the most tool calls the run may make.
+    #[arg(long, value_name = "N")]
+    max_tool_calls: Option<u32>,
+    /// Budget: the most tokens (input plus output) the run may use.
+    #[arg(long, value_name = "N")]
+    max_tokens: Option<u64>,
+    /// Budget: the most the run may spend in US dollars, on models with a known price.
+    #[arg(long, value_name = "USD")]
+    max_cost: Option<f64>,
+}
+
+impl SandboxArgs {
+    fn grant(&self, policy: &mut Policy) {
+        policy.dirs.extend(self.dirs.iter().cloned());
+        policy.hosts.extend(self.hosts.iter().cloned());
+        for name in &self.pass_env {
+            policy.pass_env(name);
+        }
+        if let Some(memory) = self.memory {
+            policy.limits.memory = memory;
+        }
+        if let Some(timeout) = self.timeout {
+            policy.limits.timeout = timeout;
+        }
+    }
+
+    fn limit(&self, budget: &mut Budget) {
+        budget.llm_calls = self.max_llm_calls.or(budget.llm_calls);
+        budget.tool_calls = self.max_tool_calls.or(budget.tool_calls);
+        budget.tokens = self.max_tokens.or(budget.tokens);
+        budget.cost_usd = self.max_cost.or(budget.cost_usd);
+    }
 }
 
 fn parse_env(value: &str) -> Result<(String, String), String> {
@@ -220,19 +280,69 @@ async fn prepare(args: &RunArgs) -> anyhow::Result<(Runtime, RunRequest)> {
         None => opentelemetry::Context::new(),
     };
     let input = read_input(args.input.as_deref())?;
-    let llm = choose_llm(args)?;
+
+    let (agent_path, mut policy, mut budget, mut plugins, llm) = match &args.manifest {
+        Some(path) => {
+            let manifest = Manifest::load(path)?;
+            if let Some(agent) = &args.agent {
+                bail!(
+                    "the agent is named twice: {} on the command line and {} in {}",
+                    agent.display(),
+                    manifest.agent.path.display(),
+                    path.display()
+                );
+            }
+            let agent = manifest.agent;
+            (
+                agent.path,
+                agent.policy,
+                agent.budget,
+                manifest.plugins,
+                manifest.llm,
+            )
+        }
+        None => (
+            args.agent
+                .clone()
+                .context("no agent: give its component file, or --manifest FILE")?,
+            Policy::default(),
+            Budget::default(),
+            Vec::new(),
+            LlmSettings::default(),
+        ),
+    };
+    plugins.extend(
+        plugin_paths(&args.plugins)?
+            .into_iter()
+            .map(PluginSpec::new),
+    );
+    policy.env.extend(args.env.iter().cloned());
+    args.sandbox.grant(&mut policy);
+    for plugin in &mut plugins {
+        args.sandbox.grant(&mut plugin.policy);
+    }
+    args.sandbox.limit(&mut budget);
+    let (llm, description) = llm
+        .overlay(LlmSettings {
+            provider: args.llm,
+            model: args.model.clone(),
+            base_url: args.llm_base_url.clone(),
+            script: args.script.clone(),
+            ..LlmSettings::default()
+        })
+        .build()?;
+    tracing::info!("LLM provider: {description}");
 
     let engine = Engine::new()?;
-    let agent = engine.load_agent(&args.agent).await?;
-    let tools = engine.load_tools(&plugin_paths(&args.plugins)?).await?;
+    let agent = engine.load_agent_with(&agent_path, &policy).await?;
+    let tools = engine.load_tools(&plugins).await?;
     let telemetry = Arc::new(Telemetry::new(&telemetry_config, &agent.info().name)?);
     let request = RunRequest {
         input: AgentInput::Text(input),
         conversation_id: args.conversation_id.clone(),
         parent,
-        grants: Grants {
-            env: args.env.clone(),
-        },
+        policy,
+        budget,
     };
     Ok((Runtime::new(agent, tools, llm, telemetry), request))
 }
@@ -253,53 +363,6 @@ fn read_input(input: Option<&str>) -> anyhow::Result<String> {
         bail!("no input: stdin was empty");
     }
     Ok(text)
-}
-
-fn choose_llm(args: &RunArgs) -> anyhow::Result<SharedProvider> {
-    let env_set = |name| std::env::var(name).is_ok_and(|v: String| !v.trim().is_empty());
-    let kind = args.llm.unwrap_or(
-        if env_set("OPENAI_BASE_URL") || env_set("OPENAI_API_KEY") || args.llm_base_url.is_some() {
-            LlmKind::Openai
-        } else {
-            LlmKind::Scripted
-        },
-    );
-    match kind {
-        LlmKind::Openai => {
-            if args.script.is_some() {
-                bail!("--script applies only to the scripted provider");
-            }
-            let mut config = OpenAiConfig::from_env();
-            if let Some(url) = &args.llm_base_url {
-                config.base_url = url.clone();
-            }
-            if let Some(model) = &args.model {
-                config.model = model.clone();
-            }
-            tracing::info!(
-                "LLM provider: openai at {} (default model {})",
-                config.base_url,
-                config.model
-            );
-            Ok(Arc::new(OpenAiProvider::new(config)?))
-        }
-        LlmKind::Scripted => {
-            let provider = match &args.script {
-                Some(path) => ScriptedProvider::from_file(path)?,
-                None => ScriptedProvider::demo(),
-            };
-            let origin = args
-                .script
-                .as_deref()
-                .map_or("the bundled demo script".into(), |p| {
-                    p.display().to_string()
-                });
-            tracing::info!(
-                "LLM provider: scripted (offline, answers from {origin}); set OPENAI_API_KEY or OPENAI_BASE_URL for a real model"
-            );
-            Ok(Arc::new(provider))
-        }
-    }
 }
 
 fn parse_traceparent(traceparent: &str) -> anyhow::Result<opentelemetry::Context> {
@@ -327,7 +390,8 @@ async fn list_tools(args: PluginArgs) -> anyhow::Result<ExitCode> {
     if paths.is_empty() {
         bail!("no plugins given: pass --plugins DIR or --tool FILE");
     }
-    let registry = Engine::new()?.load_tools(&paths).await?;
+    let plugins: Vec<PluginSpec> = paths.into_iter().map(PluginSpec::new).collect();
+    let registry = Engine::new()?.load_tools(&plugins).await?;
     for tool in registry.definitions() {
         let schema: serde_json::Value = serde_json::from_str(&tool.parameters)?;
         let provider = registry

@@ -4,10 +4,10 @@
 
 use crate::agent::{AgentComponent, RunError, RunRequest};
 use crate::bindings;
-use crate::llm::SharedProvider;
-use crate::sandbox::{self, Grants};
+use crate::llm::Llm;
+use crate::sandbox::{self, Fault, HttpGate, MemoryLimiter, Policy, RunBudget};
 use crate::telemetry::{SpanScope, Telemetry};
-use crate::tools::ToolRegistry;
+use crate::tools::{PluginSpec, ToolRegistry};
 use opentelemetry::Context;
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
@@ -15,6 +15,7 @@ use std::time::Duration;
 use wasmtime::component::{HasSelf, InstancePre, Linker, ResourceTable};
 use wasmtime::{Config, Store, UpdateDeadline};
 use wasmtime_wasi::{WasiCtx, WasiCtxView, WasiView};
+use wasmtime_wasi_http::{WasiHttpCtx, WasiHttpCtxView, WasiHttpView};
 
 /// A component file that cannot be used, and why.
 #[derive(Debug, thiserror::Error)]
@@ -44,6 +45,8 @@ pub enum LoadError {
         call: &'static str,
         reason: String,
     },
+    #[error("{}: cannot set up its sandbox: {reason}", .path.display())]
+    Sandbox { path: PathBuf, reason: String },
     #[error("{}: tool `{tool}`: {reason}", .path.display())]
     BadTool {
         path: PathBuf,
@@ -64,15 +67,12 @@ pub enum LoadError {
 }
 
 impl LoadError {
-    /// For a guest call that fails while loading `path` (a trap, usually).
-    pub(crate) fn startup(
-        path: &Path,
-        call: &'static str,
-    ) -> impl Fn(wasmtime::Error) -> LoadError {
-        move |error| LoadError::Startup {
+    /// For a guest call that the host stopped while loading `path`.
+    pub(crate) fn startup(path: &Path, call: &'static str) -> impl Fn(Fault) -> LoadError {
+        move |fault| LoadError::Startup {
             path: path.into(),
             call,
-            reason: error_chain(&error),
+            reason: fault.to_string(),
         }
     }
 }
@@ -127,6 +127,9 @@ impl Engine {
     pub fn new() -> Result<Self, LoadError> {
         let mut config = Config::new();
         config.epoch_interruption(true);
+        // Always on, so any store can be given a fuel limit; stores without
+        // one get all the fuel there is.
+        config.consume_fuel(true);
         let engine =
             wasmtime::Engine::new(&config).map_err(|e| LoadError::Engine(e.to_string()))?;
         start_epoch_ticker(&engine);
@@ -135,6 +138,7 @@ impl Engine {
         let add = |linker: &mut Linker<ComponentState>, with_tools: bool| -> wasmtime::Result<()> {
             use bindings::agent::glassbox::agent as api;
             wasmtime_wasi::p2::add_to_linker_async(linker)?;
+            wasmtime_wasi_http::p2::add_only_http_to_linker_async(linker)?;
             api::types::add_to_linker::<_, HasSelf<_>>(linker, |s| s)?;
             api::llm::add_to_linker::<_, HasSelf<_>>(linker, |s| s)?;
             api::telemetry::add_to_linker::<_, HasSelf<_>>(linker, |s| s)?;
@@ -155,12 +159,23 @@ impl Engine {
 
     /// Compiles the agent at `path`, checks it targets the `agent` world and asks it to describe itself.
     pub async fn load_agent(&self, path: &Path) -> Result<AgentComponent, LoadError> {
-        AgentComponent::load(self, path).await
+        self.load_agent_with(path, &Policy::default()).await
     }
 
-    /// Compiles the tool plugins at `paths` and indexes their tools by name.
-    pub async fn load_tools(&self, paths: &[PathBuf]) -> Result<ToolRegistry, LoadError> {
-        ToolRegistry::load(self, paths).await
+    /// Compiles the agent at `path`, checks it targets the `agent` world and
+    /// asks it to describe itself, under `policy`.
+    pub async fn load_agent_with(
+        &self,
+        path: &Path,
+        policy: &Policy,
+    ) -> Result<AgentComponent, LoadError> {
+        AgentComponent::load(self, path, policy).await
+    }
+
+    /// Compiles the tool plugins, each to run under its own policy, and indexes
+    /// their tools by name.
+    pub async fn load_tools(&self, plugins: &[PluginSpec]) -> Result<ToolRegistry, LoadError> {
+        ToolRegistry::load(self, plugins).await
     }
 
     /// Reads, compiles and links the component at `path` for `world`, then
@@ -225,50 +240,80 @@ impl Engine {
     }
 
     /// A store for calls made while loading, when no capability is granted yet.
-    pub(crate) fn loading_store(&self, component: &Arc<str>) -> Store<ComponentState> {
-        new_store(
-            &self.engine,
-            ComponentState::new(component.clone(), None, Context::new(), &Grants::default()),
-        )
+    pub(crate) fn loading_store(
+        &self,
+        path: &Path,
+        component: &Arc<str>,
+        policy: &Arc<Policy>,
+    ) -> Result<Store<ComponentState>, LoadError> {
+        let state = ComponentState::new(component.clone(), None, Context::new(), policy.clone())
+            .map_err(|reason| LoadError::Sandbox {
+                path: path.into(),
+                reason,
+            })?;
+        Ok(new_store(&self.engine, state))
     }
 }
 
 /// The capabilities a runtime grants every component it runs.
 pub(crate) struct Capabilities {
-    pub llm: SharedProvider,
+    pub llm: Llm,
     pub tools: ToolRegistry,
     pub telemetry: Arc<Telemetry>,
+}
+
+/// What a store running for an agent run may use: the runtime's capabilities
+/// and the run's budget, shared with the tool calls the run makes.
+#[derive(Clone)]
+pub(crate) struct RunScope {
+    pub capabilities: Arc<Capabilities>,
+    pub budget: Arc<RunBudget>,
 }
 
 /// What each store carries: the component's sandbox and its view of the capabilities.
 pub(crate) struct ComponentState {
     /// The component's file name, used in logs and on spans.
     pub(crate) component: Arc<str>,
+    pub(crate) policy: Arc<Policy>,
     wasi: WasiCtx,
+    http: WasiHttpCtx,
+    http_gate: HttpGate,
     pub(crate) table: ResourceTable,
     /// `None` while loading: imports then refuse politely.
-    capabilities: Option<Arc<Capabilities>>,
+    run: Option<RunScope>,
     pub(crate) spans: SpanScope,
+    limiter: MemoryLimiter,
 }
 
 impl ComponentState {
+    /// The state of a store under `parent` (the span of the run or tool call).
+    /// Fails when a granted directory cannot be opened.
     pub(crate) fn new(
         component: Arc<str>,
-        capabilities: Option<Arc<Capabilities>>,
+        run: Option<RunScope>,
         parent: Context,
-        grants: &Grants,
-    ) -> Self {
-        ComponentState {
-            wasi: sandbox::wasi_ctx(&component, grants),
+        policy: Arc<Policy>,
+    ) -> Result<Self, String> {
+        let telemetry = run.as_ref().map(|r| r.capabilities.telemetry.clone());
+        Ok(ComponentState {
+            wasi: sandbox::wasi_ctx(&component, &policy, &parent)?,
+            http: WasiHttpCtx::new(),
+            http_gate: HttpGate::new(component.clone(), policy.clone(), telemetry),
+            limiter: MemoryLimiter::new(&policy.limits),
             component,
+            policy,
             table: ResourceTable::new(),
-            capabilities,
+            run,
             spans: SpanScope::new(parent),
-        }
+        })
+    }
+
+    pub(crate) fn run(&self) -> Option<&RunScope> {
+        self.run.as_ref()
     }
 
     pub(crate) fn capabilities(&self) -> Option<&Arc<Capabilities>> {
-        self.capabilities.as_ref()
+        self.run.as_ref().map(|run| &run.capabilities)
     }
 }
 
@@ -277,6 +322,18 @@ impl WasiView for ComponentState {
         WasiCtxView {
             ctx: &mut self.wasi,
             table: &mut self.table,
+        }
+    }
+}
+
+impl WasiHttpView for ComponentState {
+    fn http(&mut self) -> WasiHttpCtxView<'_> {
+        // Requests made now belong to the guest's innermost open span.
+        self.http_gate.parent = self.spans.current().clone();
+        WasiHttpCtxView {
+            ctx: &mut self.http,
+            table: &mut self.table,
+            hooks: &mut self.http_gate,
         }
     }
 }
@@ -291,12 +348,12 @@ impl Runtime {
     pub fn new(
         agent: AgentComponent,
         tools: ToolRegistry,
-        llm: SharedProvider,
+        llm: impl Into<Llm>,
         telemetry: Arc<Telemetry>,
     ) -> Self {
         Runtime {
             capabilities: Arc::new(Capabilities {
-                llm,
+                llm: llm.into(),
                 tools,
                 telemetry,
             }),
@@ -342,9 +399,16 @@ fn start_epoch_ticker(engine: &wasmtime::Engine) {
     }
 }
 
-/// A store for one instance, yielding to the executor at every epoch tick.
+/// A store for one instance, held to its policy's memory and fuel limits,
+/// yielding to the executor at every epoch tick.
 pub(crate) fn new_store(engine: &wasmtime::Engine, state: ComponentState) -> Store<ComponentState> {
+    let fuel = state.policy.limits.fuel.unwrap_or(u64::MAX);
     let mut store = Store::new(engine, state);
+    store.limiter(|state| &mut state.limiter);
+    if let Err(error) = store.set_fuel(fuel) {
+        // Cannot happen: every engine meters fuel (see `Engine::new`).
+        tracing::error!("cannot set the fuel of a store: {error}");
+    }
     store.set_epoch_deadline(1);
     store.epoch_deadline_callback(|_| Ok(UpdateDeadline::Yield(1)));
     store

@@ -11,6 +11,7 @@ const GUESTS: &[(&str, &str, &str)] = &[
     ("weather", "weather", "WEATHER"),
     ("calculator", "calculator", "CALCULATOR"),
     ("test-tools", "test_tools", "TEST_TOOLS"),
+    ("test-agent", "test_agent", "TEST_AGENT"),
 ];
 
 fn main() {

@@ -5,6 +5,7 @@ use crate::support::llm_server::{Reply, answer, tool_calls};
 use crate::support::otlp::string;
 use crate::support::{artifacts, engine, only, openai, run_against_mock, run_agent, status};
 use glassbox::telemetry::OtlpProtocol;
+use glassbox::tools::PluginSpec;
 use glassbox::{GuestError, LoadError, RunError, RunRequest};
 use opentelemetry_proto::tonic::metrics::v1::metric::Data;
 use std::path::Path;
@@ -51,11 +52,11 @@ async fn bad_tool_calls_come_back_to_the_agent_as_typed_errors() {
     for (id, expected) in [
         (
             "c1",
-            "no tool named `no_such_tool`; available: ask_model, calculate, embed, explode, get_weather, probe, shout, spin",
+            "no tool named `no_such_tool`; available: ask_model, bad_utf8, calculate, connect, embed, explode, fetch, flood, get_weather, hog, huge, probe, read_file, recurse, shout, spin, write_file",
         ),
         ("c2", "do not match the tool's schema"),
         ("c3", "not valid JSON"),
-        ("c4", "tool plugin test_tools.wasm crashed"),
+        ("c4", "test_tools.wasm was stopped: it trapped"),
         ("c5", "unexpected `*` at position 4"),
     ] {
         let result = result_of(id);
@@ -307,7 +308,9 @@ async fn files_that_are_not_components_of_the_right_world_are_refused_clearly() 
             artifacts::WEATHER
         )
     );
-    let Err(error) = engine().load_tools(&[artifacts::REACT_AGENT.into()]).await else {
+    let Err(error) = engine()
+        .load_tools(&[PluginSpec::new(artifacts::REACT_AGENT)])
+        .await else {
         panic!()
     };
     assert_eq!(
@@ -325,7 +328,7 @@ async fn two_plugins_providing_the_same_tool_are_refused_naming_both() {
     let copy = dir.path().join("weather-copy.wasm");
     std::fs::copy(artifacts::WEATHER, &copy).unwrap();
     let Err(error) = engine()
-        .load_tools(&[artifacts::WEATHER.into(), copy.clone()])
+        .load_tools(&[PluginSpec::new(artifacts::WEATHER), PluginSpec::new(&copy)])
         .await
     else {
         panic!()

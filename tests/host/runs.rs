@@ -241,17 +241,26 @@ async fn the_openai_provider_maps_tool_calls_and_usage_and_exports_over_http() {
         offered,
         [
             "ask_model",
+            "bad_utf8",
             "calculate",
+            "connect",
             "embed",
             "explode",
+            "fetch",
+            "flood",
             "get_weather",
+            "hog",
+            "huge",
             "probe",
+            "read_file",
+            "recurse",
             "shout",
-            "spin"
+            "spin",
+            "write_file"
         ]
     );
     assert_eq!(
-        received[0].body["tools"][4]["function"]["parameters"]["required"][0],
+        received[0].body["tools"][8]["function"]["parameters"]["required"][0],
         "city"
     );
     let second = received[1].body["messages"].as_array().unwrap();

@@ -2,7 +2,7 @@
 //! grant reaches only the component it was made for.
 
 use crate::support::{outline, run_agent, scripted};
-use glassbox::sandbox::Grants;
+use glassbox::sandbox::Policy;
 use glassbox::telemetry::OtlpProtocol;
 use glassbox::{GuestError, RunError, RunRequest};
 use std::sync::Arc;
@@ -18,8 +18,9 @@ const PROBE: &str = r#"
 async fn a_tool_reaches_no_file_socket_variable_or_input_of_the_host() {
     let request = RunRequest {
         // A grant to the agent does not reach the tools it calls.
-        grants: Grants {
+        policy: Policy {
             env: vec![("AGENT_ONLY".into(), "secret".into())],
+            ..Policy::default()
         },
         ..RunRequest::text("What can you see?")
     };
@@ -55,8 +56,9 @@ async fn a_tool_reaches_no_file_socket_variable_or_input_of_the_host() {
 async fn an_environment_grant_reaches_the_agent() {
     // The react agent reads REACT_MAX_STEPS; with one step, the demo cannot finish.
     let request = RunRequest {
-        grants: Grants {
+        policy: Policy {
             env: vec![("REACT_MAX_STEPS".into(), "1".into())],
+            ..Policy::default()
         },
         ..RunRequest::text("Paris or Lisbon?")
     };

@@ -4,16 +4,21 @@
 
 mod model;
 mod openai;
+mod pricing;
 mod scripted;
+mod settings;
 
 pub use model::*;
 pub use openai::{OpenAiConfig, OpenAiProvider};
+pub use pricing::{Price, Prices};
 pub use scripted::{DEMO_SCRIPT, ScriptError, ScriptedProvider};
+pub use settings::{LlmSettings, LlmSetupError, ProviderKind};
 
 use crate::bindings::GuestError;
 use crate::bindings::agent::glassbox::agent::{llm as wit, types};
-use crate::runtime::ComponentState;
-use crate::telemetry::{Telemetry, semconv};
+use crate::runtime::{ComponentState, RunScope};
+use crate::sandbox::RunBudget;
+use crate::telemetry::{ActiveSpan, Telemetry, semconv};
 use opentelemetry::trace::SpanKind;
 use opentelemetry::{Context, KeyValue, StringValue, Value};
 use std::sync::Arc;
@@ -44,29 +49,70 @@ pub trait LlmProvider: Send + Sync {
     }
 }
 
+/// The `llm` capability a runtime grants: a provider, and the prices of its
+/// models where known.
+#[derive(Clone)]
+pub struct Llm {
+    pub provider: SharedProvider,
+    pub prices: Prices,
+}
+
+impl Llm {
+    pub fn new(provider: SharedProvider) -> Self {
+        Llm {
+            provider,
+            prices: Prices::default(),
+        }
+    }
+
+    pub fn with_prices(self, prices: Prices) -> Self {
+        Llm { prices, ..self }
+    }
+}
+
+impl From<SharedProvider> for Llm {
+    fn from(provider: SharedProvider) -> Self {
+        Llm::new(provider)
+    }
+}
+
+impl<P: LlmProvider + 'static> From<Arc<P>> for Llm {
+    fn from(provider: Arc<P>) -> Self {
+        Llm::new(provider)
+    }
+}
+
 impl types::Host for ComponentState {}
+
+/// Largest request a guest may send a model, in bytes of text: past it the
+/// call is refused, never cut, since a cut prompt would change its meaning.
+const MAX_REQUEST_BYTES: usize = 4 * 1024 * 1024;
 
 impl wit::Host for ComponentState {
     async fn chat(
         &mut self,
         request: wit::ChatRequest,
     ) -> wasmtime::Result<Result<wit::ChatResponse, GuestError>> {
-        let Some(capabilities) = self.capabilities().cloned() else {
+        let Some(run) = self.run().cloned() else {
             return Ok(Err(not_during_loading()));
         };
-        let provider = capabilities.llm.as_ref();
-        let request = model_request(request, provider.default_model());
+        let llm = &run.capabilities.llm;
+        let request = model_request(request, llm.provider.default_model());
         let call = Call {
-            provider,
-            telemetry: &capabilities.telemetry,
+            llm,
+            telemetry: &run.capabilities.telemetry,
+            budget: &run.budget,
             parent: self.spans.current(),
             operation: semconv::operation::CHAT,
             model: request.model.clone(),
         };
+        if let Err((error_type, error)) = self.admit(&run, &request.model, request.text_len()) {
+            return Ok(Err(call.refuse(request_attributes(&request), error_type, error)));
+        }
         let result = call
             .traced(
                 request_attributes(&request),
-                provider.chat(request),
+                llm.provider.chat(request),
                 |response| Reported {
                     attributes: vec![
                         KeyValue::new(semconv::GEN_AI_RESPONSE_ID, response.id.clone()),
@@ -89,27 +135,32 @@ impl wit::Host for ComponentState {
         &mut self,
         request: wit::EmbeddingsRequest,
     ) -> wasmtime::Result<Result<wit::EmbeddingsResponse, GuestError>> {
-        let Some(capabilities) = self.capabilities().cloned() else {
+        let Some(run) = self.run().cloned() else {
             return Ok(Err(not_during_loading()));
         };
-        let provider = capabilities.llm.as_ref();
+        let llm = &run.capabilities.llm;
         let request = EmbeddingsRequest {
             model: request
                 .model
-                .or_else(|| provider.default_embedding_model().map(str::to_owned))
+                .or_else(|| llm.provider.default_embedding_model().map(str::to_owned))
                 .unwrap_or_default(),
             inputs: request.inputs,
             dimensions: request.dimensions,
         };
         let call = Call {
-            provider,
-            telemetry: &capabilities.telemetry,
+            llm,
+            telemetry: &run.capabilities.telemetry,
+            budget: &run.budget,
             parent: self.spans.current(),
             operation: semconv::operation::EMBEDDINGS,
             model: request.model.clone(),
         };
+        let size = request.inputs.iter().map(String::len).sum();
+        if let Err((error_type, error)) = self.admit(&run, &request.model, size) {
+            return Ok(Err(call.refuse(Vec::new(), error_type, error)));
+        }
         let result = call
-            .traced(Vec::new(), provider.embeddings(request), |response| {
+            .traced(Vec::new(), llm.provider.embeddings(request), |response| {
                 Reported {
                     attributes: Vec::new(),
                     model: response.model.clone(),
@@ -121,14 +172,50 @@ impl wit::Host for ComponentState {
     }
 }
 
+impl ComponentState {
+    /// Whether this component may make a model call now: the model is allowed,
+    /// the request is not too large and the run's budget allows another call.
+    /// A refusal comes with its `error.type`.
+    fn admit(
+        &self,
+        run: &RunScope,
+        model: &str,
+        request_bytes: usize,
+    ) -> Result<(), (&'static str, GuestError)> {
+        use semconv::error_type;
+        if !self.policy.allows_model(model) {
+            let allowed = self.policy.models.as_deref().unwrap_or_default().join(", ");
+            return Err((
+                error_type::SANDBOX_DENIED,
+                GuestError::NotAllowed(format!(
+                    "{} may not use model `{model}`; allowed: {allowed}",
+                    self.component
+                )),
+            ));
+        }
+        if request_bytes > MAX_REQUEST_BYTES {
+            return Err((
+                error_type::INVALID_REQUEST,
+                GuestError::InvalidRequest(format!(
+                    "the request holds {request_bytes} bytes of text, over the host's limit of {MAX_REQUEST_BYTES}"
+                )),
+            ));
+        }
+        run.budget
+            .start_llm_call()
+            .map_err(|error| (error_type::BUDGET_EXCEEDED, error))
+    }
+}
+
 fn not_during_loading() -> GuestError {
     GuestError::NotAllowed("models can only be called during a run".into())
 }
 
-/// One provider call to trace.
+/// One provider call to trace and account for.
 struct Call<'a> {
-    provider: &'a dyn LlmProvider,
+    llm: &'a Llm,
     telemetry: &'a Telemetry,
+    budget: &'a RunBudget,
     parent: &'a Context,
     operation: &'static str,
     model: String,
@@ -142,34 +229,58 @@ struct Reported {
 }
 
 impl Call<'_> {
-    /// Runs `call` inside a `{operation} {model}` CLIENT span, recording the
-    /// response or the error, the duration and the token usage.
-    async fn traced<T>(
-        self,
-        request_attributes: Vec<KeyValue>,
-        call: impl Future<Output = Result<T, LlmError>>,
-        report: impl FnOnce(&T) -> Reported,
-    ) -> Result<T, LlmError> {
+    /// The attributes every span and metric point of the call carries.
+    fn common_attributes(&self) -> Vec<KeyValue> {
+        let provider = &self.llm.provider;
         let mut common = vec![
             KeyValue::new(semconv::GEN_AI_OPERATION_NAME, self.operation),
-            KeyValue::new(semconv::GEN_AI_PROVIDER_NAME, self.provider.name()),
+            KeyValue::new(semconv::GEN_AI_PROVIDER_NAME, provider.name()),
             KeyValue::new(semconv::GEN_AI_REQUEST_MODEL, self.model.clone()),
         ];
-        if let Some(endpoint) = self.provider.endpoint() {
+        if let Some(endpoint) = provider.endpoint() {
             common.push(KeyValue::new(semconv::SERVER_ADDRESS, endpoint.address));
             common.push(KeyValue::new(
                 semconv::SERVER_PORT,
                 i64::from(endpoint.port),
             ));
         }
+        common
+    }
+
+    fn start_span(&self, common: &[KeyValue], request_attributes: Vec<KeyValue>) -> ActiveSpan {
         let name = format!("{} {}", self.operation, self.model);
         let attributes = common.iter().cloned().chain(request_attributes).collect();
-        let span = self.telemetry.start_span(
+        self.telemetry.start_span(
             name.trim_end().to_owned(),
             SpanKind::Client,
             attributes,
             self.parent,
-        );
+        )
+    }
+
+    /// Records a call the host refused before it reached the provider.
+    fn refuse(
+        self,
+        request_attributes: Vec<KeyValue>,
+        error_type: &'static str,
+        error: GuestError,
+    ) -> GuestError {
+        let span = self.start_span(&self.common_attributes(), request_attributes);
+        span.fail(error_type, error.message().to_owned());
+        span.finish();
+        error
+    }
+
+    /// Runs `call` inside a `{operation} {model}` CLIENT span, recording the
+    /// response or the error, the duration, the token usage and its cost.
+    async fn traced<T>(
+        self,
+        request_attributes: Vec<KeyValue>,
+        call: impl Future<Output = Result<T, LlmError>>,
+        report: impl FnOnce(&T) -> Reported,
+    ) -> Result<T, LlmError> {
+        let mut common = self.common_attributes();
+        let span = self.start_span(&common, request_attributes);
         let started = Instant::now();
         let result = call.await;
         let instruments = self.telemetry.instruments();
@@ -183,11 +294,24 @@ impl Call<'_> {
                 ));
                 common.push(KeyValue::new(
                     semconv::GEN_AI_RESPONSE_MODEL,
-                    reported.model,
+                    reported.model.clone(),
                 ));
                 if let Some(usage) = &reported.usage {
                     span.span()
                         .set_attributes(usage_attributes(usage, self.operation));
+                    let cost = self
+                        .llm
+                        .prices
+                        .cost(&reported.model, usage)
+                        .or_else(|| self.llm.prices.cost(&self.model, usage));
+                    if let Some(cost) = cost {
+                        span.span()
+                            .set_attribute(KeyValue::new(semconv::GEN_AI_USAGE_COST, cost));
+                    }
+                    self.budget.record_usage(
+                        u64::from(usage.input_tokens) + u64::from(usage.output_tokens),
+                        cost,
+                    );
                     for (kind, count) in token_counts(usage, self.operation) {
                         let mut attributes = common.clone();
                         attributes.push(KeyValue::new(semconv::GEN_AI_TOKEN_TYPE, kind));

@@ -6,6 +6,7 @@ use crate::bindings::agent::glassbox::agent::telemetry::{
     Attribute, Host, HostSpan, Level, StatusCode, Value as GuestValue,
 };
 use crate::runtime::ComponentState;
+use crate::sandbox::cap_text;
 use opentelemetry::logs::{AnyValue, LogRecord as _, Logger as _, Severity};
 use opentelemetry::trace::{SpanKind, Status, TraceContextExt, Tracer as _};
 use opentelemetry::{Array, Context, KeyValue, StringValue, Value};
@@ -232,14 +233,7 @@ fn any_value(value: Value) -> AnyValue {
     }
 }
 
-/// Cuts `text` to [`MAX_TEXT_LEN`] bytes on a character boundary.
-fn truncate(mut text: String) -> String {
-    if text.len() > MAX_TEXT_LEN {
-        let mut end = MAX_TEXT_LEN;
-        while !text.is_char_boundary(end) {
-            end -= 1;
-        }
-        text.truncate(end);
-    }
-    text
+/// Cuts `text` to [`MAX_TEXT_LEN`] bytes, with a marker when it was longer.
+fn truncate(text: String) -> String {
+    cap_text(text, MAX_TEXT_LEN).0
 }

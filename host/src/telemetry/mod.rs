@@ -194,9 +194,9 @@ impl ActiveSpan {
     }
 
     /// Records a failure: status ERROR with `message`, and `error.type`.
-    pub fn fail(&self, error_type: &'static str, message: String) {
+    pub fn fail(&self, error_type: impl Into<opentelemetry::StringValue>, message: String) {
         self.span()
-            .set_attribute(KeyValue::new(semconv::ERROR_TYPE, error_type));
+            .set_attribute(KeyValue::new(semconv::ERROR_TYPE, error_type.into()));
         self.span().set_status(Status::error(message));
     }
 

@@ -31,6 +31,8 @@ pub const GEN_AI_USAGE_CACHE_READ_INPUT_TOKENS: &str = "gen_ai.usage.cache_read.
 pub const GEN_AI_USAGE_CACHE_CREATION_INPUT_TOKENS: &str =
     "gen_ai.usage.cache_creation.input_tokens";
 pub const GEN_AI_USAGE_REASONING_OUTPUT_TOKENS: &str = "gen_ai.usage.reasoning.output_tokens";
+/// Not in the conventions; the name Langfuse and others read. US dollars.
+pub const GEN_AI_USAGE_COST: &str = "gen_ai.usage.cost";
 
 pub const GEN_AI_TOOL_NAME: &str = "gen_ai.tool.name";
 pub const GEN_AI_TOOL_CALL_ID: &str = "gen_ai.tool.call.id";
@@ -48,11 +50,43 @@ pub const TOKEN_TYPE_INPUT: &str = "input";
 pub const TOKEN_TYPE_OUTPUT: &str = "output";
 
 pub const SERVER_ADDRESS: &str = "server.address";
+pub const HTTP_REQUEST_METHOD: &str = "http.request.method";
+pub const HTTP_RESPONSE_STATUS_CODE: &str = "http.response.status_code";
+pub const URL_FULL: &str = "url.full";
 pub const SERVER_PORT: &str = "server.port";
 pub const ERROR_TYPE: &str = "error.type";
 
 /// Which component a span, metric or log line belongs to (its file name).
 pub const GLASSBOX_COMPONENT: &str = "glassbox.component";
+
+/// What a component was granted, on the span of each run and tool call.
+pub const GLASSBOX_SANDBOX_ENV: &str = "glassbox.sandbox.env";
+pub const GLASSBOX_SANDBOX_DIRS: &str = "glassbox.sandbox.dirs";
+pub const GLASSBOX_SANDBOX_HOSTS: &str = "glassbox.sandbox.hosts";
+pub const GLASSBOX_SANDBOX_MODELS: &str = "glassbox.sandbox.models";
+/// Bytes.
+pub const GLASSBOX_LIMIT_MEMORY: &str = "glassbox.limit.memory";
+/// Seconds.
+pub const GLASSBOX_LIMIT_TIMEOUT: &str = "glassbox.limit.timeout";
+pub const GLASSBOX_LIMIT_FUEL: &str = "glassbox.limit.fuel";
+/// The event recording a refused socket use, and what was refused.
+pub const SANDBOX_DENIED_EVENT: &str = "glassbox.sandbox.denied";
+pub const GLASSBOX_SANDBOX_RESOURCE: &str = "glassbox.sandbox.resource";
+/// Size in bytes of what a tool returned, and whether it was cut to the cap.
+pub const GLASSBOX_TOOL_RESULT_SIZE: &str = "glassbox.tool.result.size";
+pub const GLASSBOX_TOOL_RESULT_TRUNCATED: &str = "glassbox.tool.result.truncated";
+
+/// A run's budget on its agent span: what was used, and what is left of each limit set.
+pub mod budget {
+    pub const USED_LLM_CALLS: &str = "glassbox.budget.llm_calls.used";
+    pub const USED_TOOL_CALLS: &str = "glassbox.budget.tool_calls.used";
+    pub const USED_TOKENS: &str = "glassbox.budget.tokens.used";
+    pub const USED_COST: &str = "glassbox.budget.cost.used";
+    pub const REMAINING_LLM_CALLS: &str = "glassbox.budget.llm_calls.remaining";
+    pub const REMAINING_TOOL_CALLS: &str = "glassbox.budget.tool_calls.remaining";
+    pub const REMAINING_TOKENS: &str = "glassbox.budget.tokens.remaining";
+    pub const REMAINING_COST: &str = "glassbox.budget.cost.remaining";
+}
 
 /// Values of `error.type`: low-cardinality classes of failure.
 pub mod error_type {
@@ -66,6 +100,13 @@ pub mod error_type {
     pub const TRAP: &str = "trap";
     pub const PROVIDER: &str = "provider_error";
     pub const CANCELLED: &str = "cancelled";
+    pub const SANDBOX_DENIED: &str = "sandbox_denied";
+    pub const BUDGET_EXCEEDED: &str = "budget_exceeded";
+    pub const LIMIT_EXCEEDED: &str = "limit_exceeded";
+    pub const MEMORY_LIMIT: &str = "memory_limit";
+    pub const FUEL_EXHAUSTED: &str = "fuel_exhausted";
+    pub const STACK_OVERFLOW: &str = "stack_overflow";
+    pub const HTTP_CONNECTION: &str = "connection_failed";
 }
 
 /// Metric names, units and bucket boundaries.

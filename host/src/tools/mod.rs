@@ -6,10 +6,8 @@
 use crate::bindings::GuestError;
 use crate::bindings::agent::glassbox::agent::{tools as wit, types::ToolDefinition};
 use crate::bindings::tool_plugin::ToolPluginPre;
-use crate::runtime::{
-    Capabilities, ComponentState, Engine, LoadError, World, error_chain, new_store,
-};
-use crate::sandbox::Grants;
+use crate::runtime::{ComponentState, Engine, LoadError, RunScope, World, new_store};
+use crate::sandbox::{Fault, Policy, cap_text, guard};
 use crate::telemetry::semconv;
 use opentelemetry::trace::SpanKind;
 use opentelemetry::{Context, KeyValue};
@@ -20,12 +18,50 @@ use std::time::Instant;
 
 /// Longest tool name the model providers accept.
 const MAX_TOOL_NAME: usize = 64;
+/// Longest tool result passed back to the caller; the rest is cut, with a marker.
+const MAX_RESULT_BYTES: usize = 1024 * 1024;
+
+/// A plugin file to load, and the policy its instances run under.
+#[derive(Clone, Debug)]
+pub struct PluginSpec {
+    pub path: PathBuf,
+    pub policy: Policy,
+}
+
+impl PluginSpec {
+    /// A plugin granted nothing, under the default limits.
+    pub fn new(path: impl Into<PathBuf>) -> Self {
+        PluginSpec {
+            path: path.into(),
+            policy: Policy::default(),
+        }
+    }
+}
 
 /// One plugin file, compiled and linked once.
 struct Plugin {
     path: PathBuf,
     label: Arc<str>,
     pre: ToolPluginPre<ComponentState>,
+    policy: Arc<Policy>,
+}
+
+/// How a tool call failed: the host or the tool said no, or the host stopped the tool.
+enum Failure {
+    Refused(GuestError),
+    Stopped(Fault),
+}
+
+impl From<GuestError> for Failure {
+    fn from(error: GuestError) -> Self {
+        Failure::Refused(error)
+    }
+}
+
+impl From<Fault> for Failure {
+    fn from(fault: Fault) -> Self {
+        Failure::Stopped(fault)
+    }
 }
 
 struct RegisteredTool {
@@ -42,18 +78,21 @@ pub struct ToolRegistry {
 
 impl ToolRegistry {
     /// Loads each plugin, asks it for its tools and checks their definitions.
-    pub(crate) async fn load(engine: &Engine, paths: &[PathBuf]) -> Result<Self, LoadError> {
+    pub(crate) async fn load(engine: &Engine, plugins: &[PluginSpec]) -> Result<Self, LoadError> {
         let mut registry = ToolRegistry::default();
-        for path in paths {
+        for PluginSpec { path, policy } in plugins {
             let (label, pre) = engine.prepare(path, World::ToolPlugin, ToolPluginPre::new)?;
-            let failed = LoadError::startup(path, "definitions");
-            let mut store = engine.loading_store(&label);
-            let instance = pre.instantiate_async(&mut store).await.map_err(&failed)?;
-            let definitions = instance
-                .glassbox_agent_tool()
-                .call_definitions(&mut store)
-                .await
-                .map_err(&failed)?;
+            let policy = Arc::new(policy.clone());
+            let mut store = engine.loading_store(path, &label, &policy)?;
+            let definitions = guard(&policy.limits, async {
+                let instance = pre.instantiate_async(&mut store).await?;
+                instance
+                    .glassbox_agent_tool()
+                    .call_definitions(&mut store)
+                    .await
+            })
+            .await
+            .map_err(LoadError::startup(path, "definitions"))?;
             if definitions.is_empty() {
                 return Err(LoadError::Startup {
                     path: path.clone(),
@@ -65,6 +104,7 @@ impl ToolRegistry {
                 path: path.clone(),
                 label,
                 pre,
+                policy,
             });
             for definition in definitions {
                 registry.register(definition, &plugin)?;
@@ -135,16 +175,16 @@ impl ToolRegistry {
         self.tools.get(tool).map(|t| t.plugin.path.as_path())
     }
 
-    /// One traced tool call, made on behalf of a component whose current span is `parent`.
+    /// One traced tool call, made during `run` by a component whose current span is `parent`.
     async fn call(
         &self,
-        capabilities: &Arc<Capabilities>,
+        run: &RunScope,
         parent: &Context,
         name: String,
         arguments: String,
         call_id: Option<String>,
     ) -> Result<String, GuestError> {
-        let telemetry = &capabilities.telemetry;
+        let telemetry = &run.capabilities.telemetry;
         let registered = self.tools.get(&name);
         let mut attributes = vec![
             KeyValue::new(
@@ -166,36 +206,51 @@ impl ToolRegistry {
                 semconv::GLASSBOX_COMPONENT,
                 tool.plugin.label.to_string(),
             ));
+            attributes.extend(tool.plugin.policy.span_attributes());
         }
         let span_name = format!("{} {name}", semconv::operation::EXECUTE_TOOL);
         let span = telemetry.start_span(span_name, SpanKind::Internal, attributes, parent);
         let started = Instant::now();
 
-        let result = match registered {
-            None => Err(GuestError::NotFound(format!(
+        let outcome = match registered {
+            None => Err(Failure::Refused(GuestError::NotFound(format!(
                 "no tool named `{name}`; available: {}",
                 self.tools.keys().cloned().collect::<Vec<_>>().join(", ")
-            ))),
-            Some(tool) => match check_arguments(&tool.validator, &arguments) {
-                Err(error) => Err(error),
-                Ok(()) => {
-                    invoke(
-                        capabilities,
-                        &tool.plugin,
-                        span.context(),
-                        &name,
-                        &arguments,
-                        call_id,
-                    )
-                    .await
+            )))),
+            Some(tool) => {
+                async {
+                    check_arguments(&tool.validator, &arguments)?;
+                    run.budget.start_tool_call()?;
+                    invoke(run, &tool.plugin, span.context(), &name, &arguments, call_id).await
                 }
-            },
+                .await
+            }
+        };
+        let result = match outcome {
+            Ok(output) => {
+                let size = output.len();
+                let (output, truncated) = cap_text(output, MAX_RESULT_BYTES);
+                span.span().set_attributes([
+                    KeyValue::new(
+                        semconv::GLASSBOX_TOOL_RESULT_SIZE,
+                        i64::try_from(size).unwrap_or(i64::MAX),
+                    ),
+                    KeyValue::new(semconv::GLASSBOX_TOOL_RESULT_TRUNCATED, truncated),
+                ]);
+                Ok(output)
+            }
+            Err(Failure::Refused(error)) => Err((error.error_type(), error.message().to_owned(), error)),
+            Err(Failure::Stopped(fault)) => {
+                // Only a plugin that ran can be stopped, so `registered` is set.
+                let label = registered.map_or("the tool", |tool| &*tool.plugin.label);
+                Err((fault.error_type(), fault.to_string(), fault.to_guest_error(label)))
+            }
         };
 
         let mut metric_attributes = vec![KeyValue::new(semconv::GEN_AI_TOOL_NAME, name)];
-        if let Err(error) = &result {
-            span.fail(error.error_type(), error.message().to_owned());
-            metric_attributes.push(KeyValue::new(semconv::ERROR_TYPE, error.error_type()));
+        if let Err((error_type, message, _)) = &result {
+            span.fail(*error_type, message.clone());
+            metric_attributes.push(KeyValue::new(semconv::ERROR_TYPE, *error_type));
             telemetry
                 .instruments()
                 .tool_errors
@@ -206,7 +261,7 @@ impl ToolRegistry {
             .tool_duration
             .record(started.elapsed().as_secs_f64(), &metric_attributes);
         span.finish();
-        result
+        result.map_err(|(_, _, error)| error)
     }
 }
 
@@ -245,39 +300,37 @@ fn check_arguments(validator: &jsonschema::Validator, arguments: &str) -> Result
     })
 }
 
-/// Runs one call in a fresh instance of `plugin`, whose spans nest under `cx`.
+/// Runs one call in a fresh instance of `plugin`, under its limits, with spans nesting under `cx`.
 async fn invoke(
-    capabilities: &Arc<Capabilities>,
+    run: &RunScope,
     plugin: &Plugin,
     cx: &Context,
     name: &str,
     arguments: &str,
     call_id: Option<String>,
-) -> Result<String, GuestError> {
-    let crashed = |e: wasmtime::Error| {
-        GuestError::Crashed(format!(
-            "tool plugin {} crashed: {}",
-            plugin.label,
-            error_chain(&e)
-        ))
-    };
+) -> Result<String, Failure> {
     let state = ComponentState::new(
         plugin.label.clone(),
-        Some(capabilities.clone()),
+        Some(run.clone()),
         cx.clone(),
-        &Grants::default(),
-    );
+        plugin.policy.clone(),
+    )
+    .map_err(|reason| {
+        GuestError::NotAllowed(format!(
+            "the sandbox of {} cannot be set up: {reason}",
+            plugin.label
+        ))
+    })?;
     let mut store = new_store(plugin.pre.engine(), state);
-    let instance = plugin
-        .pre
-        .instantiate_async(&mut store)
-        .await
-        .map_err(crashed)?;
-    instance
-        .glassbox_agent_tool()
-        .call_invoke(&mut store, name, arguments, call_id.as_deref())
-        .await
-        .map_err(crashed)?
+    let returned = guard(&plugin.policy.limits, async {
+        let instance = plugin.pre.instantiate_async(&mut store).await?;
+        instance
+            .glassbox_agent_tool()
+            .call_invoke(&mut store, name, arguments, call_id.as_deref())
+            .await
+    })
+    .await?;
+    Ok(returned?)
 }
 
 impl wit::Host for ComponentState {
@@ -294,15 +347,16 @@ impl wit::Host for ComponentState {
         arguments: String,
         call_id: Option<String>,
     ) -> wasmtime::Result<Result<String, GuestError>> {
-        let Some(capabilities) = self.capabilities().cloned() else {
+        let Some(run) = self.run().cloned() else {
             return Ok(Err(GuestError::NotAllowed(
                 "tools can only be called during a run".into(),
             )));
         };
         let parent = self.spans.current().clone();
-        Ok(capabilities
+        Ok(run
+            .capabilities
             .tools
-            .call(&capabilities, &parent, name, arguments, call_id)
+            .call(&run, &parent, name, arguments, call_id)
             .await)
     }
 }

@@ -6,7 +6,7 @@ pub mod otlp;
 
 use glassbox::llm::{OpenAiConfig, OpenAiProvider, ScriptedProvider, SharedProvider};
 use glassbox::telemetry::{OtlpProtocol, OtlpTarget, TelemetryConfig};
-use glassbox::tools::ToolRegistry;
+use glassbox::tools::{PluginSpec, ToolRegistry};
 use glassbox::{AgentComponent, Engine, RunError, RunRequest, Runtime, Telemetry};
 use llm_server::{MockLlm, Reply};
 use opentelemetry_proto::tonic::common::v1::KeyValue;
@@ -45,13 +45,13 @@ pub async fn tools() -> ToolRegistry {
     static TOOLS: OnceCell<ToolRegistry> = OnceCell::const_new();
     TOOLS
         .get_or_init(|| async {
-            let paths = [
+            let plugins = [
                 artifacts::WEATHER,
                 artifacts::CALCULATOR,
                 artifacts::TEST_TOOLS,
             ]
-            .map(Into::into);
-            engine().load_tools(&paths).await.unwrap()
+            .map(PluginSpec::new);
+            engine().load_tools(&plugins).await.unwrap()
         })
         .await
         .clone()

@@ -1,0 +1,464 @@
+//! The `glassbox.toml` manifest: the agent, its plugins, the model provider,
+//! and per component what it is granted and how much it may use. Everything
+//! is checked when the file is read (unknown keys, bad values, directories
+//! that do not exist), and each error names the file, line and column.
+//! Relative paths are relative to the manifest's directory.
+
+use crate::llm::{LlmSettings, Price, Prices, ProviderKind};
+use crate::sandbox::{Budget, DirGrant, HostPattern, Limits, Policy};
+use crate::tools::{PluginSpec, plugin_files};
+use serde::Deserialize;
+use std::collections::{BTreeMap, HashMap};
+use std::ops::Range;
+use std::path::{Path, PathBuf};
+use toml::Spanned;
+
+/// A manifest that cannot be used.
+#[derive(Debug, thiserror::Error)]
+pub enum ManifestError {
+    #[error("{}: cannot read: {source}", .path.display())]
+    Read {
+        path: PathBuf,
+        source: std::io::Error,
+    },
+    #[error("{}:{line}:{column}: {message}", .path.display())]
+    Invalid {
+        path: PathBuf,
+        line: usize,
+        column: usize,
+        message: String,
+    },
+}
+
+/// The agent to run, under its policy and budget.
+#[derive(Clone, Debug)]
+pub struct AgentSpec {
+    pub path: PathBuf,
+    pub policy: Policy,
+    pub budget: Budget,
+}
+
+/// A checked manifest.
+#[derive(Clone, Debug)]
+pub struct Manifest {
+    pub agent: AgentSpec,
+    /// One entry per plugin file; a directory in the manifest becomes its `*.wasm` files.
+    pub plugins: Vec<PluginSpec>,
+    pub llm: LlmSettings,
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct ManifestFile {
+    agent: ComponentSection,
+    #[serde(default)]
+    plugins: Vec<ComponentSection>,
+    #[serde(default)]
+    llm: LlmSection,
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct ComponentSection {
+    path: Spanned<PathBuf>,
+    /// Variables set to these values in the component.
+    #[serde(default)]
+    env: BTreeMap<String, String>,
+    /// Host variables passed through by name.
+    #[serde(default)]
+    allow_env: Vec<String>,
+    #[serde(default)]
+    allow_dirs: Vec<Spanned<DirSection>>,
+    #[serde(default)]
+    allow_hosts: Vec<Spanned<String>>,
+    allow_models: Option<Vec<String>>,
+    memory: Option<Spanned<String>>,
+    timeout: Option<Spanned<String>>,
+    fuel: Option<u64>,
+    budget: Option<Spanned<BudgetSection>>,
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct DirSection {
+    host: PathBuf,
+    guest: Option<String>,
+    #[serde(default)]
+    mode: DirMode,
+}
+
+#[derive(Deserialize, Default, PartialEq, Eq)]
+#[serde(rename_all = "kebab-case")]
+enum DirMode {
+    #[default]
+    ReadOnly,
+    ReadWrite,
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct BudgetSection {
+    max_llm_calls: Option<u32>,
+    max_tool_calls: Option<u32>,
+    max_total_tokens: Option<u64>,
+    max_cost_usd: Option<f64>,
+}
+
+#[derive(Deserialize, Default)]
+#[serde(deny_unknown_fields)]
+struct LlmSection {
+    provider: Option<ProviderKind>,
+    model: Option<String>,
+    base_url: Option<String>,
+    api_key_env: Option<String>,
+    script: Option<PathBuf>,
+    /// US dollars per million tokens, by model.
+    #[serde(default)]
+    prices: HashMap<String, Price>,
+}
+
+impl Manifest {
+    /// Reads and checks the manifest at `path`.
+    pub fn load(path: &Path) -> Result<Self, ManifestError> {
+        let text = std::fs::read_to_string(path).map_err(|source| ManifestError::Read {
+            path: path.into(),
+            source,
+        })?;
+        Self::parse(&text, path)
+    }
+
+    /// Checks manifest `text`, read from `path` (for messages and relative paths).
+    pub fn parse(text: &str, path: &Path) -> Result<Self, ManifestError> {
+        let at = Locator { text, path };
+        let file: ManifestFile = toml::from_str(text)
+            .map_err(|e| at.error(e.span().unwrap_or(0..0), e.message().to_owned()))?;
+        let base = path.parent().unwrap_or(Path::new(""));
+        let resolve = |p: &Path| base.join(p);
+
+        let (agent_path, policy, budget) = file.agent.into_policy(&at, &resolve)?;
+        if !agent_path.get_ref().is_file() {
+            return Err(at.error(
+                agent_path.span(),
+                format!("no agent component at {}", agent_path.get_ref().display()),
+            ));
+        }
+        let agent = AgentSpec {
+            path: agent_path.into_inner(),
+            policy,
+            budget: budget.unwrap_or_default(),
+        };
+
+        let mut plugins = Vec::new();
+        for section in file.plugins {
+            if let Some(budget) = &section.budget {
+                return Err(at.error(
+                    budget.span(),
+                    "a budget applies to the agent's run, not to a plugin".into(),
+                ));
+            }
+            let (plugin_path, policy, _) = section.into_policy(&at, &resolve)?;
+            let files = if plugin_path.get_ref().is_dir() {
+                plugin_files(plugin_path.get_ref())
+                    .map_err(|e| at.error(plugin_path.span(), e.to_string()))?
+            } else if plugin_path.get_ref().is_file() {
+                vec![plugin_path.get_ref().clone()]
+            } else {
+                return Err(at.error(
+                    plugin_path.span(),
+                    format!(
+                        "no plugin file or directory at {}",
+                        plugin_path.get_ref().display()
+                    ),
+                ));
+            };
+            plugins.extend(files.into_iter().map(|path| PluginSpec {
+                path,
+                policy: policy.clone(),
+            }));
+        }
+
+        let llm = file.llm;
+        Ok(Manifest {
+            agent,
+            plugins,
+            llm: LlmSettings {
+                provider: llm.provider,
+                model: llm.model,
+                base_url: llm.base_url,
+                api_key_env: llm.api_key_env,
+                script: llm.script.map(|p| resolve(&p)),
+                prices: Prices::new(llm.prices),
+            },
+        })
+    }
+}
+
+impl ComponentSection {
+    /// The component's resolved path, policy and budget.
+    fn into_policy(
+        self,
+        at: &Locator<'_>,
+        resolve: &impl Fn(&Path) -> PathBuf,
+    ) -> Result<(Spanned<PathBuf>, Policy, Option<Budget>), ManifestError> {
+        let mut policy = Policy {
+            env: self.env.into_iter().collect(),
+            models: self.allow_models,
+            ..Policy::default()
+        };
+        for name in &self.allow_env {
+            policy.pass_env(name);
+        }
+        for dir in self.allow_dirs {
+            let span = dir.span();
+            let dir = dir.into_inner();
+            let host = resolve(&dir.host);
+            if !host.is_dir() {
+                return Err(at.error(span, format!("no directory at {}", host.display())));
+            }
+            policy.dirs.push(DirGrant {
+                guest: dir
+                    .guest
+                    .unwrap_or_else(|| dir.host.to_string_lossy().into_owned()),
+                host,
+                writable: dir.mode == DirMode::ReadWrite,
+            });
+        }
+        for host in self.allow_hosts {
+            let pattern = host
+                .get_ref()
+                .parse::<HostPattern>()
+                .map_err(|e| at.error(host.span(), e.to_string()))?;
+            policy.hosts.push(pattern);
+        }
+        if let Some(memory) = self.memory {
+            policy.limits.memory = parse_memory(memory.get_ref())
+                .map_err(|reason| at.error(memory.span(), reason))?;
+        }
+        if let Some(timeout) = self.timeout {
+            policy.limits.timeout = parse_timeout(timeout.get_ref())
+                .map_err(|reason| at.error(timeout.span(), reason))?;
+        }
+        policy.limits.fuel = self.fuel;
+        let budget = self.budget.map(|budget| {
+            let budget = budget.into_inner();
+            Budget {
+                llm_calls: budget.max_llm_calls,
+                tool_calls: budget.max_tool_calls,
+                tokens: budget.max_total_tokens,
+                cost_usd: budget.max_cost_usd,
+            }
+        });
+        let path = Spanned::new(self.path.span(), resolve(self.path.get_ref()));
+        Ok((path, policy, budget))
+    }
+}
+
+/// A memory size such as `128 MiB` or `1GB`.
+pub fn parse_memory(text: &str) -> Result<u64, String> {
+    let bytes = text
+        .parse::<bytesize::ByteSize>()
+        .map_err(|e| format!("`{text}` is not a memory size such as `128 MiB`: {e}"))?
+        .as_u64();
+    if bytes < Limits::MIN_MEMORY {
+        return Err(format!(
+            "`{text}` is too little memory for a component; give at least 1 MiB"
+        ));
+    }
+    Ok(bytes)
+}
+
+/// A duration such as `30s`, `5m` or `1h 30m`.
+pub fn parse_timeout(text: &str) -> Result<std::time::Duration, String> {
+    let duration = humantime::parse_duration(text)
+        .map_err(|e| format!("`{text}` is not a duration such as `30s` or `5m`: {e}"))?;
+    if duration.is_zero() {
+        return Err("a time limit of zero would stop every call".into());
+    }
+    Ok(duration)
+}
+
+/// Turns byte offsets into line and column for messages.
+struct Locator<'a> {
+    text: &'a str,
+    path: &'a Path,
+}
+
+impl Locator<'_> {
+    fn error(&self, span: Range<usize>, message: String) -> ManifestError {
+        let before = &self.text[..span.start.min(self.text.len())];
+        let line = before.matches('\n').count() + 1;
+        let column = before.len() - before.rfind('\n').map_or(0, |i| i + 1) + 1;
+        ManifestError::Invalid {
+            path: self.path.into(),
+            line,
+            column,
+            message,
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// A directory holding an agent file, a plugin directory and a data directory.
+    fn workspace() -> tempfile::TempDir {
+        let dir = tempfile::tempdir().unwrap();
+        std::fs::write(dir.path().join("agent.wasm"), b"").unwrap();
+        std::fs::create_dir(dir.path().join("plugins")).unwrap();
+        std::fs::write(dir.path().join("plugins/a.wasm"), b"").unwrap();
+        std::fs::write(dir.path().join("plugins/b.wasm"), b"").unwrap();
+        std::fs::create_dir(dir.path().join("data")).unwrap();
+        dir
+    }
+
+    fn parse(dir: &tempfile::TempDir, text: &str) -> Result<Manifest, String> {
+        Manifest::parse(text, &dir.path().join("glassbox.toml")).map_err(|e| {
+            e.to_string()
+                .replace(&dir.path().display().to_string(), "DIR")
+        })
+    }
+
+    #[test]
+    fn a_full_manifest_becomes_policies() {
+        let dir = workspace();
+        let manifest = parse(
+            &dir,
+            r#"
+[agent]
+path = "agent.wasm"
+env = { MODE = "strict" }
+allow_dirs = [{ host = "data", guest = "/data", mode = "read-write" }]
+allow_hosts = ["api.example.com", "*.wikipedia.org"]
+allow_models = ["gpt-4o-mini"]
+memory = "64 MiB"
+timeout = "2m"
+fuel = 1000000
+budget = { max_llm_calls = 5, max_tool_calls = 10, max_total_tokens = 20000, max_cost_usd = 0.25 }
+
+[[plugins]]
+path = "plugins"
+timeout = "5s"
+
+[llm]
+provider = "openai"
+model = "gpt-4o-mini"
+prices = { "gpt-4o-mini" = { input = 0.15, output = 0.6 } }
+"#,
+        )
+        .unwrap();
+        let agent = &manifest.agent;
+        assert_eq!(agent.path, dir.path().join("agent.wasm"));
+        assert_eq!(agent.policy.env, vec![("MODE".into(), "strict".into())]);
+        assert_eq!(
+            agent.policy.dirs,
+            vec![DirGrant {
+                host: dir.path().join("data"),
+                guest: "/data".into(),
+                writable: true
+            }]
+        );
+        assert_eq!(
+            agent
+                .policy
+                .hosts
+                .iter()
+                .map(ToString::to_string)
+                .collect::<Vec<_>>(),
+            ["api.example.com", "*.wikipedia.org"]
+        );
+        assert!(agent.policy.allows_model("gpt-4o-mini"));
+        assert!(!agent.policy.allows_model("gpt-4o"));
+        assert_eq!(
+            agent.policy.limits,
+            Limits {
+                memory: 64 * 1024 * 1024,
+                timeout: std::time::Duration::from_secs(120),
+                fuel: Some(1_000_000)
+            }
+        );
+        assert_eq!(
+            agent.budget,
+            Budget {
+                llm_calls: Some(5),
+                tool_calls: Some(10),
+                tokens: Some(20_000),
+                cost_usd: Some(0.25)
+            }
+        );
+        let plugins: Vec<_> = manifest.plugins.iter().map(|p| p.path.clone()).collect();
+        assert_eq!(
+            plugins,
+            [
+                dir.path().join("plugins/a.wasm"),
+                dir.path().join("plugins/b.wasm")
+            ]
+        );
+        assert_eq!(
+            manifest.plugins[0].policy.limits.timeout,
+            std::time::Duration::from_secs(5)
+        );
+        assert!(manifest.plugins[0].policy.hosts.is_empty());
+        assert_eq!(manifest.llm.provider, Some(ProviderKind::Openai));
+    }
+
+    #[test]
+    fn nothing_is_granted_unless_written() {
+        let dir = workspace();
+        let manifest = parse(&dir, "[agent]\npath = \"agent.wasm\"\n").unwrap();
+        let policy = &manifest.agent.policy;
+        assert!(policy.env.is_empty() && policy.dirs.is_empty() && policy.hosts.is_empty());
+        assert_eq!(policy.models, None);
+        assert_eq!(policy.limits, Limits::default());
+        assert_eq!(manifest.agent.budget, Budget::default());
+        assert!(manifest.plugins.is_empty());
+    }
+
+    #[test]
+    fn errors_name_the_file_line_and_column() {
+        let dir = workspace();
+        let cases = [
+            (
+                "[agent]\npath = \"agent.wasm\"\nallow_host = [\"x.org\"]\n",
+                "DIR/glassbox.toml:3:1: unknown field `allow_host`",
+            ),
+            (
+                "[agent]\npath = \"agent.wasm\"\nallow_dirs = [{ host = \"missing\" }]\n",
+                "DIR/glassbox.toml:3:15: no directory at DIR/missing",
+            ),
+            (
+                "[agent]\npath = \"nope.wasm\"\n",
+                "DIR/glassbox.toml:2:8: no agent component at DIR/nope.wasm",
+            ),
+            (
+                "[agent]\npath = \"agent.wasm\"\nmemory = \"lots\"\n",
+                "DIR/glassbox.toml:3:10: `lots` is not a memory size such as `128 MiB`",
+            ),
+            (
+                "[agent]\npath = \"agent.wasm\"\ntimeout = \"soon\"\n",
+                "DIR/glassbox.toml:3:11: `soon` is not a duration such as `30s` or `5m`",
+            ),
+            (
+                "[agent]\npath = \"agent.wasm\"\nallow_hosts = [\"ok.org\", \"ftp://x.org\"]\n",
+                "DIR/glassbox.toml:3:26: `ftp://x.org` is not a host pattern: the scheme must be http or https",
+            ),
+            (
+                "[agent]\npath = \"agent.wasm\"\n[[plugins]]\npath = \"plugins\"\nbudget = { max_llm_calls = 1 }\n",
+                "DIR/glassbox.toml:5:10: a budget applies to the agent's run, not to a plugin",
+            ),
+            (
+                "[agent]\npath = \"agent.wasm\"\n[llm]\nprovider = \"magic\"\n",
+                "DIR/glassbox.toml:4:12: unknown variant `magic`, expected `openai` or `scripted`",
+            ),
+            ("[agent\n", "DIR/glassbox.toml:1:7: unclosed table, expected `]`"),
+            ("", "DIR/glassbox.toml:1:1: missing field `agent`"),
+        ];
+        for (text, expected) in cases {
+            let error = parse(&dir, text).unwrap_err();
+            assert!(
+                error.starts_with(expected),
+                "for {text:?}\n expected: {expected}\n      got: {error}"
+            );
+        }
+    }
+}

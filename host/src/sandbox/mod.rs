@@ -1,0 +1,189 @@
+//! The sandbox: what a component may touch and how much it may use. Nothing is
+//! granted by default; a [`Policy`] lists every grant (directories, outbound
+//! HTTP hosts, environment variables, models) and the [`Limits`] each instance
+//! runs under, a [`Budget`] caps what one agent run may spend, and every
+//! denial or limit hit is recorded in the trace.
+
+mod budget;
+mod http;
+mod limits;
+mod wasi;
+
+pub use budget::Budget;
+pub(crate) use budget::RunBudget;
+pub use http::{HostPattern, HostPatternError};
+pub(crate) use http::HttpGate;
+pub use limits::{Fault, Limits};
+pub(crate) use limits::{MemoryLimiter, cap_text, guard};
+pub(crate) use wasi::wasi_ctx;
+
+use crate::telemetry::semconv;
+use opentelemetry::trace::TraceContextExt;
+use opentelemetry::{Context, KeyValue, StringValue, Value};
+use std::path::PathBuf;
+
+/// Everything one component is granted. [`Policy::default`] grants nothing
+/// and applies the default [`Limits`].
+#[derive(Clone, Debug, Default)]
+pub struct Policy {
+    /// Environment variables the component sees, with their values. Nothing
+    /// is inherited from the host; see [`Policy::pass_env`].
+    pub env: Vec<(String, String)>,
+    /// Host directories mounted in the component's filesystem.
+    pub dirs: Vec<DirGrant>,
+    /// Hosts the component may send HTTP requests to (through `wasi:http`).
+    pub hosts: Vec<HostPattern>,
+    /// Models the component may call; `None` allows every model the provider offers.
+    pub models: Option<Vec<String>>,
+    pub limits: Limits,
+}
+
+/// A host directory mounted into a component's filesystem.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct DirGrant {
+    pub host: PathBuf,
+    /// Where the component sees it, such as `/data`.
+    pub guest: String,
+    pub writable: bool,
+}
+
+impl DirGrant {
+    /// Parses `HOST[:GUEST][:ro|rw]`; the guest path defaults to the host path
+    /// and access to read-only.
+    pub fn parse(spec: &str) -> Result<Self, String> {
+        let (rest, writable) = match spec.rsplit_once(':') {
+            Some((rest, "rw")) => (rest, true),
+            Some((rest, "ro")) => (rest, false),
+            _ => (spec, false),
+        };
+        let (host, guest) = match rest.split_once(':') {
+            Some((host, guest)) => (host, guest.to_owned()),
+            None => (rest, rest.to_owned()),
+        };
+        if host.is_empty() || guest.is_empty() {
+            return Err(format!("`{spec}` is not HOST[:GUEST][:ro|rw]"));
+        }
+        Ok(DirGrant {
+            host: host.into(),
+            guest,
+            writable,
+        })
+    }
+}
+
+impl Policy {
+    /// Passes the host's variable `name` through, when it is set.
+    pub fn pass_env(&mut self, name: &str) {
+        if let Ok(value) = std::env::var(name) {
+            self.env.retain(|(existing, _)| existing != name);
+            self.env.push((name.to_owned(), value));
+        }
+    }
+
+    /// Whether the component may call `model`.
+    pub(crate) fn allows_model(&self, model: &str) -> bool {
+        self.models
+            .as_ref()
+            .is_none_or(|models| models.iter().any(|m| m == model))
+    }
+
+    /// What the component was granted, for the span of each run or call, so a
+    /// trace shows what the guest could and could not reach. Variable names
+    /// only: values may be secrets.
+    pub(crate) fn span_attributes(&self) -> Vec<KeyValue> {
+        let list = |items: Vec<String>| {
+            Value::Array(
+                items
+                    .into_iter()
+                    .map(StringValue::from)
+                    .collect::<Vec<_>>()
+                    .into(),
+            )
+        };
+        let mut attributes = vec![
+            KeyValue::new(
+                semconv::GLASSBOX_SANDBOX_ENV,
+                list(self.env.iter().map(|(name, _)| name.clone()).collect()),
+            ),
+            KeyValue::new(
+                semconv::GLASSBOX_SANDBOX_DIRS,
+                list(
+                    self.dirs
+                        .iter()
+                        .map(|dir| {
+                            let mode = if dir.writable { "rw" } else { "ro" };
+                            format!("{} ({mode})", dir.guest)
+                        })
+                        .collect(),
+                ),
+            ),
+            KeyValue::new(
+                semconv::GLASSBOX_SANDBOX_HOSTS,
+                list(self.hosts.iter().map(ToString::to_string).collect()),
+            ),
+            KeyValue::new(
+                semconv::GLASSBOX_LIMIT_MEMORY,
+                i64::try_from(self.limits.memory).unwrap_or(i64::MAX),
+            ),
+            KeyValue::new(
+                semconv::GLASSBOX_LIMIT_TIMEOUT,
+                self.limits.timeout.as_secs_f64(),
+            ),
+        ];
+        if let Some(models) = &self.models {
+            attributes.push(KeyValue::new(
+                semconv::GLASSBOX_SANDBOX_MODELS,
+                list(models.clone()),
+            ));
+        }
+        if let Some(fuel) = self.limits.fuel {
+            attributes.push(KeyValue::new(
+                semconv::GLASSBOX_LIMIT_FUEL,
+                i64::try_from(fuel).unwrap_or(i64::MAX),
+            ));
+        }
+        attributes
+    }
+}
+
+/// Records that `component` tried to reach `resource` and was refused: a
+/// warning for the person running it, and an event on the span it ran under.
+pub(crate) fn record_denial(component: &str, span: &Context, resource: String) {
+    tracing::warn!("[{component}] denied: {resource} (not granted)");
+    span.span().add_event(
+        semconv::SANDBOX_DENIED_EVENT,
+        vec![
+            KeyValue::new(semconv::GLASSBOX_SANDBOX_RESOURCE, resource),
+            KeyValue::new(semconv::ERROR_TYPE, semconv::error_type::SANDBOX_DENIED),
+        ],
+    );
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_directory_grant_reads_host_guest_and_mode() {
+        let grant = |spec| DirGrant::parse(spec).unwrap();
+        assert_eq!(
+            grant("./data"),
+            DirGrant {
+                host: "./data".into(),
+                guest: "./data".into(),
+                writable: false
+            }
+        );
+        assert_eq!(
+            grant("./data:/data:rw"),
+            DirGrant {
+                host: "./data".into(),
+                guest: "/data".into(),
+                writable: true
+            }
+        );
+        assert_eq!(grant("/srv/docs:/docs").guest, "/docs");
+        assert!(!grant("/srv/docs:/docs").writable);
+        assert!(DirGrant::parse(":/x").is_err());
+    }
+}
