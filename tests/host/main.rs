@@ -2,6 +2,7 @@
 //! OTLP receiver, a mock OpenAI server over real HTTP, and the `glassbox`
 //! binary itself.
 
+mod attacks;
 mod cli;
 mod errors;
 mod runs;
@@ -14,6 +15,7 @@ fn every_guest_component_is_exercised() {
     for constant in support::artifacts::ALL {
         let used = [
             include_str!("runs.rs"),
+            include_str!("attacks.rs"),
             include_str!("errors.rs"),
             include_str!("cli.rs"),
             include_str!("sandbox.rs"),

@@ -4,7 +4,8 @@
 pub mod llm_server;
 pub mod otlp;
 
-use glassbox::llm::{OpenAiConfig, OpenAiProvider, ScriptedProvider, SharedProvider};
+use glassbox::llm::{Llm, OpenAiConfig, OpenAiProvider, ScriptedProvider, SharedProvider};
+use glassbox::sandbox::{Limits, Policy};
 use glassbox::telemetry::{OtlpProtocol, OtlpTarget, TelemetryConfig};
 use glassbox::tools::{PluginSpec, ToolRegistry};
 use glassbox::{AgentComponent, Engine, RunError, RunRequest, Runtime, Telemetry};
@@ -35,6 +36,45 @@ pub async fn react_agent() -> AgentComponent {
                 .load_agent(artifacts::REACT_AGENT.as_ref())
                 .await
                 .unwrap()
+        })
+        .await
+        .clone()
+}
+
+/// The test agent, which does what its input says, compiled once.
+pub async fn test_agent() -> AgentComponent {
+    static AGENT: OnceCell<AgentComponent> = OnceCell::const_new();
+    AGENT
+        .get_or_init(|| async {
+            engine()
+                .load_agent(artifacts::TEST_AGENT.as_ref())
+                .await
+                .unwrap()
+        })
+        .await
+        .clone()
+}
+
+/// The limits [`limited_tools`] run under.
+pub const TOOL_LIMITS: Limits = Limits {
+    memory: 64 * 1024 * 1024,
+    timeout: std::time::Duration::from_secs(1),
+    fuel: None,
+};
+
+/// The test tools held to [`TOOL_LIMITS`], compiled once.
+pub async fn limited_tools() -> ToolRegistry {
+    static TOOLS: OnceCell<ToolRegistry> = OnceCell::const_new();
+    TOOLS
+        .get_or_init(|| async {
+            let plugin = PluginSpec {
+                path: artifacts::TEST_TOOLS.into(),
+                policy: Policy {
+                    limits: TOOL_LIMITS,
+                    ..Policy::default()
+                },
+            };
+            engine().load_tools(&[plugin]).await.unwrap()
         })
         .await
         .clone()
@@ -80,6 +120,53 @@ pub struct Outcome {
     pub receiver: Receiver,
 }
 
+/// A runtime exporting to its own receiver.
+pub struct Host {
+    pub runtime: Runtime,
+    pub receiver: Receiver,
+}
+
+impl Host {
+    pub async fn start(
+        agent: AgentComponent,
+        tools: ToolRegistry,
+        llm: impl Into<Llm>,
+        protocol: OtlpProtocol,
+    ) -> Self {
+        let receiver = Receiver::start(protocol).await;
+        let config = TelemetryConfig {
+            disabled: false,
+            otlp: Some(OtlpTarget::new(receiver.endpoint(), protocol)),
+            trace_tree: false,
+        };
+        let telemetry = Arc::new(Telemetry::new(&config, &agent.info().name).unwrap());
+        Host {
+            runtime: Runtime::new(agent, tools, llm, telemetry),
+            receiver,
+        }
+    }
+
+    /// Exports everything recorded so far; later runs still work but export nothing.
+    pub async fn flush(&self) {
+        let telemetry = self.runtime.telemetry().clone();
+        tokio::task::spawn_blocking(move || telemetry.shutdown())
+            .await
+            .unwrap()
+            .unwrap();
+    }
+
+    /// Checks that the host still serves an ordinary run, after an attack.
+    pub async fn still_serves(&self) {
+        assert_eq!(
+            self.runtime
+                .run(RunRequest::text(r#"call shout {"words":"still here"}"#))
+                .await
+                .unwrap(),
+            "ok: STILL HERE"
+        );
+    }
+}
+
 /// Runs the react agent with every test tool, exporting to a fresh receiver,
 /// and waits until telemetry is flushed.
 pub async fn run_agent(
@@ -87,25 +174,13 @@ pub async fn run_agent(
     protocol: OtlpProtocol,
     request: RunRequest,
 ) -> Outcome {
-    let receiver = Receiver::start(protocol).await;
-    let config = TelemetryConfig {
-        disabled: false,
-        otlp: Some(OtlpTarget::new(receiver.endpoint(), protocol)),
-        trace_tree: false,
-    };
-    let telemetry = Arc::new(Telemetry::new(&config, "react-agent").unwrap());
-    let runtime = Runtime::new(
-        react_agent().await,
-        tools().await,
-        provider,
-        telemetry.clone(),
-    );
-    let result = runtime.run(request).await;
-    tokio::task::spawn_blocking(move || telemetry.shutdown())
-        .await
-        .unwrap()
-        .unwrap();
-    Outcome { result, receiver }
+    let host = Host::start(react_agent().await, tools().await, provider, protocol).await;
+    let result = host.runtime.run(request).await;
+    host.flush().await;
+    Outcome {
+        result,
+        receiver: host.receiver,
+    }
 }
 
 /// Runs the react agent against a mock OpenAI server answering `replies`, and
