@@ -4,9 +4,7 @@
 use crate::bindings::GuestError;
 use crate::bindings::agent::exports::glassbox::agent::entrypoint;
 use crate::bindings::agent::{AgentPre, glassbox::agent::types::ChatMessage};
-use crate::runtime::{
-    Capabilities, ComponentState, Engine, LoadError, RunScope, World, new_store,
-};
+use crate::runtime::{Capabilities, ComponentState, Engine, LoadError, RunScope, World, new_store};
 use crate::sandbox::{Budget, Fault, Policy, RunBudget, guard};
 use crate::telemetry::semconv;
 use opentelemetry::trace::{SpanKind, Status};
@@ -84,7 +82,11 @@ pub struct AgentComponent {
 }
 
 impl AgentComponent {
-    pub(crate) async fn load(engine: &Engine, path: &Path, policy: &Policy) -> Result<Self, LoadError> {
+    pub(crate) async fn load(
+        engine: &Engine,
+        path: &Path,
+        policy: &Policy,
+    ) -> Result<Self, LoadError> {
         let (label, pre) = engine.prepare(path, World::Agent, AgentPre::new)?;
         let policy = Arc::new(policy.clone());
         let mut store = engine.loading_store(path, &label, &policy)?;
@@ -131,7 +133,10 @@ impl AgentComponent {
                 semconv::GEN_AI_OPERATION_NAME,
                 semconv::operation::INVOKE_AGENT,
             ),
-            KeyValue::new(semconv::GEN_AI_PROVIDER_NAME, capabilities.llm.provider.name()),
+            KeyValue::new(
+                semconv::GEN_AI_PROVIDER_NAME,
+                capabilities.llm.provider.name(),
+            ),
             KeyValue::new(semconv::GEN_AI_AGENT_NAME, self.info.name.clone()),
             KeyValue::new(
                 semconv::GEN_AI_AGENT_DESCRIPTION,

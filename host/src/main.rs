@@ -113,7 +113,9 @@ struct RunArgs {
 /// Grants and limits given on the command line. They apply to the agent and
 /// to every plugin; a manifest grants per component.
 #[derive(Args)]
-#[command(next_help_heading = "Sandbox (nothing is granted by default; flags apply to the agent and every plugin)")]
+#[command(
+    next_help_heading = "Sandbox (nothing is granted by default; flags apply to the agent and every plugin)"
+)]
 struct SandboxArgs {
     /// Mount a host directory, read-only unless `:rw` (repeatable).
     #[arg(long = "allow-dir", value_name = "HOST[:GUEST][:ro|rw]", value_parser = DirGrant::parse)]

@@ -231,8 +231,8 @@ impl ComponentSection {
             policy.hosts.push(pattern);
         }
         if let Some(memory) = self.memory {
-            policy.limits.memory = parse_memory(memory.get_ref())
-                .map_err(|reason| at.error(memory.span(), reason))?;
+            policy.limits.memory =
+                parse_memory(memory.get_ref()).map_err(|reason| at.error(memory.span(), reason))?;
         }
         if let Some(timeout) = self.timeout {
             policy.limits.timeout = parse_timeout(timeout.get_ref())
@@ -450,7 +450,10 @@ prices = { "gpt-4o-mini" = { input = 0.15, output = 0.6 } }
                 "[agent]\npath = \"agent.wasm\"\n[llm]\nprovider = \"magic\"\n",
                 "DIR/glassbox.toml:4:12: unknown variant `magic`, expected `openai` or `scripted`",
             ),
-            ("[agent\n", "DIR/glassbox.toml:1:7: unclosed table, expected `]`"),
+            (
+                "[agent\n",
+                "DIR/glassbox.toml:1:7: unclosed table, expected `]`",
+            ),
             ("", "DIR/glassbox.toml:1:1: missing field `agent`"),
         ];
         for (text, expected) in cases {

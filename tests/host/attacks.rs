@@ -3,7 +3,9 @@
 //! ordinary run.
 
 use crate::support::otlp::{attribute, int, string};
-use crate::support::{Host, TOOL_LIMITS, limited_tools, only, outline, scripted, status, test_agent};
+use crate::support::{
+    Host, TOOL_LIMITS, limited_tools, only, outline, scripted, status, test_agent,
+};
 use glassbox::llm::{Price, Prices};
 use glassbox::sandbox::{Budget, Fault, Limits, Policy};
 use glassbox::telemetry::OtlpProtocol;
@@ -73,7 +75,10 @@ async fn an_agent_past_a_limit_is_stopped_with_a_typed_fault() {
             string(&agent.attributes, "error.type").as_deref(),
             Some(error_type)
         );
-        assert_eq!(status(agent), (2, format!("the agent was stopped: {fault}")));
+        assert_eq!(
+            status(agent),
+            (2, format!("the agent was stopped: {fault}"))
+        );
         assert_eq!(
             int(&agent.attributes, "glassbox.limit.memory"),
             Some(limits.memory as i64)
@@ -212,7 +217,10 @@ invoke_agent test-agent [INTERNAL]
         .collect();
     assert_eq!(refused, ["chat scripted", "invoke_agent test-agent"]);
     let agent = only(&spans, "invoke_agent test-agent");
-    assert_eq!(int(&agent.attributes, "glassbox.budget.llm_calls.used"), Some(3));
+    assert_eq!(
+        int(&agent.attributes, "glassbox.budget.llm_calls.used"),
+        Some(3)
+    );
     assert_eq!(
         int(&agent.attributes, "glassbox.budget.llm_calls.remaining"),
         Some(0)
@@ -285,7 +293,10 @@ async fn tool_token_and_cost_budgets_refuse_the_next_call() {
             _ => None,
         })
         .collect();
-    assert!(!costs.is_empty() && costs.iter().all(|c| *c > 0.0), "{costs:?}");
+    assert!(
+        !costs.is_empty() && costs.iter().all(|c| *c > 0.0),
+        "{costs:?}"
+    );
     host.still_serves().await;
 }
 

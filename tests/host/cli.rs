@@ -3,7 +3,7 @@
 
 use crate::support::artifacts;
 use crate::support::llm_server::{MockLlm, Reply};
-use crate::support::otlp::{Receiver, string};
+use crate::support::otlp::{Receiver, hex, string};
 use glassbox::telemetry::OtlpProtocol;
 use std::process::{Command, Output};
 
@@ -480,6 +480,101 @@ async fn ctrl_c_stops_a_guest_stuck_in_a_loop() {
     );
 }
 
-fn hex(bytes: &[u8]) -> String {
-    bytes.iter().map(|b| format!("{b:02x}")).collect()
+#[test]
+fn a_manifest_grants_per_component_and_its_errors_name_the_line() {
+    let dir = tempfile::tempdir().unwrap();
+    std::fs::create_dir(dir.path().join("data")).unwrap();
+    std::fs::write(dir.path().join("data/notes.txt"), "for the tool only").unwrap();
+    let manifest = dir.path().join("glassbox.toml");
+    std::fs::write(
+        &manifest,
+        format!(
+            r#"
+[agent]
+path = {agent:?}
+timeout = "30s"
+
+[[plugins]]
+path = {tools:?}
+allow_dirs = [{{ host = "data", guest = "/data" }}]
+memory = "64 MiB"
+"#,
+            agent = artifacts::TEST_AGENT,
+            tools = artifacts::TEST_TOOLS
+        ),
+    )
+    .unwrap();
+    let run = |input: &str| {
+        glassbox()
+            .args(["run", "--manifest"])
+            .arg(&manifest)
+            .args(["--input", input])
+            .output()
+            .unwrap()
+    };
+    let by_tool = run(r#"call read_file {"path":"/data/notes.txt"}"#);
+    assert!(by_tool.status.success(), "{}", text(&by_tool.stderr));
+    assert_eq!(text(&by_tool.stdout), "ok: for the tool only\n");
+    let by_agent = run("read /data/notes.txt");
+    assert!(text(&by_agent.stdout).starts_with("tool failed: "));
+
+    std::fs::write(&manifest, "[agent]\npath = \"x.wasm\"\nallow_host = []\n").unwrap();
+    let error = expect_failure(&run("hello"), 2);
+    assert_eq!(
+        error,
+        format!(
+            "glassbox: error: {}:3:1: unknown field `allow_host`, expected one of `path`, `env`, `allow_env`, `allow_dirs`, `allow_hosts`, `allow_models`, `memory`, `timeout`, `fuel`, `budget`",
+            manifest.display()
+        )
+    );
+}
+
+#[test]
+fn flags_grant_variables_by_name_and_limit_time() {
+    let output = glassbox()
+        .args(["run", artifacts::TEST_AGENT, "--llm", "scripted"])
+        .args(["--allow-env", "HOME", "--input", "env"])
+        .env("OPENAI_API_KEY", "sk-never-seen")
+        .env("HOME", "/home/someone")
+        .output()
+        .unwrap();
+    assert!(output.status.success(), "{}", text(&output.stderr));
+    assert_eq!(text(&output.stdout), "[[\"HOME\",\"/home/someone\"]]\n");
+
+    let spin = glassbox()
+        .args(["run", artifacts::TEST_AGENT, "--timeout", "300ms"])
+        .args(["--input", "spin"])
+        .output()
+        .unwrap();
+    assert_eq!(
+        expect_failure(&spin, 1),
+        "glassbox: error: the agent was stopped: it exceeded its time limit of 300ms"
+    );
+}
+
+#[test]
+fn a_guest_printing_megabytes_is_capped_in_the_log() {
+    let output = glassbox()
+        .args([
+            "run",
+            artifacts::TEST_AGENT,
+            "--tool",
+            artifacts::TEST_TOOLS,
+        ])
+        .args([
+            "--no-trace-tree",
+            "--input",
+            r#"call flood {"bytes":4000000}"#,
+        ])
+        .output()
+        .unwrap();
+    assert!(output.status.success());
+    assert_eq!(text(&output.stdout), "ok: flooded\n");
+    let stderr = text(&output.stderr);
+    assert!(stderr.len() < 400_000, "{} bytes of log", stderr.len());
+    assert!(
+        stderr.contains("[glassbox: further stdout output not logged: over 256 KiB]"),
+        "{}",
+        &stderr[stderr.len() - 300..]
+    );
 }

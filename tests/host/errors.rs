@@ -310,7 +310,8 @@ async fn files_that_are_not_components_of_the_right_world_are_refused_clearly() 
     );
     let Err(error) = engine()
         .load_tools(&[PluginSpec::new(artifacts::REACT_AGENT)])
-        .await else {
+        .await
+    else {
         panic!()
     };
     assert_eq!(

@@ -107,7 +107,11 @@ impl wit::Host for ComponentState {
             model: request.model.clone(),
         };
         if let Err((error_type, error)) = self.admit(&run, &request.model, request.text_len()) {
-            return Ok(Err(call.refuse(request_attributes(&request), error_type, error)));
+            return Ok(Err(call.refuse(
+                request_attributes(&request),
+                error_type,
+                error,
+            )));
         }
         let result = call
             .traced(

@@ -58,18 +58,12 @@ impl RunBudget {
         if let Some(max) = self.limits.tokens
             && spent.tokens >= max
         {
-            return Err(exceeded(format!(
-                "{max} tokens, {} used",
-                spent.tokens
-            )));
+            return Err(exceeded(format!("{max} tokens, {} used", spent.tokens)));
         }
         if let Some(max) = self.limits.cost_usd
             && spent.cost_usd >= max
         {
-            return Err(exceeded(format!(
-                "${max:.4}, ${:.4} spent",
-                spent.cost_usd
-            )));
+            return Err(exceeded(format!("${max:.4}, ${:.4} spent", spent.cost_usd)));
         }
         spent.llm_calls += 1;
         Ok(())

@@ -30,7 +30,9 @@ pub struct HostPattern {
 
 /// Why a host pattern cannot be used.
 #[derive(Debug, PartialEq, Eq, thiserror::Error)]
-#[error("`{pattern}` is not a host pattern: {reason} (expected `host`, `*.domain`, `host:port` or `https://host`)")]
+#[error(
+    "`{pattern}` is not a host pattern: {reason} (expected `host`, `*.domain`, `host:port` or `https://host`)"
+)]
 pub struct HostPatternError {
     pattern: String,
     reason: &'static str,
@@ -60,7 +62,11 @@ impl FromStr for HostPattern {
                 .ok_or_else(|| fail("an IPv6 address needs a closing `]`"))?;
             let port = match after {
                 "" => None,
-                _ => Some(after.strip_prefix(':').ok_or_else(|| fail("junk after `]`"))?),
+                _ => Some(
+                    after
+                        .strip_prefix(':')
+                        .ok_or_else(|| fail("junk after `]`"))?,
+                ),
             };
             (address, port)
         } else {
@@ -70,7 +76,10 @@ impl FromStr for HostPattern {
             }
         };
         let port = port
-            .map(|p| p.parse::<u16>().map_err(|_| fail("the port is not a number")))
+            .map(|p| {
+                p.parse::<u16>()
+                    .map_err(|_| fail("the port is not a number"))
+            })
             .transpose()?;
         let (host, wildcard) = match host.strip_prefix('*') {
             Some(suffix) if suffix.starts_with('.') && suffix.len() > 1 => (suffix, true),
@@ -82,7 +91,9 @@ impl FromStr for HostPattern {
                 .chars()
                 .all(|c| c.is_ascii_alphanumeric() || matches!(c, '-' | '.' | ':'))
         {
-            return Err(fail("the host is empty or has characters hosts cannot have"));
+            return Err(fail(
+                "the host is empty or has characters hosts cannot have",
+            ));
         }
         Ok(HostPattern {
             scheme,
@@ -175,7 +186,10 @@ impl WasiHttpHooks for HttpGate {
         let uri = request.uri();
         let scheme = uri.scheme_str().unwrap_or("https").to_owned();
         let host = uri.host().unwrap_or_default().to_ascii_lowercase();
-        let host = host.trim_start_matches('[').trim_end_matches(']').to_owned();
+        let host = host
+            .trim_start_matches('[')
+            .trim_end_matches(']')
+            .to_owned();
         let port = uri
             .port_u16()
             .unwrap_or(if scheme == "http" { 80 } else { 443 });
@@ -192,7 +206,12 @@ impl WasiHttpHooks for HttpGate {
         ];
         let span = telemetry.start_span(method, SpanKind::Client, attributes, &self.parent);
 
-        if !self.policy.hosts.iter().any(|p| p.matches(&scheme, &host, port)) {
+        if !self
+            .policy
+            .hosts
+            .iter()
+            .any(|p| p.matches(&scheme, &host, port))
+        {
             let reason = format!(
                 "{scheme}://{host}:{port} is not on the allow-list of {}",
                 self.component
@@ -292,13 +311,22 @@ mod tests {
     fn bad_patterns_say_why() {
         for (text, reason) in [
             ("ftp://x.org", "the scheme must be http or https"),
-            ("x.org/path", "only a host is allowed, without path or credentials"),
-            ("user@x.org", "only a host is allowed, without path or credentials"),
+            (
+                "x.org/path",
+                "only a host is allowed, without path or credentials",
+            ),
+            (
+                "user@x.org",
+                "only a host is allowed, without path or credentials",
+            ),
             ("*", "a wildcard must be `*.` followed by a domain"),
             ("*x.org", "a wildcard must be `*.` followed by a domain"),
             ("x.org:http", "the port is not a number"),
             ("", "the host is empty or has characters hosts cannot have"),
-            ("x y", "the host is empty or has characters hosts cannot have"),
+            (
+                "x y",
+                "the host is empty or has characters hosts cannot have",
+            ),
         ] {
             assert_eq!(
                 text.parse::<HostPattern>().unwrap_err().reason,

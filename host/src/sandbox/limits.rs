@@ -114,7 +114,9 @@ pub(crate) fn cap_text(mut text: String, max: usize) -> (String, bool) {
         end -= 1;
     }
     text.truncate(end);
-    text.push_str(&format!("…[truncated by glassbox: {size} bytes, limit {max}]"));
+    text.push_str(&format!(
+        "…[truncated by glassbox: {size} bytes, limit {max}]"
+    ));
     (text, true)
 }
 

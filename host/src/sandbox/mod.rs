@@ -11,8 +11,8 @@ mod wasi;
 
 pub use budget::Budget;
 pub(crate) use budget::RunBudget;
-pub use http::{HostPattern, HostPatternError};
 pub(crate) use http::HttpGate;
+pub use http::{HostPattern, HostPatternError};
 pub use limits::{Fault, Limits};
 pub(crate) use limits::{MemoryLimiter, cap_text, guard};
 pub(crate) use wasi::wasi_ctx;

@@ -38,6 +38,15 @@ pub(crate) fn wasi_ctx(
         .allow_tcp(true)
         .allow_udp(true)
         .socket_addr_check(move |address, used_for| {
+            // Every connection starts with an implicit bind to an ephemeral
+            // port; let that pass so the refusal names what the guest was
+            // after. Connecting, listening, sending and receiving are refused.
+            if matches!(used_for, SocketAddrUse::TcpBind | SocketAddrUse::UdpBind)
+                && address.ip().is_unspecified()
+                && address.port() == 0
+            {
+                return Box::pin(async { true });
+            }
             let what = match used_for {
                 SocketAddrUse::TcpBind => "TCP bind",
                 SocketAddrUse::TcpConnect => "TCP connect",
@@ -47,11 +56,7 @@ pub(crate) fn wasi_ctx(
                 SocketAddrUse::UdpSend => "UDP send",
                 SocketAddrUse::UdpReceive => "UDP receive",
             };
-            record_denial(
-                &denied_component,
-                &denied_span,
-                format!("{what} {address}"),
-            );
+            record_denial(&denied_component, &denied_span, format!("{what} {address}"));
             Box::pin(async { false })
         })
         .allow_ip_name_lookup(false)
@@ -126,12 +131,10 @@ impl AsyncWrite for LineLogger {
         buf: &[u8],
     ) -> Poll<std::io::Result<usize>> {
         let before = self.received.fetch_add(buf.len(), Ordering::Relaxed);
-        if before >= MAX_OUTPUT {
-            return Poll::Ready(Ok(buf.len()));
-        }
-        let kept = buf.len().min(MAX_OUTPUT - before);
+        let kept = buf.len().min(MAX_OUTPUT.saturating_sub(before));
         self.pending.extend_from_slice(&buf[..kept]);
-        if kept < buf.len() {
+        // The first write that cannot be logged in full says so, once.
+        if kept < buf.len() && before <= MAX_OUTPUT {
             self.pending.push(b'\n');
             let marker = format!(
                 "[glassbox: further {} output not logged: over {} KiB]\n",
@@ -152,11 +155,17 @@ impl AsyncWrite for LineLogger {
         Poll::Ready(Ok(buf.len()))
     }
 
-    fn poll_flush(self: Pin<&mut Self>, _: &mut std::task::Context<'_>) -> Poll<std::io::Result<()>> {
+    fn poll_flush(
+        self: Pin<&mut Self>,
+        _: &mut std::task::Context<'_>,
+    ) -> Poll<std::io::Result<()>> {
         Poll::Ready(Ok(()))
     }
 
-    fn poll_shutdown(self: Pin<&mut Self>, _: &mut std::task::Context<'_>) -> Poll<std::io::Result<()>> {
+    fn poll_shutdown(
+        self: Pin<&mut Self>,
+        _: &mut std::task::Context<'_>,
+    ) -> Poll<std::io::Result<()>> {
         Poll::Ready(Ok(()))
     }
 }

@@ -221,7 +221,15 @@ impl ToolRegistry {
                 async {
                     check_arguments(&tool.validator, &arguments)?;
                     run.budget.start_tool_call()?;
-                    invoke(run, &tool.plugin, span.context(), &name, &arguments, call_id).await
+                    invoke(
+                        run,
+                        &tool.plugin,
+                        span.context(),
+                        &name,
+                        &arguments,
+                        call_id,
+                    )
+                    .await
                 }
                 .await
             }
@@ -239,11 +247,17 @@ impl ToolRegistry {
                 ]);
                 Ok(output)
             }
-            Err(Failure::Refused(error)) => Err((error.error_type(), error.message().to_owned(), error)),
+            Err(Failure::Refused(error)) => {
+                Err((error.error_type(), error.message().to_owned(), error))
+            }
             Err(Failure::Stopped(fault)) => {
                 // Only a plugin that ran can be stopped, so `registered` is set.
                 let label = registered.map_or("the tool", |tool| &*tool.plugin.label);
-                Err((fault.error_type(), fault.to_string(), fault.to_guest_error(label)))
+                Err((
+                    fault.error_type(),
+                    fault.to_string(),
+                    fault.to_guest_error(label),
+                ))
             }
         };
 

@@ -268,3 +268,8 @@ pub fn strings(attributes: &[KeyValue], key: &str) -> Option<Vec<String>> {
         other => panic!("{key} is not an array: {other:?}"),
     }
 }
+
+/// A trace or span id as W3C hex.
+pub fn hex(bytes: &[u8]) -> String {
+    bytes.iter().map(|b| format!("{b:02x}")).collect()
+}
