@@ -578,3 +578,32 @@ fn a_guest_printing_megabytes_is_capped_in_the_log() {
         &stderr[stderr.len() - 300..]
     );
 }
+
+#[test]
+fn the_example_manifest_runs_the_demo() {
+    let example =
+        std::fs::read_to_string(concat!(env!("CARGO_MANIFEST_DIR"), "/../glassbox.toml")).unwrap();
+    let built = std::path::Path::new(artifacts::REACT_AGENT)
+        .parent()
+        .unwrap();
+    let dir = tempfile::tempdir().unwrap();
+    let manifest = dir.path().join("glassbox.toml");
+    std::fs::write(
+        &manifest,
+        example.replace(
+            "\"target/wasm32-wasip2/release/",
+            &format!("\"{}/", built.display()),
+        ),
+    )
+    .unwrap();
+    let output = glassbox()
+        .args(["run", "--manifest"])
+        .arg(&manifest)
+        .args(["--input", QUESTION])
+        .output()
+        .unwrap();
+    let stderr = text(&output.stderr);
+    assert!(output.status.success(), "{stderr}");
+    assert!(text(&output.stdout).starts_with("Lisbon is warmer"));
+    assert!(stderr.contains("execute_tool calculate"), "{stderr}");
+}
