@@ -30,27 +30,17 @@ pub fn engine() -> &'static Engine {
 /// The react agent, compiled once.
 pub async fn react_agent() -> AgentComponent {
     static AGENT: OnceCell<AgentComponent> = OnceCell::const_new();
-    AGENT
-        .get_or_init(|| async {
-            engine()
-                .load_agent(artifacts::REACT_AGENT.as_ref())
-                .await
-                .unwrap()
-        })
-        .await
-        .clone()
+    load_once(&AGENT, artifacts::REACT_AGENT).await
 }
 
 /// The test agent, which does what its input says, compiled once.
 pub async fn test_agent() -> AgentComponent {
     static AGENT: OnceCell<AgentComponent> = OnceCell::const_new();
-    AGENT
-        .get_or_init(|| async {
-            engine()
-                .load_agent(artifacts::TEST_AGENT.as_ref())
-                .await
-                .unwrap()
-        })
+    load_once(&AGENT, artifacts::TEST_AGENT).await
+}
+
+async fn load_once(cell: &'static OnceCell<AgentComponent>, path: &str) -> AgentComponent {
+    cell.get_or_init(|| async { engine().load_agent(path.as_ref()).await.unwrap() })
         .await
         .clone()
 }
