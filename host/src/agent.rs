@@ -188,14 +188,14 @@ impl AgentComponent {
         request: RunRequest,
     ) -> Result<String, RunError> {
         let policy = Arc::new(request.policy);
-        let state = ComponentState::new(
-            self.label.clone(),
+        let mut store = new_store(
+            self.pre.engine(),
+            &self.label,
             Some(run.clone()),
             cx.clone(),
-            policy.clone(),
+            &policy,
         )
         .map_err(RunError::Sandbox)?;
-        let mut store = new_store(self.pre.engine(), state);
         let wit_request = entrypoint::RunRequest {
             input: match request.input {
                 AgentInput::Text(text) => entrypoint::AgentInput::Text(text),

@@ -335,7 +335,13 @@ async fn prepare(args: &RunArgs) -> anyhow::Result<(Runtime, RunRequest)> {
         .build()?;
     tracing::info!("LLM provider: {description}");
 
-    let engine = Engine::new()?;
+    let fuel_limited =
+        policy.limits.fuel.is_some() || plugins.iter().any(|p| p.policy.limits.fuel.is_some());
+    let engine = if fuel_limited {
+        Engine::with_fuel_metering()?
+    } else {
+        Engine::new()?
+    };
     let agent = engine.load_agent_with(&agent_path, &policy).await?;
     let tools = engine.load_tools(&plugins).await?;
     let telemetry = Arc::new(Telemetry::new(&telemetry_config, &agent.info().name)?);

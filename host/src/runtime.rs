@@ -124,12 +124,22 @@ pub struct Engine {
 }
 
 impl Engine {
+    /// An engine without fuel metering: components cannot be given a fuel limit.
     pub fn new() -> Result<Self, LoadError> {
+        Self::build(false)
+    }
+
+    /// An engine that can hold components to a fuel limit. Metering costs
+    /// compile and run time (about a fifth more to compile the demo), so only
+    /// ask for it when some policy sets `fuel`.
+    pub fn with_fuel_metering() -> Result<Self, LoadError> {
+        Self::build(true)
+    }
+
+    fn build(fuel_metering: bool) -> Result<Self, LoadError> {
         let mut config = Config::new();
         config.epoch_interruption(true);
-        // Always on, so any store can be given a fuel limit; stores without
-        // one get all the fuel there is.
-        config.consume_fuel(true);
+        config.consume_fuel(fuel_metering);
         let engine =
             wasmtime::Engine::new(&config).map_err(|e| LoadError::Engine(e.to_string()))?;
         start_epoch_ticker(&engine);
@@ -246,12 +256,12 @@ impl Engine {
         component: &Arc<str>,
         policy: &Arc<Policy>,
     ) -> Result<Store<ComponentState>, LoadError> {
-        let state = ComponentState::new(component.clone(), None, Context::new(), policy.clone())
-            .map_err(|reason| LoadError::Sandbox {
+        new_store(&self.engine, component, None, Context::new(), policy).map_err(|reason| {
+            LoadError::Sandbox {
                 path: path.into(),
                 reason,
-            })?;
-        Ok(new_store(&self.engine, state))
+            }
+        })
     }
 }
 
@@ -288,7 +298,7 @@ pub(crate) struct ComponentState {
 impl ComponentState {
     /// The state of a store under `parent` (the span of the run or tool call).
     /// Fails when a granted directory cannot be opened.
-    pub(crate) fn new(
+    fn new(
         component: Arc<str>,
         run: Option<RunScope>,
         parent: Context,
@@ -399,19 +409,36 @@ fn start_epoch_ticker(engine: &wasmtime::Engine) {
     }
 }
 
-/// A store for one instance, held to its policy's memory and fuel limits,
-/// yielding to the executor at every epoch tick.
-pub(crate) fn new_store(engine: &wasmtime::Engine, state: ComponentState) -> Store<ComponentState> {
-    let fuel = state.policy.limits.fuel.unwrap_or(u64::MAX);
+/// A store for one instance of `component` under `parent` (the span of the
+/// run or tool call), sandboxed and held to `policy`'s memory and fuel limits,
+/// yielding to the executor at every epoch tick. Fails when a granted
+/// directory cannot be opened or a fuel limit cannot be metered.
+pub(crate) fn new_store(
+    engine: &wasmtime::Engine,
+    component: &Arc<str>,
+    run: Option<RunScope>,
+    parent: Context,
+    policy: &Arc<Policy>,
+) -> Result<Store<ComponentState>, String> {
+    let state = ComponentState::new(component.clone(), run, parent, policy.clone())?;
     let mut store = Store::new(engine, state);
     store.limiter(|state| &mut state.limiter);
-    if let Err(error) = store.set_fuel(fuel) {
-        // Cannot happen: every engine meters fuel (see `Engine::new`).
-        tracing::error!("cannot set the fuel of a store: {error}");
+    // Reading the fuel fails exactly when the engine does not meter it.
+    let metered = store.get_fuel().is_ok();
+    match (policy.limits.fuel, metered) {
+        (Some(fuel), true) => store.set_fuel(fuel).map_err(|e| e.to_string())?,
+        (Some(_), false) => {
+            return Err(
+                "a fuel limit needs an engine that meters fuel (`Engine::with_fuel_metering`)"
+                    .into(),
+            );
+        }
+        (None, true) => store.set_fuel(u64::MAX).map_err(|e| e.to_string())?,
+        (None, false) => {}
     }
     store.set_epoch_deadline(1);
     store.epoch_deadline_callback(|_| Ok(UpdateDeadline::Yield(1)));
-    store
+    Ok(store)
 }
 
 /// A Wasmtime error with its causes, on one line.

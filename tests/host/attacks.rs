@@ -314,3 +314,31 @@ async fn an_agent_calling_tools_without_end_is_stopped_by_its_time_limit() {
     );
     host.still_serves().await;
 }
+
+#[tokio::test(flavor = "multi_thread")]
+async fn a_fuel_limit_on_an_engine_without_metering_is_a_clear_error() {
+    let engine = glassbox::Engine::new().unwrap();
+    let agent = engine
+        .load_agent(crate::support::artifacts::TEST_AGENT.as_ref())
+        .await
+        .unwrap();
+    let host = Host::start(
+        agent,
+        limited_tools().await,
+        scripted(PARROT),
+        OtlpProtocol::Grpc,
+    )
+    .await;
+    let limits = Limits {
+        fuel: Some(1000),
+        ..Limits::default()
+    };
+    let result = host.runtime.run(run("echo hi", limits)).await;
+    let Err(RunError::Sandbox(message)) = &result else {
+        panic!("{result:?}")
+    };
+    assert_eq!(
+        message,
+        "a fuel limit needs an engine that meters fuel (`Engine::with_fuel_metering`)"
+    );
+}

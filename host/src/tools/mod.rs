@@ -323,11 +323,12 @@ async fn invoke(
     arguments: &str,
     call_id: Option<String>,
 ) -> Result<String, Failure> {
-    let state = ComponentState::new(
-        plugin.label.clone(),
+    let mut store = new_store(
+        plugin.pre.engine(),
+        &plugin.label,
         Some(run.clone()),
         cx.clone(),
-        plugin.policy.clone(),
+        &plugin.policy,
     )
     .map_err(|reason| {
         GuestError::NotAllowed(format!(
@@ -335,7 +336,6 @@ async fn invoke(
             plugin.label
         ))
     })?;
-    let mut store = new_store(plugin.pre.engine(), state);
     let returned = guard(&plugin.policy.limits, async {
         let instance = plugin.pre.instantiate_async(&mut store).await?;
         instance

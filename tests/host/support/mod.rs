@@ -22,9 +22,10 @@ pub use glassbox_test_artifacts as artifacts;
 /// The API key given to the OpenAI provider in tests; it must never be exported.
 pub const API_KEY: &str = "sk-test-7f3a9c0e2b5d4e6f8a1b";
 
+/// One engine for the tests, metering fuel so fuel limits can be tested.
 pub fn engine() -> &'static Engine {
     static ENGINE: OnceLock<Engine> = OnceLock::new();
-    ENGINE.get_or_init(|| Engine::new().unwrap())
+    ENGINE.get_or_init(|| Engine::with_fuel_metering().unwrap())
 }
 
 /// The react agent, compiled once.
