@@ -67,7 +67,7 @@ impl RunError {
         match self {
             RunError::Agent(error) => error.error_type(),
             RunError::Stopped(fault) => fault.error_type(),
-            RunError::Sandbox(_) => semconv::error_type::SANDBOX_DENIED,
+            RunError::Sandbox(_) => semconv::error_type::SANDBOX_SETUP,
         }
     }
 }

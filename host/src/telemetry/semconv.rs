@@ -101,6 +101,8 @@ pub mod error_type {
     pub const PROVIDER: &str = "provider_error";
     pub const CANCELLED: &str = "cancelled";
     pub const SANDBOX_DENIED: &str = "sandbox_denied";
+    /// A grant that cannot be honoured (a granted directory is gone, say).
+    pub const SANDBOX_SETUP: &str = "sandbox_setup_failed";
     pub const BUDGET_EXCEEDED: &str = "budget_exceeded";
     pub const LIMIT_EXCEEDED: &str = "limit_exceeded";
     pub const MEMORY_LIMIT: &str = "memory_limit";

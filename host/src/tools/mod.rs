@@ -44,6 +44,8 @@ struct Plugin {
     label: Arc<str>,
     pre: ToolPluginPre<ComponentState>,
     policy: Arc<Policy>,
+    /// The policy as span attributes, built once for every call's span.
+    policy_attributes: Vec<KeyValue>,
 }
 
 /// How a tool call failed: the host or the tool said no, or the host stopped the tool.
@@ -104,6 +106,7 @@ impl ToolRegistry {
                 path: path.clone(),
                 label,
                 pre,
+                policy_attributes: policy.span_attributes(),
                 policy,
             });
             for definition in definitions {
@@ -206,7 +209,7 @@ impl ToolRegistry {
                 semconv::GLASSBOX_COMPONENT,
                 tool.plugin.label.to_string(),
             ));
-            attributes.extend(tool.plugin.policy.span_attributes());
+            attributes.extend(tool.plugin.policy_attributes.iter().cloned());
         }
         let span_name = format!("{} {name}", semconv::operation::EXECUTE_TOOL);
         let span = telemetry.start_span(span_name, SpanKind::Internal, attributes, parent);
