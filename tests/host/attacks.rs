@@ -4,7 +4,7 @@
 
 use crate::support::otlp::{attribute, int, string};
 use crate::support::{
-    Host, TOOL_LIMITS, limited_tools, only, outline, scripted, status, test_agent,
+    Host, TOOL_LIMITS, assert_strings, limited_tools, only, outline, scripted, status, test_agent,
 };
 use glassbox::llm::{Price, Prices};
 use glassbox::sandbox::{Budget, Fault, Limits, Policy};
@@ -71,10 +71,7 @@ async fn an_agent_past_a_limit_is_stopped_with_a_typed_fault() {
         host.flush().await;
         let spans = host.receiver.spans();
         let agent = only(&spans, "invoke_agent test-agent");
-        assert_eq!(
-            string(&agent.attributes, "error.type").as_deref(),
-            Some(error_type)
-        );
+        assert_strings(&agent.attributes, &[("error.type", error_type)]);
         assert_eq!(
             status(agent),
             (2, format!("the agent was stopped: {fault}"))

@@ -2,7 +2,9 @@
 //! reaches only the component it was made for, and every refusal is in the trace.
 
 use crate::support::otlp::{hex, string, strings};
-use crate::support::{Host, limited_tools, only, outline, run_agent, scripted, status, test_agent};
+use crate::support::{
+    Host, assert_strings, limited_tools, only, outline, run_agent, scripted, status, test_agent,
+};
 use axum::http::HeaderMap;
 use glassbox::sandbox::{DirGrant, Policy};
 use glassbox::telemetry::OtlpProtocol;
@@ -171,10 +173,7 @@ async fn a_model_not_allowed_is_refused_on_its_span() {
     host.flush().await;
     let spans = host.receiver.spans();
     let span = only(&spans, "chat gpt-5");
-    assert_eq!(
-        string(&span.attributes, "error.type").as_deref(),
-        Some("sandbox_denied")
-    );
+    assert_strings(&span.attributes, &[("error.type", "sandbox_denied")]);
 }
 
 /// A web server on loopback that answers `hello` and keeps each request's `traceparent`.
@@ -222,7 +221,7 @@ async fn http_to_an_allowed_host_is_traced_and_carries_the_trace() {
     );
     let get = only(&spans, "GET");
     let port = address.rsplit_once(':').unwrap().1;
-    crate::support::assert_strings(
+    assert_strings(
         &get.attributes,
         &[
             ("http.request.method", "GET"),
@@ -279,13 +278,12 @@ async fn http_to_a_host_not_allowed_never_leaves_and_is_recorded() {
     let denied: Vec<_> = spans.iter().filter(|s| s.name == "GET").collect();
     assert_eq!(denied.len(), 2);
     for (span, component) in denied.iter().zip(["test_agent.wasm", "test_tools.wasm"]) {
-        assert_eq!(
-            string(&span.attributes, "error.type").as_deref(),
-            Some("sandbox_denied")
-        );
-        assert_eq!(
-            string(&span.attributes, "server.address").as_deref(),
-            Some("127.0.0.1")
+        assert_strings(
+            &span.attributes,
+            &[
+                ("error.type", "sandbox_denied"),
+                ("server.address", "127.0.0.1"),
+            ],
         );
         assert_eq!(
             status(span),
