@@ -3,7 +3,9 @@
 
 use crate::support::llm_server::{Reply, answer, tool_calls};
 use crate::support::otlp::string;
-use crate::support::{artifacts, engine, only, openai, run_against_mock, run_agent, status};
+use crate::support::{
+    artifacts, assert_strings, engine, only, openai, run_against_mock, run_agent, status,
+};
 use glassbox::telemetry::OtlpProtocol;
 use glassbox::tools::PluginSpec;
 use glassbox::{GuestError, LoadError, RunError, RunRequest};
@@ -245,15 +247,9 @@ async fn a_provider_without_embeddings_refuses_them_as_an_invalid_request() {
             "invalid request: the scripted provider offers no embeddings".into()
         )
     );
-    assert_eq!(
-        string(&embeddings.attributes, "error.type").as_deref(),
-        Some("invalid_request")
-    );
+    assert_strings(&embeddings.attributes, &[("error.type", "invalid_request")]);
     let tool = only(&spans, "execute_tool embed");
-    assert_eq!(
-        string(&tool.attributes, "error.type").as_deref(),
-        Some("invalid_request")
-    );
+    assert_strings(&tool.attributes, &[("error.type", "invalid_request")]);
 }
 
 async fn load_agent_error(path: &Path) -> String {

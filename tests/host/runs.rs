@@ -80,17 +80,13 @@ invoke_agent react-agent [INTERNAL]
         .filter(|s| s.name == "chat scripted-demo")
         .collect();
     for chat in &chats {
-        assert_eq!(
-            string(&chat.attributes, "gen_ai.operation.name").as_deref(),
-            Some("chat")
-        );
-        assert_eq!(
-            string(&chat.attributes, "gen_ai.provider.name").as_deref(),
-            Some("scripted")
-        );
-        assert_eq!(
-            string(&chat.attributes, "gen_ai.request.model").as_deref(),
-            Some("scripted-demo")
+        assert_strings(
+            &chat.attributes,
+            &[
+                ("gen_ai.operation.name", "chat"),
+                ("gen_ai.provider.name", "scripted"),
+                ("gen_ai.request.model", "scripted-demo"),
+            ],
         );
         assert!(int(&chat.attributes, "gen_ai.usage.input_tokens").unwrap() > 0);
     }
@@ -298,18 +294,17 @@ invoke_agent react-agent [INTERNAL]
         .collect();
     let port = url::Url::parse(&llm.base_url).unwrap().port().unwrap();
     for chat in &chats {
-        assert_eq!(
-            string(&chat.attributes, "gen_ai.provider.name").as_deref(),
-            Some("openai")
-        );
-        assert_eq!(
-            string(&chat.attributes, "server.address").as_deref(),
-            Some("127.0.0.1")
+        assert_strings(
+            &chat.attributes,
+            &[
+                ("gen_ai.provider.name", "openai"),
+                ("server.address", "127.0.0.1"),
+            ],
         );
         assert_eq!(int(&chat.attributes, "server.port"), Some(i64::from(port)));
-        assert_eq!(
-            string(&chat.attributes, "gen_ai.response.model").as_deref(),
-            Some("mock-model-2025")
+        assert_strings(
+            &chat.attributes,
+            &[("gen_ai.response.model", "mock-model-2025")],
         );
     }
     assert_eq!(
@@ -413,9 +408,9 @@ invoke_agent react-agent [INTERNAL]
 "
     );
     let consult = only(&spans, "ask_model.consult");
-    assert_eq!(
-        string(&consult.attributes, "glassbox.component").as_deref(),
-        Some("test_tools.wasm")
+    assert_strings(
+        &consult.attributes,
+        &[("glassbox.component", "test_tools.wasm")],
     );
     assert_eq!(int(&consult.attributes, "question.length"), Some(24));
 }
@@ -534,10 +529,7 @@ async fn guest_logs_are_exported_with_their_span() {
         body.contains("tool `get_weather` failed") && body.contains("Atlantis"),
         "{body}"
     );
-    assert_eq!(
-        string(&record.attributes, "gen_ai.tool.call.id").as_deref(),
-        Some("call_1_1")
-    );
+    assert_strings(&record.attributes, &[("gen_ai.tool.call.id", "call_1_1")]);
     let spans: Vec<_> = outcome.receiver.spans();
     let step = spans.iter().find(|s| s.name == "react.step").unwrap();
     assert_eq!(
