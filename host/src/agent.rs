@@ -135,7 +135,7 @@ impl AgentComponent {
             ),
             KeyValue::new(
                 semconv::GEN_AI_PROVIDER_NAME,
-                capabilities.llm.provider.name(),
+                capabilities.llm.default_provider().name(),
             ),
             KeyValue::new(semconv::GEN_AI_AGENT_NAME, self.info.name.clone()),
             KeyValue::new(

@@ -13,6 +13,7 @@ pub mod agent {
         exports: { default: async },
         with: {
             "glassbox:agent/telemetry.span": crate::telemetry::GuestSpan,
+            "glassbox:agent/llm.chat-stream": crate::llm::ChatStreamState,
         },
     });
 }

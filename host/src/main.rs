@@ -4,7 +4,7 @@
 
 use anyhow::{Context as _, bail};
 use clap::{Args, Parser, Subcommand};
-use glassbox::llm::{LlmSettings, ProviderKind};
+use glassbox::llm::{LlmSettings, ProviderKind, ProviderSettings};
 use glassbox::manifest::{Manifest, parse_memory, parse_timeout};
 use glassbox::sandbox::{Budget, DirGrant, HostPattern, Policy};
 use glassbox::telemetry::{OtlpProtocol, TelemetryConfig, TelemetryError, TelemetryOverrides};
@@ -42,7 +42,7 @@ struct Cli {
 enum Command {
     /// Run an agent component once and print its answer.
     #[command(
-        after_help = "Example:\n  glassbox run react_agent.wasm --plugins plugins/ --input \"Which is warmer, Paris or Lisbon?\"\n  glassbox run --manifest glassbox.toml --input \"Summarise /docs\"\n  OPENAI_API_KEY=... glassbox run react_agent.wasm --tool weather.wasm --model gpt-4o-mini < question.txt\n  glassbox run agent.wasm --allow-dir ./docs:/docs --allow-host api.example.com --timeout 30s --max-llm-calls 10\n  OTEL_EXPORTER_OTLP_ENDPOINT=http://127.0.0.1:6006 OTEL_EXPORTER_OTLP_PROTOCOL=http/protobuf glassbox run ..."
+        after_help = "Example:\n  glassbox run react_agent.wasm --plugins plugins/ --input \"Which is warmer, Paris or Lisbon?\"\n  glassbox run --manifest glassbox.toml --input \"Summarise /docs\"\n  OPENAI_API_KEY=... glassbox run react_agent.wasm --tool weather.wasm --model gpt-4o-mini < question.txt\n  ANTHROPIC_API_KEY=... glassbox run agent.wasm --llm anthropic --record run.jsonl --input \"...\"\n  glassbox run agent.wasm --replay run.jsonl --input \"...\"\n  glassbox run agent.wasm --allow-dir ./docs:/docs --allow-host api.example.com --timeout 30s --max-llm-calls 10\n  OTEL_EXPORTER_OTLP_ENDPOINT=http://127.0.0.1:6006 OTEL_EXPORTER_OTLP_PROTOCOL=http/protobuf glassbox run ..."
     )]
     Run(Box<RunArgs>),
     /// List the tools the given plugins provide, with their parameter schemas.
@@ -81,24 +81,23 @@ struct RunArgs {
     /// Set an environment variable inside the agent's sandbox (repeatable).
     #[arg(long = "env", value_name = "KEY=VALUE", value_parser = parse_env)]
     env: Vec<(String, String)>,
-    /// LLM provider, openai or scripted: openai by default when OPENAI_BASE_URL or OPENAI_API_KEY is set.
-    #[arg(long, value_name = "PROVIDER")]
-    llm: Option<ProviderKind>,
-    /// Default model (for openai, else OPENAI_MODEL, else gpt-4o-mini).
-    #[arg(long)]
-    model: Option<String>,
-    /// Base URL of an OpenAI-compatible API (else OPENAI_BASE_URL, else OpenAI's).
-    #[arg(long, value_name = "URL")]
-    llm_base_url: Option<String>,
-    /// Script for the scripted provider (TOML; the bundled demo script by default).
-    #[arg(long, value_name = "FILE")]
-    script: Option<PathBuf>,
+    #[command(flatten)]
+    llm: LlmArgs,
     /// OTLP endpoint, overriding OTEL_EXPORTER_OTLP_ENDPOINT.
     #[arg(long, value_name = "URL")]
     otlp_endpoint: Option<String>,
     /// OTLP protocol, overriding OTEL_EXPORTER_OTLP_PROTOCOL (default http/protobuf).
     #[arg(long, value_name = "grpc|http/protobuf")]
     otlp_protocol: Option<OtlpProtocol>,
+    /// Record message content on spans (else OTEL_INSTRUMENTATION_GENAI_CAPTURE_MESSAGE_CONTENT), secrets redacted.
+    #[arg(long)]
+    capture_content: bool,
+    /// Longest captured value in bytes (else OTEL_ATTRIBUTE_VALUE_LENGTH_LIMIT, else 16384).
+    #[arg(long, value_name = "BYTES")]
+    content_max_length: Option<usize>,
+    /// Also redact matches of REGEX from captured content (repeatable).
+    #[arg(long, value_name = "REGEX")]
+    redact: Vec<String>,
     /// Print the trace tree on stderr (the default when no OTLP endpoint is set).
     #[arg(long, overrides_with = "no_trace_tree")]
     trace_tree: bool,
@@ -108,6 +107,52 @@ struct RunArgs {
     /// W3C traceparent of a trace to join (else the TRACEPARENT variable).
     #[arg(long, env = "TRACEPARENT", value_name = "TRACEPARENT")]
     traceparent: Option<String>,
+}
+
+/// The default model provider, prices, and record or replay.
+#[derive(Args)]
+#[command(next_help_heading = "Model")]
+struct LlmArgs {
+    /// Provider: openai, anthropic, ollama, vllm or scripted. By default openai when
+    /// OPENAI_BASE_URL or OPENAI_API_KEY is set, else anthropic when ANTHROPIC_API_KEY is, else scripted.
+    #[arg(long = "llm", value_name = "PROVIDER")]
+    kind: Option<ProviderKind>,
+    /// Default model (else OPENAI_MODEL or ANTHROPIC_MODEL, else the provider's own default).
+    #[arg(long)]
+    model: Option<String>,
+    /// Base URL of the provider's API (else OPENAI_BASE_URL or ANTHROPIC_BASE_URL).
+    #[arg(long, value_name = "URL")]
+    llm_base_url: Option<String>,
+    /// Script for the scripted provider (TOML; the bundled demo script by default).
+    #[arg(long, value_name = "FILE")]
+    script: Option<PathBuf>,
+    /// Model prices overriding the bundled table (TOML, USD per million tokens).
+    #[arg(long, value_name = "FILE")]
+    prices: Option<PathBuf>,
+    /// Write every model call of the run (request and answer) to FILE, a JSON Lines cassette.
+    #[arg(long, value_name = "FILE", conflicts_with = "replay")]
+    record: Option<PathBuf>,
+    /// Answer every model call from the cassette FILE, in order, with no network.
+    #[arg(long, value_name = "FILE")]
+    replay: Option<PathBuf>,
+}
+
+impl LlmArgs {
+    fn settings(&self) -> LlmSettings {
+        LlmSettings {
+            default: ProviderSettings {
+                kind: self.kind,
+                model: self.model.clone(),
+                base_url: self.llm_base_url.clone(),
+                script: self.script.clone(),
+                ..ProviderSettings::default()
+            },
+            price_files: self.prices.iter().cloned().collect(),
+            record: self.record.clone(),
+            replay: self.replay.clone(),
+            ..LlmSettings::default()
+        }
+    }
 }
 
 /// Grants and limits given on the command line. They apply to the agent and
@@ -275,6 +320,9 @@ async fn prepare(args: &RunArgs) -> anyhow::Result<(Runtime, RunRequest)> {
             (true, _) => Some(true),
             _ => None,
         },
+        capture_content: args.capture_content.then_some(true),
+        content_max_length: args.content_max_length,
+        redact: args.redact.clone(),
     };
     let telemetry_config = TelemetryConfig::from_env(&overrides).map_err(anyhow::Error::msg)?;
     let parent = match &args.traceparent {
@@ -324,15 +372,7 @@ async fn prepare(args: &RunArgs) -> anyhow::Result<(Runtime, RunRequest)> {
         args.sandbox.grant(&mut plugin.policy);
     }
     args.sandbox.limit(&mut budget);
-    let (llm, description) = llm
-        .overlay(LlmSettings {
-            provider: args.llm,
-            model: args.model.clone(),
-            base_url: args.llm_base_url.clone(),
-            script: args.script.clone(),
-            ..LlmSettings::default()
-        })
-        .build()?;
+    let (llm, description) = llm.overlay(args.llm.settings()).build()?;
     tracing::info!("LLM provider: {description}");
 
     let fuel_limited =

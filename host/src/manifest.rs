@@ -4,7 +4,7 @@
 //! that do not exist), and each error names the file, line and column.
 //! Relative paths are relative to the manifest's directory.
 
-use crate::llm::{LlmSettings, Price, Prices, ProviderKind};
+use crate::llm::{LlmSettings, Price, Prices, ProviderKind, ProviderSettings};
 use crate::sandbox::{Budget, DirGrant, HostPattern, Limits, Policy};
 use crate::tools::{PluginSpec, plugin_files};
 use serde::Deserialize;
@@ -104,6 +104,8 @@ struct BudgetSection {
     max_cost_usd: Option<f64>,
 }
 
+/// `[llm]`, the default provider, and each of `[[llm.providers]]`, the
+/// providers beside it. Keys that belong to only one of them are checked after reading.
 #[derive(Deserialize, Default)]
 #[serde(deny_unknown_fields)]
 struct LlmSection {
@@ -112,9 +114,106 @@ struct LlmSection {
     base_url: Option<String>,
     api_key_env: Option<String>,
     script: Option<PathBuf>,
-    /// US dollars per million tokens, by model.
+    timeout: Option<Spanned<String>>,
+    max_attempts: Option<Spanned<u32>>,
+    /// Beside the default only: the models this provider serves.
+    models: Option<Spanned<Vec<String>>>,
+    /// Default only: further providers.
     #[serde(default)]
-    prices: HashMap<String, Price>,
+    providers: Vec<Spanned<LlmSection>>,
+    /// Default only: a price file, then US dollars per million tokens by model.
+    price_file: Option<Spanned<PathBuf>>,
+    prices: Option<Spanned<HashMap<String, Price>>>,
+}
+
+impl LlmSection {
+    /// One provider's settings, checked.
+    fn provider_settings(
+        &self,
+        at: &Locator<'_>,
+        resolve: &impl Fn(&Path) -> PathBuf,
+    ) -> Result<ProviderSettings, ManifestError> {
+        let timeout = match &self.timeout {
+            Some(timeout) => Some(
+                parse_timeout(timeout.get_ref())
+                    .map_err(|reason| at.error(timeout.span(), reason))?,
+            ),
+            None => None,
+        };
+        if let Some(attempts) = self.max_attempts.as_ref().filter(|a| *a.get_ref() == 0) {
+            return Err(at.error(
+                attempts.span(),
+                "max_attempts counts the first attempt, so it is at least 1".into(),
+            ));
+        }
+        Ok(ProviderSettings {
+            kind: self.provider,
+            model: self.model.clone(),
+            base_url: self.base_url.clone(),
+            api_key_env: self.api_key_env.clone(),
+            script: self.script.as_deref().map(resolve),
+            timeout,
+            max_attempts: self.max_attempts.as_ref().map(|a| *a.get_ref()),
+            models: self
+                .models
+                .as_ref()
+                .map(|m| m.get_ref().clone())
+                .unwrap_or_default(),
+        })
+    }
+
+    /// The default provider, the providers beside it, and the prices.
+    fn into_settings(
+        self,
+        at: &Locator<'_>,
+        resolve: &impl Fn(&Path) -> PathBuf,
+    ) -> Result<LlmSettings, ManifestError> {
+        if let Some(models) = &self.models {
+            return Err(at.error(
+                models.span(),
+                "`models` belongs to a provider in [[llm.providers]]; [llm] serves every other model".into(),
+            ));
+        }
+        let mut routes = Vec::new();
+        for route in &self.providers {
+            let misplaced = [
+                (!route.get_ref().providers.is_empty(), "providers"),
+                (route.get_ref().price_file.is_some(), "price_file"),
+                (route.get_ref().prices.is_some(), "prices"),
+            ];
+            if let Some((_, key)) = misplaced.iter().find(|(set, _)| *set) {
+                return Err(at.error(
+                    route.span(),
+                    format!("`{key}` belongs in [llm], not in [[llm.providers]]"),
+                ));
+            }
+            let settings = route.get_ref().provider_settings(at, resolve)?;
+            if settings.kind.is_none() || settings.models.is_empty() {
+                return Err(at.error(
+                    route.span(),
+                    "a provider in [[llm.providers]] needs `provider` and the `models` it serves"
+                        .into(),
+                ));
+            }
+            routes.push(settings);
+        }
+        let mut price_files = Vec::new();
+        if let Some(file) = &self.price_file {
+            let path = resolve(file.get_ref());
+            if !path.is_file() {
+                return Err(at.error(file.span(), format!("no price file at {}", path.display())));
+            }
+            price_files.push(path);
+        }
+        Ok(LlmSettings {
+            default: self.provider_settings(at, resolve)?,
+            routes,
+            price_files,
+            prices: Prices::new(self.prices.map(Spanned::into_inner).unwrap_or_default()),
+            record: None,
+            replay: None,
+        })
+    }
 }
 
 impl Manifest {
@@ -177,18 +276,10 @@ impl Manifest {
             }));
         }
 
-        let llm = file.llm;
         Ok(Manifest {
             agent,
             plugins,
-            llm: LlmSettings {
-                provider: llm.provider,
-                model: llm.model,
-                base_url: llm.base_url,
-                api_key_env: llm.api_key_env,
-                script: llm.script.map(|p| resolve(&p)),
-                prices: Prices::new(llm.prices),
-            },
+            llm: file.llm.into_settings(&at, &resolve)?,
         })
     }
 }
@@ -309,6 +400,7 @@ mod tests {
         std::fs::write(dir.path().join("plugins/a.wasm"), b"").unwrap();
         std::fs::write(dir.path().join("plugins/b.wasm"), b"").unwrap();
         std::fs::create_dir(dir.path().join("data")).unwrap();
+        std::fs::write(dir.path().join("prices.toml"), "[models]\n").unwrap();
         dir
     }
 
@@ -343,7 +435,15 @@ timeout = "5s"
 [llm]
 provider = "openai"
 model = "gpt-4o-mini"
+timeout = "30s"
+max_attempts = 2
+price_file = "prices.toml"
 prices = { "gpt-4o-mini" = { input = 0.15, output = 0.6 } }
+
+[[llm.providers]]
+provider = "anthropic"
+models = ["claude-*"]
+api_key_env = "MY_ANTHROPIC_KEY"
 "#,
         )
         .unwrap();
@@ -399,7 +499,23 @@ prices = { "gpt-4o-mini" = { input = 0.15, output = 0.6 } }
             std::time::Duration::from_secs(5)
         );
         assert!(manifest.plugins[0].policy.hosts.is_empty());
-        assert_eq!(manifest.llm.provider, Some(ProviderKind::Openai));
+        let llm = &manifest.llm;
+        assert_eq!(llm.default.kind, Some(ProviderKind::Openai));
+        assert_eq!(
+            llm.default.timeout,
+            Some(std::time::Duration::from_secs(30))
+        );
+        assert_eq!(llm.default.max_attempts, Some(2));
+        assert_eq!(llm.price_files, [dir.path().join("prices.toml")]);
+        assert_eq!(
+            llm.routes,
+            [ProviderSettings {
+                kind: Some(ProviderKind::Anthropic),
+                models: vec!["claude-*".into()],
+                api_key_env: Some("MY_ANTHROPIC_KEY".into()),
+                ..ProviderSettings::default()
+            }]
+        );
     }
 
     #[test]
@@ -443,12 +559,28 @@ prices = { "gpt-4o-mini" = { input = 0.15, output = 0.6 } }
                 "DIR/glassbox.toml:3:26: `ftp://x.org` is not a host pattern: the scheme must be http or https",
             ),
             (
+                "[agent]\npath = \"agent.wasm\"\n[llm]\nmodels = [\"x\"]\n",
+                "DIR/glassbox.toml:4:10: `models` belongs to a provider in [[llm.providers]]; [llm] serves every other model",
+            ),
+            (
+                "[agent]\npath = \"agent.wasm\"\n[[llm.providers]]\nprovider = \"anthropic\"\n",
+                "DIR/glassbox.toml:3:1: a provider in [[llm.providers]] needs `provider` and the `models` it serves",
+            ),
+            (
+                "[agent]\npath = \"agent.wasm\"\n[llm]\nprice_file = \"gone.toml\"\n",
+                "DIR/glassbox.toml:4:14: no price file at DIR/gone.toml",
+            ),
+            (
+                "[agent]\npath = \"agent.wasm\"\n[llm]\nmax_attempts = 0\n",
+                "DIR/glassbox.toml:4:16: max_attempts counts the first attempt, so it is at least 1",
+            ),
+            (
                 "[agent]\npath = \"agent.wasm\"\n[[plugins]]\npath = \"plugins\"\nbudget = { max_llm_calls = 1 }\n",
                 "DIR/glassbox.toml:5:10: a budget applies to the agent's run, not to a plugin",
             ),
             (
                 "[agent]\npath = \"agent.wasm\"\n[llm]\nprovider = \"magic\"\n",
-                "DIR/glassbox.toml:4:12: unknown variant `magic`, expected `openai` or `scripted`",
+                "DIR/glassbox.toml:4:12: unknown variant `magic`, expected one of `openai`, `anthropic`, `ollama`, `vllm`, `scripted`",
             ),
             (
                 "[agent\n",

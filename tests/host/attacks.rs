@@ -233,6 +233,8 @@ async fn tool_token_and_cost_budgets_refuse_the_next_call() {
         Price {
             input: 1000.0,
             output: 1000.0,
+            cache_read: None,
+            cache_write: None,
         },
     )]));
     let host = Host::start(

@@ -134,8 +134,8 @@ async fn bad_tool_calls_come_back_to_the_agent_as_typed_errors() {
 
 /// Runs the agent against a provider that answers `reply` and returns the
 /// run's error with the chat span's status and `error.type`.
-async fn failing_provider(reply: Reply) -> (RunError, (i32, String), Option<String>) {
-    let (_llm, outcome) = run_against_mock(vec![reply], OtlpProtocol::HttpProtobuf, "Hello?").await;
+async fn failing_provider(replies: Vec<Reply>) -> (RunError, (i32, String), Option<String>) {
+    let (_llm, outcome) = run_against_mock(replies, OtlpProtocol::HttpProtobuf, "Hello?").await;
     let error = outcome.result.unwrap_err();
     let spans: Vec<_> = outcome.receiver.spans();
     let chat = only(&spans, "chat mock-model");
@@ -162,12 +162,13 @@ async fn failing_provider(reply: Reply) -> (RunError, (i32, String), Option<Stri
 
 #[tokio::test(flavor = "multi_thread")]
 async fn a_provider_answering_500_fails_the_run_with_a_provider_error() {
-    let (error, status, error_type) = failing_provider(Reply::Status(
+    // Every attempt fails the same way, so the retries give up.
+    let overloaded = Reply::Status(
         500,
         r#"{"error":{"message":"the model is overloaded"}}"#,
         None,
-    ))
-    .await;
+    );
+    let (error, status, error_type) = failing_provider(vec![overloaded; 3]).await;
     let RunError::Agent(GuestError::Provider(message)) = &error else {
         panic!("{error:?}")
     };
@@ -181,8 +182,12 @@ async fn a_provider_answering_500_fails_the_run_with_a_provider_error() {
 
 #[tokio::test(flavor = "multi_thread")]
 async fn a_provider_answering_malformed_json_fails_the_run_with_a_provider_error() {
-    let (error, _, error_type) =
-        failing_provider(Reply::Status(200, "{\"id\": \"x\", \"choices\": [", None)).await;
+    let (error, _, error_type) = failing_provider(vec![Reply::Status(
+        200,
+        "{\"id\": \"x\", \"choices\": [",
+        None,
+    )])
+    .await;
     assert!(
         error
             .to_string()
@@ -194,7 +199,10 @@ async fn a_provider_answering_malformed_json_fails_the_run_with_a_provider_error
 
 #[tokio::test(flavor = "multi_thread")]
 async fn a_rate_limited_provider_says_how_long_to_wait() {
-    let (error, _, error_type) = failing_provider(Reply::Status(429, "slow down", Some("2"))).await;
+    // Waiting 2 s would overrun the 1.5 s the test provider gives retries, so
+    // the guest hears at once, with the wait.
+    let (error, _, error_type) =
+        failing_provider(vec![Reply::Status(429, "slow down", Some("2"))]).await;
     let RunError::Agent(GuestError::RateLimited(limit)) = &error else {
         panic!("{error:?}")
     };

@@ -1,36 +1,44 @@
 //! Any OpenAI-compatible Chat Completions endpoint (OpenAI, Ollama, vLLM,
-//! llama.cpp server) over HTTP. The API key is sent only in the
-//! `Authorization` header and scrubbed from every error message.
+//! llama.cpp server) over HTTP, whole or streamed. The API key is sent only in
+//! the `Authorization` header and scrubbed from every error message.
 
+use super::http::{ApiClient, RetryPolicy, SseDecoder};
 use super::model::*;
+use eventsource_stream::Event;
+use reqwest::header::{AUTHORIZATION, HeaderMap, HeaderValue};
 use serde::{Deserialize, Serialize};
+use std::collections::BTreeMap;
 use std::time::Duration;
 
 pub const DEFAULT_BASE_URL: &str = "https://api.openai.com/v1";
 pub const DEFAULT_MODEL: &str = "gpt-4o-mini";
 pub const DEFAULT_EMBEDDING_MODEL: &str = "text-embedding-3-small";
-const DEFAULT_TIMEOUT: Duration = Duration::from_secs(120);
-/// Longest excerpt of an error body quoted back to the caller.
-const MAX_ERROR_EXCERPT: usize = 300;
+pub const DEFAULT_TIMEOUT: Duration = Duration::from_secs(120);
 
 /// Settings for [`OpenAiProvider`].
 #[derive(Clone)]
 pub struct OpenAiConfig {
+    /// `gen_ai.provider.name`: `openai`, or `ollama`, `vllm`, ... for other servers of the same API.
+    pub provider_name: &'static str,
     pub base_url: String,
     pub api_key: Option<String>,
     pub model: String,
     pub embedding_model: String,
+    /// For each attempt (a streamed answer: for its first byte, then between reads).
     pub timeout: Duration,
+    pub retry: RetryPolicy,
 }
 
 impl std::fmt::Debug for OpenAiConfig {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.debug_struct("OpenAiConfig")
+            .field("provider_name", &self.provider_name)
             .field("base_url", &self.base_url)
             .field("api_key", &self.api_key.as_ref().map(|_| "<redacted>"))
             .field("model", &self.model)
             .field("embedding_model", &self.embedding_model)
             .field("timeout", &self.timeout)
+            .field("retry", &self.retry)
             .finish()
     }
 }
@@ -38,114 +46,64 @@ impl std::fmt::Debug for OpenAiConfig {
 impl OpenAiConfig {
     /// `OPENAI_BASE_URL`, `OPENAI_API_KEY`, `OPENAI_MODEL` and `OPENAI_EMBEDDING_MODEL`, with OpenAI's defaults.
     pub fn from_env() -> Self {
-        let var = |name| {
-            std::env::var(name)
-                .ok()
-                .filter(|v: &String| !v.trim().is_empty())
-        };
         OpenAiConfig {
-            base_url: var("OPENAI_BASE_URL").unwrap_or_else(|| DEFAULT_BASE_URL.to_owned()),
-            api_key: var("OPENAI_API_KEY"),
-            model: var("OPENAI_MODEL").unwrap_or_else(|| DEFAULT_MODEL.to_owned()),
-            embedding_model: var("OPENAI_EMBEDDING_MODEL")
+            provider_name: "openai",
+            base_url: env_var("OPENAI_BASE_URL").unwrap_or_else(|| DEFAULT_BASE_URL.to_owned()),
+            api_key: env_var("OPENAI_API_KEY"),
+            model: env_var("OPENAI_MODEL").unwrap_or_else(|| DEFAULT_MODEL.to_owned()),
+            embedding_model: env_var("OPENAI_EMBEDDING_MODEL")
                 .unwrap_or_else(|| DEFAULT_EMBEDDING_MODEL.to_owned()),
             timeout: DEFAULT_TIMEOUT,
+            retry: RetryPolicy::default(),
         }
     }
 }
 
+/// A set, non-blank environment variable.
+pub(super) fn env_var(name: &str) -> Option<String> {
+    std::env::var(name).ok().filter(|v| !v.trim().is_empty())
+}
+
 pub struct OpenAiProvider {
-    client: reqwest::Client,
+    api: ApiClient,
     chat_url: url::Url,
     embeddings_url: url::Url,
-    endpoint: Endpoint,
     config: OpenAiConfig,
 }
 
 impl OpenAiProvider {
     pub fn new(config: OpenAiConfig) -> Result<Self, LlmError> {
-        let base = url::Url::parse(&config.base_url)
-            .ok()
-            .filter(|url| matches!(url.scheme(), "http" | "https") && url.host_str().is_some())
-            .ok_or_else(|| {
-                LlmError::InvalidRequest(format!(
-                    "the LLM base URL `{}` is not an http(s) URL",
-                    config.base_url
-                ))
+        let mut headers = HeaderMap::new();
+        if let Some(key) = &config.api_key {
+            let value = HeaderValue::from_str(&format!("Bearer {key}")).map_err(|_| {
+                LlmError::InvalidRequest("the API key holds characters no header can carry".into())
             })?;
-        let endpoint_url = |path: &str| {
-            url::Url::parse(&format!("{}/{path}", base.as_str().trim_end_matches('/'))).map_err(
-                |e| {
-                    LlmError::InvalidRequest(format!("the LLM base URL `{}`: {e}", config.base_url))
-                },
-            )
-        };
-        let (chat_url, embeddings_url) = (
-            endpoint_url("chat/completions")?,
-            endpoint_url("embeddings")?,
-        );
-        let endpoint = Endpoint {
-            address: base.host_str().unwrap_or_default().to_owned(),
-            port: base.port_or_known_default().unwrap_or(443),
-        };
-        let client = reqwest::Client::builder()
-            .timeout(config.timeout)
-            .user_agent(concat!("glassbox/", env!("CARGO_PKG_VERSION")))
-            .build()
-            .map_err(|e| LlmError::Provider(format!("cannot build the HTTP client: {e}")))?;
+            headers.insert(AUTHORIZATION, value);
+        }
+        let api = ApiClient::new(
+            &config.base_url,
+            headers,
+            config.api_key.clone(),
+            config.timeout,
+            config.retry.clone(),
+        )?;
         Ok(OpenAiProvider {
-            client,
-            chat_url,
-            embeddings_url,
-            endpoint,
+            chat_url: api.url("chat/completions")?,
+            embeddings_url: api.url("embeddings")?,
+            api,
             config,
         })
-    }
-
-    /// `text` with the API key, should it appear, replaced.
-    fn scrub(&self, text: String) -> String {
-        match &self.config.api_key {
-            Some(key) if !key.is_empty() && text.contains(key.as_str()) => {
-                text.replace(key.as_str(), "<redacted>")
-            }
-            _ => text,
-        }
-    }
-
-    fn error_for_status(
-        &self,
-        status: reqwest::StatusCode,
-        retry_after: Option<Duration>,
-        body: &str,
-    ) -> LlmError {
-        let detail = serde_json::from_str::<ErrorBody>(body)
-            .map(|b| b.error.message)
-            .unwrap_or_else(|_| excerpt(body));
-        let message = self.scrub(format!(
-            "HTTP {status} from {}: {detail}",
-            self.endpoint.address
-        ));
-        match status.as_u16() {
-            429 => LlmError::RateLimited {
-                message,
-                retry_after,
-            },
-            401 | 403 => LlmError::NotAllowed(message),
-            408 | 504 => LlmError::Timeout(message),
-            400 | 404 | 409 | 413 | 422 => LlmError::InvalidRequest(message),
-            _ => LlmError::Provider(message),
-        }
     }
 }
 
 #[async_trait::async_trait]
 impl super::LlmProvider for OpenAiProvider {
     fn name(&self) -> &'static str {
-        "openai"
+        self.config.provider_name
     }
 
     fn endpoint(&self) -> Option<Endpoint> {
-        Some(self.endpoint.clone())
+        Some(self.api.endpoint().clone())
     }
 
     fn default_model(&self) -> &str {
@@ -154,9 +112,20 @@ impl super::LlmProvider for OpenAiProvider {
 
     async fn chat(&self, request: ChatRequest) -> Result<ChatResponse, LlmError> {
         let wire: WireResponse = self
-            .post(&self.chat_url, &WireRequest::new(&request)?)
+            .api
+            .post_json(&self.chat_url, &WireRequest::new(&request, false)?)
             .await?;
         wire.into_response(&request.model)
+    }
+
+    async fn chat_stream(&self, request: ChatRequest) -> Result<ChatStream, LlmError> {
+        let decoder = StreamDecoder {
+            model: request.model.clone(),
+            ..StreamDecoder::default()
+        };
+        self.api
+            .post_events(&self.chat_url, &WireRequest::new(&request, true)?, decoder)
+            .await
     }
 
     fn default_embedding_model(&self) -> Option<&str> {
@@ -170,13 +139,13 @@ impl super::LlmProvider for OpenAiProvider {
             dimensions: request.dimensions,
             encoding_format: "float",
         };
-        let wire: WireEmbeddingsResponse = self.post(&self.embeddings_url, &body).await?;
+        let wire: WireEmbeddingsResponse = self.api.post_json(&self.embeddings_url, &body).await?;
         let mut data = wire.data;
         data.sort_by_key(|d| d.index);
         if data.len() != request.inputs.len() {
             return Err(LlmError::Provider(format!(
                 "{} answered {} embeddings for {} inputs",
-                self.endpoint.address,
+                self.api.endpoint().address,
                 data.len(),
                 request.inputs.len()
             )));
@@ -189,80 +158,6 @@ impl super::LlmProvider for OpenAiProvider {
                 ..Usage::default()
             }),
         })
-    }
-}
-
-impl OpenAiProvider {
-    /// POSTs `body` as JSON to `url` and decodes the JSON answer, mapping
-    /// transport failures, HTTP statuses and malformed bodies to [`LlmError`].
-    async fn post<T: serde::de::DeserializeOwned>(
-        &self,
-        url: &url::Url,
-        body: &impl Serialize,
-    ) -> Result<T, LlmError> {
-        let mut http = self.client.post(url.clone()).json(body);
-        if let Some(key) = &self.config.api_key {
-            http = http.bearer_auth(key);
-        }
-        let response = http
-            .send()
-            .await
-            .map_err(|e| self.transport_error(url, e))?;
-        let status = response.status();
-        let retry_after = response
-            .headers()
-            .get(reqwest::header::RETRY_AFTER)
-            .and_then(|v| v.to_str().ok()?.trim().parse::<f64>().ok())
-            .filter(|secs| secs.is_finite() && *secs >= 0.0)
-            .map(Duration::from_secs_f64);
-        let body = response
-            .text()
-            .await
-            .map_err(|e| self.transport_error(url, e))?;
-        if !status.is_success() {
-            return Err(self.error_for_status(status, retry_after, &body));
-        }
-        serde_json::from_str(&body).map_err(|e| {
-            LlmError::Provider(self.scrub(format!(
-                "malformed response from {}: {e}; body starts `{}`",
-                self.endpoint.address,
-                excerpt(&body)
-            )))
-        })
-    }
-
-    fn transport_error(&self, url: &url::Url, error: reqwest::Error) -> LlmError {
-        // reqwest's message names the URL, never the headers; scrub anyway.
-        let message = self.scrub(format!("{url}: {}", error_chain(&error)));
-        if error.is_timeout() {
-            LlmError::Timeout(format!(
-                "no answer within {:?} from {message}",
-                self.config.timeout
-            ))
-        } else if error.is_connect() {
-            LlmError::Provider(format!("cannot connect to {message}"))
-        } else {
-            LlmError::Provider(message)
-        }
-    }
-}
-
-fn error_chain(error: &dyn std::error::Error) -> String {
-    let mut text = error.to_string();
-    let mut source = error.source();
-    while let Some(cause) = source {
-        text.push_str(": ");
-        text.push_str(&cause.to_string());
-        source = cause.source();
-    }
-    text
-}
-
-fn excerpt(body: &str) -> String {
-    let trimmed = body.trim();
-    match trimmed.char_indices().nth(MAX_ERROR_EXCERPT) {
-        Some((end, _)) => format!("{}…", &trimmed[..end]),
-        None => trimmed.to_owned(),
     }
 }
 
@@ -284,6 +179,16 @@ struct WireRequest<'a> {
     stop: &'a [String],
     #[serde(skip_serializing_if = "Option::is_none")]
     seed: Option<i64>,
+    #[serde(skip_serializing_if = "std::ops::Not::not")]
+    stream: bool,
+    /// Asks for a last chunk with the usage, which streams otherwise lack.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    stream_options: Option<StreamOptions>,
+}
+
+#[derive(Serialize)]
+struct StreamOptions {
+    include_usage: bool,
 }
 
 #[derive(Serialize)]
@@ -324,7 +229,7 @@ struct WireToolFunction<'a> {
 }
 
 impl<'a> WireRequest<'a> {
-    fn new(request: &'a ChatRequest) -> Result<Self, LlmError> {
+    fn new(request: &'a ChatRequest, stream: bool) -> Result<Self, LlmError> {
         let tools = request
             .tools
             .iter()
@@ -381,6 +286,10 @@ impl<'a> WireRequest<'a> {
             top_p: request.top_p,
             stop: &request.stop_sequences,
             seed: request.seed,
+            stream,
+            stream_options: stream.then_some(StreamOptions {
+                include_usage: true,
+            }),
         })
     }
 }
@@ -412,16 +321,6 @@ struct WireEmbedding {
 #[derive(Deserialize)]
 struct WireEmbeddingsUsage {
     prompt_tokens: u32,
-}
-
-#[derive(Deserialize)]
-struct ErrorBody {
-    error: ErrorDetail,
-}
-
-#[derive(Deserialize)]
-struct ErrorDetail {
-    message: String,
 }
 
 #[derive(Deserialize)]
@@ -505,30 +404,163 @@ impl WireResponse {
                 .collect(),
             tool_call_id: None,
         };
-        let finish_reason = match choice.finish_reason.as_deref() {
-            Some("stop") => FinishReason::Stop,
-            Some("length") => FinishReason::Length,
-            Some("tool_calls" | "function_call") => FinishReason::ToolCalls,
-            Some("content_filter") => FinishReason::ContentFilter,
-            // Some servers omit the reason; tool calls speak for themselves.
-            None if !message.tool_calls.is_empty() => FinishReason::ToolCalls,
-            None => FinishReason::Stop,
-            Some(_) => FinishReason::Other,
-        };
+        let finish_reason = finish_reason(
+            choice.finish_reason.as_deref(),
+            !message.tool_calls.is_empty(),
+        );
         Ok(ChatResponse {
             id: self.id,
             model: self.model.unwrap_or_else(|| requested_model.to_owned()),
             message,
             finish_reason,
-            usage: self.usage.map(|u| Usage {
-                input_tokens: u.prompt_tokens,
-                output_tokens: u.completion_tokens,
-                cache_read_input_tokens: u.prompt_tokens_details.and_then(|d| d.cached_tokens),
-                cache_creation_input_tokens: None,
-                reasoning_output_tokens: u
-                    .completion_tokens_details
-                    .and_then(|d| d.reasoning_tokens),
-            }),
+            usage: self.usage.map(WireUsage::into_usage),
         })
+    }
+}
+
+fn finish_reason(reason: Option<&str>, called_tools: bool) -> FinishReason {
+    match reason {
+        Some("stop") => FinishReason::Stop,
+        Some("length") => FinishReason::Length,
+        Some("tool_calls" | "function_call") => FinishReason::ToolCalls,
+        Some("content_filter") => FinishReason::ContentFilter,
+        // Some servers omit the reason; tool calls speak for themselves.
+        None if called_tools => FinishReason::ToolCalls,
+        None => FinishReason::Stop,
+        Some(_) => FinishReason::Other,
+    }
+}
+
+impl WireUsage {
+    fn into_usage(self) -> Usage {
+        Usage {
+            input_tokens: self.prompt_tokens,
+            output_tokens: self.completion_tokens,
+            cache_read_input_tokens: self.prompt_tokens_details.and_then(|d| d.cached_tokens),
+            cache_creation_input_tokens: None,
+            reasoning_output_tokens: self
+                .completion_tokens_details
+                .and_then(|d| d.reasoning_tokens),
+        }
+    }
+}
+
+// The streamed form: `chat.completion.chunk` objects, then `[DONE]`.
+
+#[derive(Deserialize)]
+struct WireChunk {
+    #[serde(default)]
+    id: Option<String>,
+    #[serde(default)]
+    model: Option<String>,
+    #[serde(default)]
+    choices: Vec<WireChunkChoice>,
+    #[serde(default)]
+    usage: Option<WireUsage>,
+}
+
+#[derive(Deserialize)]
+struct WireChunkChoice {
+    #[serde(default)]
+    delta: WireDelta,
+    #[serde(default)]
+    finish_reason: Option<String>,
+}
+
+#[derive(Default, Deserialize)]
+struct WireDelta {
+    #[serde(default)]
+    content: Option<String>,
+    #[serde(default)]
+    tool_calls: Vec<WireToolCallDelta>,
+}
+
+#[derive(Deserialize)]
+struct WireToolCallDelta {
+    index: u32,
+    #[serde(default)]
+    id: Option<String>,
+    #[serde(default)]
+    function: Option<WireFunctionDelta>,
+}
+
+#[derive(Deserialize)]
+struct WireFunctionDelta {
+    #[serde(default)]
+    name: Option<String>,
+    #[serde(default)]
+    arguments: Option<String>,
+}
+
+/// Assembles a streamed completion: text passes straight through, tool calls
+/// gather their fragments by index and leave whole when the choice finishes.
+#[derive(Default)]
+struct StreamDecoder {
+    /// The requested model, until a chunk names the one answering.
+    model: String,
+    id: String,
+    tool_calls: BTreeMap<u32, ToolCall>,
+    finish_reason: Option<FinishReason>,
+    usage: Option<Usage>,
+    done: bool,
+}
+
+impl SseDecoder for StreamDecoder {
+    fn decode(&mut self, event: &Event) -> Result<Vec<StreamEvent>, String> {
+        if event.data.trim() == "[DONE]" {
+            self.done = true;
+            let finish_reason = self.finish_reason.unwrap_or(FinishReason::Stop);
+            return Ok(vec![StreamEvent::End(StreamEnd {
+                id: std::mem::take(&mut self.id),
+                model: std::mem::take(&mut self.model),
+                finish_reason,
+                usage: self.usage,
+            })]);
+        }
+        let chunk: WireChunk = serde_json::from_str(&event.data).map_err(|e| e.to_string())?;
+        if let Some(id) = chunk.id.filter(|id| !id.is_empty()) {
+            self.id = id;
+        }
+        if let Some(model) = chunk.model.filter(|m| !m.is_empty()) {
+            self.model = model;
+        }
+        if let Some(usage) = chunk.usage {
+            self.usage = Some(usage.into_usage());
+        }
+        let mut events = Vec::new();
+        for choice in chunk.choices {
+            if let Some(text) = choice.delta.content.filter(|t| !t.is_empty()) {
+                events.push(StreamEvent::Text(text));
+            }
+            for fragment in choice.delta.tool_calls {
+                let call = self
+                    .tool_calls
+                    .entry(fragment.index)
+                    .or_insert_with(|| ToolCall {
+                        id: String::new(),
+                        name: String::new(),
+                        arguments: String::new(),
+                    });
+                if let Some(id) = fragment.id {
+                    call.id = id;
+                }
+                if let Some(function) = fragment.function {
+                    call.name
+                        .push_str(function.name.as_deref().unwrap_or_default());
+                    call.arguments
+                        .push_str(function.arguments.as_deref().unwrap_or_default());
+                }
+            }
+            if let Some(reason) = choice.finish_reason {
+                let calls = std::mem::take(&mut self.tool_calls);
+                self.finish_reason = Some(finish_reason(Some(&reason), !calls.is_empty()));
+                events.extend(calls.into_values().map(StreamEvent::ToolCall));
+            }
+        }
+        Ok(events)
+    }
+
+    fn finished(&self) -> bool {
+        self.done
     }
 }

@@ -1,6 +1,7 @@
 //! Where telemetry goes, decided from the standard `OTEL_*` environment
 //! variables and the command line, before anything is built.
 
+use super::content::ContentConfig;
 use std::fmt;
 use std::str::FromStr;
 
@@ -71,6 +72,8 @@ pub struct TelemetryConfig {
     pub otlp: Option<OtlpTarget>,
     /// Print each finished trace as an indented tree on stderr.
     pub trace_tree: bool,
+    /// Message content on spans: off by default.
+    pub content: ContentConfig,
 }
 
 /// Command-line choices that take precedence over the environment.
@@ -79,6 +82,10 @@ pub struct TelemetryOverrides {
     pub endpoint: Option<String>,
     pub protocol: Option<OtlpProtocol>,
     pub trace_tree: Option<bool>,
+    pub capture_content: Option<bool>,
+    pub content_max_length: Option<usize>,
+    /// Further secrets to redact from captured content, as regular expressions.
+    pub redact: Vec<String>,
 }
 
 impl TelemetryConfig {
@@ -134,10 +141,15 @@ impl TelemetryConfig {
         let otlp =
             (!disabled && (target.traces || target.metrics || target.logs)).then_some(target);
         let trace_tree = overrides.trace_tree.unwrap_or(otlp.is_none()) && !disabled;
+        let mut content = ContentConfig::from_lookup(&var)?;
+        content.capture = overrides.capture_content.unwrap_or(content.capture);
+        content.max_length = overrides.content_max_length.unwrap_or(content.max_length);
+        content.redact.extend(overrides.redact.iter().cloned());
         Ok(TelemetryConfig {
             disabled,
             otlp,
             trace_tree,
+            content,
         })
     }
 }
@@ -179,7 +191,8 @@ mod tests {
             TelemetryConfig {
                 disabled: false,
                 otlp: None,
-                trace_tree: true
+                trace_tree: true,
+                content: ContentConfig::default(),
             }
         );
     }
@@ -224,12 +237,30 @@ mod tests {
             endpoint: Some("http://127.0.0.1:4317".into()),
             protocol: Some(OtlpProtocol::Grpc),
             trace_tree: Some(true),
+            capture_content: Some(true),
+            content_max_length: Some(100),
+            redact: vec!["secret-\\d+".into()],
         };
         let config = config(
-            &[("OTEL_EXPORTER_OTLP_PROTOCOL", "http/protobuf")],
+            &[
+                ("OTEL_EXPORTER_OTLP_PROTOCOL", "http/protobuf"),
+                (
+                    "OTEL_INSTRUMENTATION_GENAI_CAPTURE_MESSAGE_CONTENT",
+                    "false",
+                ),
+                ("OTEL_ATTRIBUTE_VALUE_LENGTH_LIMIT", "5000"),
+            ],
             overrides,
         )
         .unwrap();
+        assert_eq!(
+            config.content,
+            ContentConfig {
+                capture: true,
+                max_length: 100,
+                redact: vec!["secret-\\d+".into()],
+            }
+        );
         assert_eq!(config.otlp.unwrap().protocol, Some(OtlpProtocol::Grpc));
         assert!(config.trace_tree);
     }
@@ -266,7 +297,8 @@ mod tests {
             TelemetryConfig {
                 disabled: true,
                 otlp: None,
-                trace_tree: false
+                trace_tree: false,
+                content: ContentConfig::default(),
             }
         );
     }

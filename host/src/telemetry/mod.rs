@@ -4,11 +4,14 @@
 //! lives in [`semconv`].
 
 mod config;
+mod content;
 mod guest;
 pub mod semconv;
 mod tree;
 
 pub use config::{OtlpProtocol, OtlpTarget, TelemetryConfig, TelemetryOverrides};
+pub(crate) use content::{ContentCapture, json_or_text};
+pub use content::{ContentConfig, DEFAULT_MAX_LENGTH, REDACTED};
 pub use guest::GuestSpan;
 pub(crate) use guest::SpanScope;
 
@@ -57,12 +60,14 @@ pub struct Telemetry {
     meter_provider: SdkMeterProvider,
     logger_provider: SdkLoggerProvider,
     tree: Option<TraceTree>,
+    content: Option<ContentCapture>,
 }
 
 impl Telemetry {
     /// Builds providers and exporters for `config`. `agent_name` goes on the resource.
     /// Must be called inside a Tokio runtime (the gRPC exporter spawns onto it).
     pub fn new(config: &TelemetryConfig, agent_name: &str) -> Result<Self, TelemetryError> {
+        let content = ContentCapture::new(&config.content).map_err(TelemetryError::Config)?;
         let resource = resource(agent_name);
         let mut tracer_provider = SdkTracerProvider::builder().with_resource(resource.clone());
         let mut meter_provider = SdkMeterProvider::builder().with_resource(resource.clone());
@@ -102,6 +107,7 @@ impl Telemetry {
             meter_provider,
             logger_provider,
             tree,
+            content,
         })
     }
 
@@ -112,6 +118,7 @@ impl Telemetry {
                 disabled: true,
                 otlp: None,
                 trace_tree: false,
+                content: ContentConfig::default(),
             },
             "",
         )
@@ -145,6 +152,11 @@ impl Telemetry {
 
     pub(crate) fn logger(&self) -> &SdkLogger {
         &self.logger
+    }
+
+    /// How to capture message content, when it is captured at all.
+    pub(crate) fn content(&self) -> Option<&ContentCapture> {
+        self.content.as_ref()
     }
 
     pub(crate) fn instruments(&self) -> &Instruments {
@@ -313,6 +325,9 @@ fn log_exporter(target: &OtlpTarget) -> Result<opentelemetry_otlp::LogExporter, 
 pub(crate) struct Instruments {
     pub token_usage: Histogram<u64>,
     pub operation_duration: Histogram<f64>,
+    pub time_to_first_chunk: Histogram<f64>,
+    pub time_per_output_chunk: Histogram<f64>,
+    pub cost: Counter<f64>,
     pub tool_duration: Histogram<f64>,
     pub tool_errors: Counter<u64>,
     pub agent_duration: Histogram<f64>,
@@ -338,6 +353,19 @@ impl Instruments {
                 .with_boundaries(metric::TOKEN_BUCKETS.to_vec())
                 .build(),
             operation_duration: seconds(metric::OPERATION_DURATION, "Duration of LLM calls"),
+            time_to_first_chunk: seconds(
+                metric::TIME_TO_FIRST_CHUNK,
+                "Time from a streamed LLM call's start to its first chunk",
+            ),
+            time_per_output_chunk: seconds(
+                metric::TIME_PER_OUTPUT_CHUNK,
+                "Time between the chunks of a streamed LLM answer, after the first",
+            ),
+            cost: meter
+                .f64_counter(metric::COST)
+                .with_unit("USD")
+                .with_description("What LLM calls cost, for models with a known price")
+                .build(),
             tool_duration: seconds(metric::TOOL_DURATION, "Duration of tool calls"),
             tool_errors: meter
                 .u64_counter(metric::TOOL_ERRORS)

@@ -20,10 +20,21 @@ pub const GEN_AI_REQUEST_MAX_TOKENS: &str = "gen_ai.request.max_tokens";
 pub const GEN_AI_REQUEST_TOP_P: &str = "gen_ai.request.top_p";
 pub const GEN_AI_REQUEST_STOP_SEQUENCES: &str = "gen_ai.request.stop_sequences";
 pub const GEN_AI_REQUEST_SEED: &str = "gen_ai.request.seed";
+pub const GEN_AI_REQUEST_STREAM: &str = "gen_ai.request.stream";
 
 pub const GEN_AI_RESPONSE_ID: &str = "gen_ai.response.id";
 pub const GEN_AI_RESPONSE_MODEL: &str = "gen_ai.response.model";
 pub const GEN_AI_RESPONSE_FINISH_REASONS: &str = "gen_ai.response.finish_reasons";
+/// Seconds from the start of a streamed call to its first chunk.
+pub const GEN_AI_RESPONSE_TIME_TO_FIRST_CHUNK: &str = "gen_ai.response.time_to_first_chunk";
+
+/// Message content, captured only when asked for: JSON following the GenAI schemas.
+pub const GEN_AI_INPUT_MESSAGES: &str = "gen_ai.input.messages";
+pub const GEN_AI_OUTPUT_MESSAGES: &str = "gen_ai.output.messages";
+pub const GEN_AI_SYSTEM_INSTRUCTIONS: &str = "gen_ai.system_instructions";
+pub const GEN_AI_TOOL_DEFINITIONS: &str = "gen_ai.tool.definitions";
+pub const GEN_AI_TOOL_CALL_ARGUMENTS: &str = "gen_ai.tool.call.arguments";
+pub const GEN_AI_TOOL_CALL_RESULT: &str = "gen_ai.tool.call.result";
 
 pub const GEN_AI_USAGE_INPUT_TOKENS: &str = "gen_ai.usage.input_tokens";
 pub const GEN_AI_USAGE_OUTPUT_TOKENS: &str = "gen_ai.usage.output_tokens";
@@ -55,9 +66,22 @@ pub const HTTP_RESPONSE_STATUS_CODE: &str = "http.response.status_code";
 pub const URL_FULL: &str = "url.full";
 pub const SERVER_PORT: &str = "server.port";
 pub const ERROR_TYPE: &str = "error.type";
+pub const EXCEPTION_MESSAGE: &str = "exception.message";
 
 /// Which component a span, metric or log line belongs to (its file name).
 pub const GLASSBOX_COMPONENT: &str = "glassbox.component";
+
+/// Chunks a streamed answer arrived in (text and tool calls).
+pub const GLASSBOX_LLM_STREAM_CHUNKS: &str = "glassbox.llm.stream.chunks";
+/// HTTP attempts a model call took, retries included.
+pub const GLASSBOX_LLM_ATTEMPTS: &str = "glassbox.llm.attempts";
+/// The event recording one failed attempt: its number, status, error and the wait before the next.
+pub const LLM_ATTEMPT_FAILED_EVENT: &str = "glassbox.llm.attempt_failed";
+pub const GLASSBOX_LLM_ATTEMPT: &str = "glassbox.llm.attempt";
+/// Seconds waited before the next attempt.
+pub const GLASSBOX_LLM_RETRY_DELAY: &str = "glassbox.llm.retry.delay";
+/// Set on calls answered from a cassette rather than by the provider.
+pub const GLASSBOX_LLM_REPLAYED: &str = "glassbox.llm.replayed";
 
 /// What a component was granted, on the span of each run and tool call.
 pub const GLASSBOX_SANDBOX_ENV: &str = "glassbox.sandbox.env";
@@ -115,6 +139,10 @@ pub mod error_type {
 pub mod metric {
     pub const TOKEN_USAGE: &str = "gen_ai.client.token.usage";
     pub const OPERATION_DURATION: &str = "gen_ai.client.operation.duration";
+    pub const TIME_TO_FIRST_CHUNK: &str = "gen_ai.client.operation.time_to_first_chunk";
+    pub const TIME_PER_OUTPUT_CHUNK: &str = "gen_ai.client.operation.time_per_output_chunk";
+    /// Not in the conventions: US dollars spent on model calls with a known price.
+    pub const COST: &str = "glassbox.llm.cost";
     pub const TOOL_DURATION: &str = "glassbox.tool.duration";
     pub const TOOL_ERRORS: &str = "glassbox.tool.errors";
     pub const AGENT_DURATION: &str = "glassbox.agent.duration";

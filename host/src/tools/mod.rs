@@ -211,6 +211,13 @@ impl ToolRegistry {
             ));
             attributes.extend(tool.plugin.policy_attributes.iter().cloned());
         }
+        let capture = telemetry.content();
+        if let Some(capture) = capture {
+            attributes.push(KeyValue::new(
+                semconv::GEN_AI_TOOL_CALL_ARGUMENTS,
+                capture.render_text(&arguments),
+            ));
+        }
         let span_name = format!("{} {name}", semconv::operation::EXECUTE_TOOL);
         let span = telemetry.start_span(span_name, SpanKind::Internal, attributes, parent);
         let started = Instant::now();
@@ -248,6 +255,12 @@ impl ToolRegistry {
                     ),
                     KeyValue::new(semconv::GLASSBOX_TOOL_RESULT_TRUNCATED, truncated),
                 ]);
+                if let Some(capture) = capture {
+                    span.span().set_attribute(KeyValue::new(
+                        semconv::GEN_AI_TOOL_CALL_RESULT,
+                        capture.render_text(&output),
+                    ));
+                }
                 Ok(output)
             }
             Err(Failure::Refused(error)) => {

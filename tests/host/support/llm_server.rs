@@ -1,7 +1,10 @@
-//! A mock OpenAI-compatible server on loopback: answers each chat or embeddings
-//! request with the next scripted reply and records what it was sent.
+//! A mock model server on loopback, speaking OpenAI's Chat Completions and
+//! Anthropic's Messages APIs: answers each request with the next scripted
+//! reply (JSON, an error status, Server-Sent Events whole or cut off) and
+//! records what it was sent.
 
 use axum::Router;
+use axum::body::Body;
 use axum::http::{HeaderMap, StatusCode, Uri, header};
 use axum::response::{IntoResponse, Response};
 use axum::routing::post;
@@ -17,14 +20,22 @@ pub enum Reply {
     Status(u16, &'static str, Option<&'static str>),
     /// No answer for a minute: a provider still thinking.
     Hang,
+    /// 200 with these Server-Sent Events (each a `data:` payload, or a whole
+    /// `event: ...\ndata: ...` message).
+    Events(Vec<String>),
+    /// These events, then the connection breaks.
+    EventsCut(Vec<String>),
 }
 
 /// A request the server received.
 #[derive(Clone, Debug)]
 pub struct Received {
-    /// `/v1/chat/completions` or `/v1/embeddings`.
+    /// `/v1/chat/completions`, `/v1/embeddings` or `/v1/messages`.
     pub path: String,
     pub authorization: Option<String>,
+    /// Anthropic's key header, and its version header.
+    pub api_key: Option<String>,
+    pub anthropic_version: Option<String>,
     pub body: Value,
 }
 
@@ -49,9 +60,9 @@ impl MockLlm {
                 let mut log = log.lock().unwrap();
                 log.push(Received {
                     path: uri.path().to_owned(),
-                    authorization: headers
-                        .get(header::AUTHORIZATION)
-                        .map(|v| v.to_str().unwrap().to_owned()),
+                    authorization: header_text(&headers, header::AUTHORIZATION.as_str()),
+                    api_key: header_text(&headers, "x-api-key"),
+                    anthropic_version: header_text(&headers, "anthropic-version"),
                     body: serde_json::from_str(&body).unwrap(),
                 });
                 log.len() - 1
@@ -68,6 +79,8 @@ impl MockLlm {
                     }
                     response
                 }
+                Some(Reply::Events(events)) => event_stream(events, false),
+                Some(Reply::EventsCut(events)) => event_stream(events, true),
                 Some(Reply::Hang) => {
                     tokio::time::sleep(std::time::Duration::from_secs(60)).await;
                     StatusCode::GATEWAY_TIMEOUT.into_response()
@@ -81,7 +94,8 @@ impl MockLlm {
         };
         let app = Router::new()
             .route("/v1/chat/completions", post(answer.clone()))
-            .route("/v1/embeddings", post(answer));
+            .route("/v1/embeddings", post(answer.clone()))
+            .route("/v1/messages", post(answer));
         let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
         let base_url = format!("http://{}/v1", listener.local_addr().unwrap());
         let server = tokio::spawn(async move { axum::serve(listener, app).await.unwrap() });
@@ -95,6 +109,101 @@ impl MockLlm {
     pub fn received(&self) -> Vec<Received> {
         self.received.lock().unwrap().clone()
     }
+
+    /// The base URL as Anthropic's clients take it, without `/v1`.
+    pub fn anthropic_base_url(&self) -> &str {
+        self.base_url.trim_end_matches("/v1")
+    }
+}
+
+fn header_text(headers: &HeaderMap, name: &str) -> Option<String> {
+    headers.get(name).map(|v| v.to_str().unwrap().to_owned())
+}
+
+/// An `text/event-stream` answer; `cut` breaks the connection after the events.
+fn event_stream(events: &[String], cut: bool) -> Response {
+    let mut chunks: Vec<Result<String, std::io::Error>> = events
+        .iter()
+        .map(|event| {
+            Ok(if event.starts_with("event:") {
+                format!("{event}\n\n")
+            } else {
+                format!("data: {event}\n\n")
+            })
+        })
+        .collect();
+    if cut {
+        chunks.push(Err(std::io::Error::other("the connection broke")));
+    }
+    Response::builder()
+        .header(header::CONTENT_TYPE, "text/event-stream")
+        .body(Body::from_stream(futures_util::stream::iter(chunks)))
+        .unwrap()
+}
+
+/// OpenAI streamed text: one chunk per piece, then the usage and `[DONE]`.
+pub fn openai_text_stream(pieces: &[&str], usage: (u32, u32)) -> Vec<String> {
+    let mut events: Vec<String> = pieces
+        .iter()
+        .map(|piece| {
+            json!({"id": "chatcmpl-s1", "object": "chat.completion.chunk", "model": "mock-model-2025",
+                   "choices": [{"index": 0, "delta": {"content": piece}, "finish_reason": null}]})
+            .to_string()
+        })
+        .collect();
+    events.push(
+        json!({"id": "chatcmpl-s1", "model": "mock-model-2025",
+               "choices": [{"index": 0, "delta": {}, "finish_reason": "stop"}]})
+        .to_string(),
+    );
+    events.push(
+        json!({"id": "chatcmpl-s1", "model": "mock-model-2025", "choices": [],
+               "usage": {"prompt_tokens": usage.0, "completion_tokens": usage.1, "total_tokens": usage.0 + usage.1}})
+        .to_string(),
+    );
+    events.push("[DONE]".into());
+    events
+}
+
+/// An Anthropic message answering `text`, with cache use reported.
+pub fn anthropic_answer(text: &str) -> Reply {
+    Reply::Json(json!({
+        "id": "msg_2", "type": "message", "role": "assistant", "model": "claude-sonnet-4-5-20250929",
+        "content": [{"type": "text", "text": text}],
+        "stop_reason": "end_turn",
+        "usage": {"input_tokens": 20, "output_tokens": 10, "cache_read_input_tokens": 100, "cache_creation_input_tokens": 5},
+    }))
+}
+
+/// An Anthropic message calling one tool.
+pub fn anthropic_tool_call(id: &str, name: &str, input: Value) -> Reply {
+    Reply::Json(json!({
+        "id": "msg_1", "type": "message", "role": "assistant", "model": "claude-sonnet-4-5-20250929",
+        "content": [{"type": "text", "text": "Let me check."}, {"type": "tool_use", "id": id, "name": name, "input": input}],
+        "stop_reason": "tool_use",
+        "usage": {"input_tokens": 50, "output_tokens": 15},
+    }))
+}
+
+/// Anthropic streamed events: some text, then a tool call whose input arrives in two fragments.
+pub fn anthropic_tool_stream() -> Vec<String> {
+    [
+        json!({"type": "message_start", "message": {"id": "msg_s1", "model": "claude-haiku-4-5", "usage": {"input_tokens": 30, "output_tokens": 1}}}),
+        json!({"type": "content_block_start", "index": 0, "content_block": {"type": "text", "text": ""}}),
+        json!({"type": "content_block_delta", "index": 0, "delta": {"type": "text_delta", "text": "Let me "}}),
+        json!({"type": "ping"}),
+        json!({"type": "content_block_delta", "index": 0, "delta": {"type": "text_delta", "text": "check."}}),
+        json!({"type": "content_block_stop", "index": 0}),
+        json!({"type": "content_block_start", "index": 1, "content_block": {"type": "tool_use", "id": "toolu_1", "name": "get_weather", "input": {}}}),
+        json!({"type": "content_block_delta", "index": 1, "delta": {"type": "input_json_delta", "partial_json": "{\"city\": "}}),
+        json!({"type": "content_block_delta", "index": 1, "delta": {"type": "input_json_delta", "partial_json": "\"Paris\"}"}}),
+        json!({"type": "content_block_stop", "index": 1}),
+        json!({"type": "message_delta", "delta": {"stop_reason": "tool_use"}, "usage": {"output_tokens": 22}}),
+        json!({"type": "message_stop"}),
+    ]
+    .iter()
+    .map(|event| format!("event: {}\ndata: {event}", event["type"].as_str().unwrap()))
+    .collect()
 }
 
 /// A completion asking for `calls` as (id, name, arguments).

@@ -4,9 +4,12 @@
 pub mod llm_server;
 pub mod otlp;
 
-use glassbox::llm::{Llm, OpenAiConfig, OpenAiProvider, ScriptedProvider, SharedProvider};
+use glassbox::llm::{
+    AnthropicConfig, AnthropicProvider, Llm, OpenAiConfig, OpenAiProvider, RetryPolicy,
+    ScriptedProvider, SharedProvider,
+};
 use glassbox::sandbox::{Limits, Policy};
-use glassbox::telemetry::{OtlpProtocol, OtlpTarget, TelemetryConfig};
+use glassbox::telemetry::{ContentConfig, OtlpProtocol, OtlpTarget, TelemetryConfig};
 use glassbox::tools::{PluginSpec, ToolRegistry};
 use glassbox::{AgentComponent, Engine, RunError, RunRequest, Runtime, Telemetry};
 use llm_server::{MockLlm, Reply};
@@ -15,6 +18,7 @@ use opentelemetry_proto::tonic::trace::v1::Span;
 use otlp::Receiver;
 use std::collections::HashMap;
 use std::sync::{Arc, OnceLock};
+use std::time::Duration;
 use tokio::sync::OnceCell;
 
 pub use glassbox_test_artifacts as artifacts;
@@ -92,14 +96,39 @@ pub fn scripted(script: &str) -> SharedProvider {
     Arc::new(ScriptedProvider::parse(script, "test script").unwrap())
 }
 
+/// Retries quick enough for tests: three attempts within 1.5 s.
+pub fn quick_retries() -> RetryPolicy {
+    RetryPolicy {
+        max_attempts: 3,
+        initial_delay: Duration::from_millis(10),
+        max_delay: Duration::from_millis(50),
+        max_elapsed: Duration::from_millis(1500),
+    }
+}
+
 pub fn openai(base_url: &str) -> SharedProvider {
     Arc::new(
         OpenAiProvider::new(OpenAiConfig {
+            provider_name: "openai",
             base_url: base_url.to_owned(),
             api_key: Some(API_KEY.to_owned()),
             model: "mock-model".to_owned(),
             embedding_model: "mock-embedder".to_owned(),
-            timeout: std::time::Duration::from_secs(10),
+            timeout: Duration::from_secs(10),
+            retry: quick_retries(),
+        })
+        .unwrap(),
+    )
+}
+
+pub fn anthropic(base_url: &str) -> SharedProvider {
+    Arc::new(
+        AnthropicProvider::new(AnthropicConfig {
+            base_url: base_url.to_owned(),
+            api_key: Some(API_KEY.to_owned()),
+            model: "claude-sonnet-4-5".to_owned(),
+            timeout: Duration::from_secs(10),
+            retry: quick_retries(),
         })
         .unwrap(),
     )
@@ -124,11 +153,23 @@ impl Host {
         llm: impl Into<Llm>,
         protocol: OtlpProtocol,
     ) -> Self {
+        Self::start_with_content(agent, tools, llm, protocol, ContentConfig::default()).await
+    }
+
+    /// A host capturing message content as `content` says.
+    pub async fn start_with_content(
+        agent: AgentComponent,
+        tools: ToolRegistry,
+        llm: impl Into<Llm>,
+        protocol: OtlpProtocol,
+        content: ContentConfig,
+    ) -> Self {
         let receiver = Receiver::start(protocol).await;
         let config = TelemetryConfig {
             disabled: false,
             otlp: Some(OtlpTarget::new(receiver.endpoint(), protocol)),
             trace_tree: false,
+            content,
         };
         let telemetry = Arc::new(Telemetry::new(&config, &agent.info().name).unwrap());
         Host {
