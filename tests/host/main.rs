@@ -1,12 +1,15 @@
 //! Glassbox's integration tests: real components built from source, a real
-//! OTLP receiver, a mock OpenAI server over real HTTP, and the `glassbox`
-//! binary itself.
+//! OTLP receiver, mock OpenAI and Anthropic servers over real HTTP, and the
+//! `glassbox` binary itself.
 
 mod attacks;
 mod cli;
 mod errors;
+mod providers;
+mod replay;
 mod runs;
 mod sandbox;
+mod streams;
 mod support;
 
 /// Every guest component built for the tests is used by some test.

@@ -96,16 +96,16 @@ impl ContentCapture {
             .copied()
             .chain(config.redact.iter().map(String::as_str))
             .collect();
-        let compile = |pattern: &str| {
-            Regex::new(pattern).map_err(|e| format!("redaction pattern `{pattern}`: {e}"))
-        };
+        let secrets = patterns
+            .iter()
+            .map(|pattern| {
+                Regex::new(pattern).map_err(|e| format!("redaction pattern `{pattern}`: {e}"))
+            })
+            .collect::<Result<_, _>>()?;
         Ok(Some(ContentCapture {
             max_length: config.max_length,
             any_secret: RegexSet::new(&patterns).map_err(|e| e.to_string())?,
-            secrets: patterns
-                .into_iter()
-                .map(compile)
-                .collect::<Result<_, _>>()?,
+            secrets,
         }))
     }
 
@@ -143,17 +143,19 @@ pub(crate) fn json_or_text(text: &str) -> Value {
     serde_json::from_str(text).unwrap_or_else(|_| Value::String(text.to_owned()))
 }
 
-/// `value` encoded in at most `max` bytes where possible: strings are cut (the
-/// same cap for every string, the largest that fits, found by bisection), and
-/// if even empty strings are too long, trailing array items go.
+/// Strings this short (types, roles, names, ids) carry the structure and are never cut.
+const SHORT_STRING: usize = 32;
+
+/// `value` encoded in at most `max` bytes where possible: long strings are cut
+/// (the same cap for every one, the largest that fits, found by bisection),
+/// and if that is not enough, trailing array items go.
 fn fit(value: Value, max: usize) -> String {
     let full = value.to_string();
     if full.len() <= max {
         return full;
     }
-    let longest = longest_string(&value);
-    let (mut fits, mut too_long) = (None, longest);
-    let mut low = 0;
+    let (mut low, mut too_long) = (SHORT_STRING, longest_string(&value).max(SHORT_STRING));
+    let mut fits = None;
     while low < too_long {
         let cap = (low + too_long) / 2;
         let text = shorten(&value, cap).to_string();
@@ -167,7 +169,7 @@ fn fit(value: Value, max: usize) -> String {
     if let Some(text) = fits {
         return text;
     }
-    let mut items = match shorten(&value, 0) {
+    let mut items = match shorten(&value, SHORT_STRING) {
         Value::Array(items) => items,
         other => vec![other],
     };

@@ -122,7 +122,8 @@ fn header_text(headers: &HeaderMap, name: &str) -> Option<String> {
 
 /// An `text/event-stream` answer; `cut` breaks the connection after the events.
 fn event_stream(events: &[String], cut: bool) -> Response {
-    let mut chunks: Vec<Result<String, std::io::Error>> = events
+    use futures_util::StreamExt;
+    let chunks: Vec<Result<String, std::io::Error>> = events
         .iter()
         .map(|event| {
             Ok(if event.starts_with("event:") {
@@ -132,12 +133,17 @@ fn event_stream(events: &[String], cut: bool) -> Response {
             })
         })
         .collect();
-    if cut {
-        chunks.push(Err(std::io::Error::other("the connection broke")));
-    }
+    // The break comes once the events are surely on the wire, as in life.
+    let the_break = futures_util::stream::once(async move {
+        tokio::time::sleep(std::time::Duration::from_millis(100)).await;
+        Err(std::io::Error::other("the connection broke"))
+    })
+    .take(usize::from(cut));
     Response::builder()
         .header(header::CONTENT_TYPE, "text/event-stream")
-        .body(Body::from_stream(futures_util::stream::iter(chunks)))
+        .body(Body::from_stream(
+            futures_util::stream::iter(chunks).chain(the_break),
+        ))
         .unwrap()
 }
 

@@ -253,6 +253,20 @@ pub fn int(attributes: &[KeyValue], key: &str) -> Option<i64> {
     }
 }
 
+pub fn double(attributes: &[KeyValue], key: &str) -> Option<f64> {
+    match attribute(attributes, key)? {
+        Value::DoubleValue(n) => Some(*n),
+        other => panic!("{key} is not a double: {other:?}"),
+    }
+}
+
+pub fn boolean(attributes: &[KeyValue], key: &str) -> Option<bool> {
+    match attribute(attributes, key)? {
+        Value::BoolValue(b) => Some(*b),
+        other => panic!("{key} is not a boolean: {other:?}"),
+    }
+}
+
 pub fn strings(attributes: &[KeyValue], key: &str) -> Option<Vec<String>> {
     match attribute(attributes, key)? {
         Value::ArrayValue(array) => Some(
