@@ -16,6 +16,7 @@ fn glassbox() -> Command {
     for (name, _) in std::env::vars() {
         if name.starts_with("OTEL_")
             || name.starts_with("OPENAI_")
+            || name.starts_with("ANTHROPIC_")
             || name == "TRACEPARENT"
             || name == "GLASSBOX_LOG"
         {
@@ -600,4 +601,55 @@ fn the_example_manifest_runs_the_demo() {
     assert!(output.status.success(), "{stderr}");
     assert!(text(&output.stdout).starts_with("Lisbon is warmer"));
     assert!(stderr.contains("execute_tool calculate"), "{stderr}");
+}
+
+#[test]
+fn a_recorded_run_replays_without_a_provider() {
+    let dir = tempfile::tempdir().unwrap();
+    let cassette = dir.path().join("demo.jsonl");
+    let recorded = demo(&mut glassbox())
+        .arg("--record")
+        .arg(&cassette)
+        .output()
+        .unwrap();
+    assert!(recorded.status.success(), "{}", text(&recorded.stderr));
+    assert_eq!(
+        std::fs::read_to_string(&cassette).unwrap().lines().count(),
+        3
+    );
+
+    // The provider named for the replay is never reached: nothing listens
+    // there. Its default model must be the recorded one, as requests must match.
+    let replayed = demo(&mut glassbox())
+        .arg("--replay")
+        .arg(&cassette)
+        .args(["--llm", "openai", "--llm-base-url", "http://127.0.0.1:9/v1"])
+        .args(["--model", "scripted-demo"])
+        .output()
+        .unwrap();
+    let stderr = text(&replayed.stderr);
+    assert!(replayed.status.success(), "{stderr}");
+    assert_eq!(text(&replayed.stdout), text(&recorded.stdout));
+    assert!(stderr.contains("replaying"), "{stderr}");
+
+    let changed = glassbox()
+        .args(["run", artifacts::REACT_AGENT, "--tool", artifacts::WEATHER])
+        .args(["--input", "Is Rome warmer?", "--replay"])
+        .arg(&cassette)
+        .output()
+        .unwrap();
+    let last = expect_failure(&changed, 1);
+    assert!(
+        last.contains("replay: model call 1 differs from the cassette"),
+        "{last}"
+    );
+
+    let both = demo(&mut glassbox())
+        .arg("--record")
+        .arg(&cassette)
+        .arg("--replay")
+        .arg(&cassette)
+        .output()
+        .unwrap();
+    assert_eq!(both.status.code(), Some(2));
 }
