@@ -3,7 +3,7 @@
 //! user turn, and consecutive turns of one role are merged, as the API wants.
 //! The API key is sent only in the `x-api-key` header.
 
-use super::http::{ApiClient, RetryPolicy, SseDecoder};
+use super::http::{ApiClient, Connection, RetryPolicy, SseDecoder, header_value};
 use super::model::*;
 use super::openai::{DEFAULT_TIMEOUT, env_var};
 use eventsource_stream::Event;
@@ -11,7 +11,6 @@ use reqwest::header::{HeaderMap, HeaderValue};
 use serde::{Deserialize, Serialize};
 use serde_json::Value;
 use std::collections::BTreeMap;
-use std::time::Duration;
 
 pub const DEFAULT_BASE_URL: &str = "https://api.anthropic.com";
 pub const DEFAULT_MODEL: &str = "claude-sonnet-4-5";
@@ -20,36 +19,24 @@ pub const DEFAULT_MAX_TOKENS: u32 = 4096;
 const API_VERSION: &str = "2023-06-01";
 
 /// Settings for [`AnthropicProvider`].
-#[derive(Clone)]
+#[derive(Clone, Debug)]
 pub struct AnthropicConfig {
-    pub base_url: String,
-    pub api_key: Option<String>,
+    pub connection: Connection,
     pub model: String,
-    pub timeout: Duration,
-    pub retry: RetryPolicy,
-}
-
-impl std::fmt::Debug for AnthropicConfig {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("AnthropicConfig")
-            .field("base_url", &self.base_url)
-            .field("api_key", &self.api_key.as_ref().map(|_| "<redacted>"))
-            .field("model", &self.model)
-            .field("timeout", &self.timeout)
-            .field("retry", &self.retry)
-            .finish()
-    }
 }
 
 impl AnthropicConfig {
     /// `ANTHROPIC_BASE_URL`, `ANTHROPIC_API_KEY` and `ANTHROPIC_MODEL`, with Anthropic's defaults.
     pub fn from_env() -> Self {
         AnthropicConfig {
-            base_url: env_var("ANTHROPIC_BASE_URL").unwrap_or_else(|| DEFAULT_BASE_URL.to_owned()),
-            api_key: env_var("ANTHROPIC_API_KEY"),
+            connection: Connection {
+                base_url: env_var("ANTHROPIC_BASE_URL")
+                    .unwrap_or_else(|| DEFAULT_BASE_URL.to_owned()),
+                api_key: env_var("ANTHROPIC_API_KEY"),
+                timeout: DEFAULT_TIMEOUT,
+                retry: RetryPolicy::default(),
+            },
             model: env_var("ANTHROPIC_MODEL").unwrap_or_else(|| DEFAULT_MODEL.to_owned()),
-            timeout: DEFAULT_TIMEOUT,
-            retry: RetryPolicy::default(),
         }
     }
 }
@@ -64,19 +51,10 @@ impl AnthropicProvider {
     pub fn new(config: AnthropicConfig) -> Result<Self, LlmError> {
         let mut headers = HeaderMap::new();
         headers.insert("anthropic-version", HeaderValue::from_static(API_VERSION));
-        if let Some(key) = &config.api_key {
-            let value = HeaderValue::from_str(key).map_err(|_| {
-                LlmError::InvalidRequest("the API key holds characters no header can carry".into())
-            })?;
-            headers.insert("x-api-key", value);
+        if let Some(key) = &config.connection.api_key {
+            headers.insert("x-api-key", header_value(key)?);
         }
-        let api = ApiClient::new(
-            &config.base_url,
-            headers,
-            config.api_key.clone(),
-            config.timeout,
-            config.retry.clone(),
-        )?;
+        let api = ApiClient::new(&config.connection, headers)?;
         Ok(AnthropicProvider {
             messages_url: api.url("v1/messages")?,
             api,
@@ -509,22 +487,13 @@ impl SseDecoder for StreamDecoder {
 mod tests {
     use super::*;
 
-    fn message(role: Role, content: &str) -> Message {
-        Message {
-            role,
-            content: content.into(),
-            tool_calls: vec![],
-            tool_call_id: None,
-        }
-    }
-
     #[test]
     fn system_messages_lift_out_and_tool_results_join_one_user_turn() {
         let request = ChatRequest {
             model: "claude".into(),
             messages: vec![
-                message(Role::System, "Be brief."),
-                message(Role::User, "Weather?"),
+                Message::text(Role::System, "Be brief."),
+                Message::text(Role::User, "Weather?"),
                 Message {
                     tool_calls: vec![
                         ToolCall {
@@ -538,15 +507,15 @@ mod tests {
                             arguments: String::new(),
                         },
                     ],
-                    ..message(Role::Assistant, "")
+                    ..Message::text(Role::Assistant, "")
                 },
                 Message {
                     tool_call_id: Some("t1".into()),
-                    ..message(Role::Tool, "14 °C")
+                    ..Message::text(Role::Tool, "14 °C")
                 },
                 Message {
                     tool_call_id: Some("t2".into()),
-                    ..message(Role::Tool, "19 °C")
+                    ..Message::text(Role::Tool, "19 °C")
                 },
             ],
             tools: vec![],

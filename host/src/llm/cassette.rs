@@ -253,21 +253,34 @@ fn excerpt(value: &serde_json::Value) -> String {
 
 /// `inner`, with every exchange also written to `cassette`.
 pub(super) fn recording(inner: SharedProvider, cassette: Arc<CassetteWriter>) -> SharedProvider {
-    Arc::new(Recording { inner, cassette })
+    Arc::new(Taped {
+        inner,
+        tape: Tape::Record(cassette),
+    })
 }
 
 /// `inner`'s name, endpoint and defaults, with answers from `cassette`.
 pub(super) fn replaying(inner: SharedProvider, cassette: Arc<Cassette>) -> SharedProvider {
-    Arc::new(Replaying { inner, cassette })
+    Arc::new(Taped {
+        inner,
+        tape: Tape::Replay(cassette),
+    })
 }
 
-struct Recording {
+/// A provider under record or replay. It keeps the inner provider's name,
+/// endpoint and defaults either way, so spans look the same.
+struct Taped {
     inner: SharedProvider,
-    cassette: Arc<CassetteWriter>,
+    tape: Tape,
+}
+
+enum Tape {
+    Record(Arc<CassetteWriter>),
+    Replay(Arc<Cassette>),
 }
 
 #[async_trait::async_trait]
-impl LlmProvider for Recording {
+impl LlmProvider for Taped {
     fn name(&self) -> &'static str {
         self.inner.name()
     }
@@ -285,48 +298,97 @@ impl LlmProvider for Recording {
     }
 
     async fn chat(&self, request: ChatRequest) -> Result<ChatResponse, LlmError> {
-        let result = self.inner.chat(request.clone()).await;
-        self.cassette.write(&Exchange::Chat {
-            request,
-            outcome: result.clone().into(),
-        })?;
-        result
+        match &self.tape {
+            Tape::Record(cassette) => {
+                let result = self.inner.chat(request.clone()).await;
+                cassette.write(&Exchange::Chat {
+                    request,
+                    outcome: result.clone().into(),
+                })?;
+                result
+            }
+            Tape::Replay(cassette) => {
+                let wanted = Exchange::Chat {
+                    request,
+                    outcome: Outcome::Error(LlmError::Provider(String::new())),
+                };
+                match cassette.answer(&wanted)? {
+                    Exchange::Chat { outcome, .. } => outcome.into(),
+                    _ => unreachable!("answer() checked the operation"),
+                }
+            }
+        }
     }
 
     async fn chat_stream(&self, request: ChatRequest) -> Result<ChatStream, LlmError> {
-        let events = match self.inner.chat_stream(request.clone()).await {
-            Ok(events) => events,
-            Err(error) => {
-                self.cassette.write(&Exchange::ChatStream {
+        match &self.tape {
+            Tape::Record(cassette) => {
+                let events = match self.inner.chat_stream(request.clone()).await {
+                    Ok(events) => events,
+                    Err(error) => {
+                        cassette.write(&Exchange::ChatStream {
+                            request,
+                            events: Vec::new(),
+                            error: Some(error.clone()),
+                        })?;
+                        return Err(error);
+                    }
+                };
+                let tape = StreamTape {
+                    cassette: cassette.clone(),
+                    request: Some(request),
+                    events: Vec::new(),
+                };
+                let taped = futures_util::stream::unfold(
+                    (events, tape),
+                    |(mut events, mut tape)| async move {
+                        let item = tape.note(events.next().await?);
+                        Some((item, (events, tape)))
+                    },
+                );
+                Ok(taped.boxed())
+            }
+            Tape::Replay(cassette) => {
+                let wanted = Exchange::ChatStream {
                     request,
                     events: Vec::new(),
-                    error: Some(error.clone()),
-                })?;
-                return Err(error);
+                    error: None,
+                };
+                let Exchange::ChatStream { events, error, .. } = cassette.answer(&wanted)? else {
+                    unreachable!("answer() checked the operation")
+                };
+                if events.is_empty()
+                    && let Some(error) = error
+                {
+                    return Err(error);
+                }
+                let items = events.into_iter().map(Ok).chain(error.map(Err));
+                Ok(futures_util::stream::iter(items).boxed())
             }
-        };
-        let tape = StreamTape {
-            cassette: self.cassette.clone(),
-            request: Some(request),
-            events: Vec::new(),
-        };
-        Ok(
-            futures_util::stream::unfold((events, tape), |(mut events, mut tape)| async move {
-                let item = events.next().await?;
-                let item = tape.note(item);
-                Some((item, (events, tape)))
-            })
-            .boxed(),
-        )
+        }
     }
 
     async fn embeddings(&self, request: EmbeddingsRequest) -> Result<EmbeddingsResponse, LlmError> {
-        let result = self.inner.embeddings(request.clone()).await;
-        self.cassette.write(&Exchange::Embeddings {
-            request,
-            outcome: result.clone().into(),
-        })?;
-        result
+        match &self.tape {
+            Tape::Record(cassette) => {
+                let result = self.inner.embeddings(request.clone()).await;
+                cassette.write(&Exchange::Embeddings {
+                    request,
+                    outcome: result.clone().into(),
+                })?;
+                result
+            }
+            Tape::Replay(cassette) => {
+                let wanted = Exchange::Embeddings {
+                    request,
+                    outcome: Outcome::Error(LlmError::Provider(String::new())),
+                };
+                match cassette.answer(&wanted)? {
+                    Exchange::Embeddings { outcome, .. } => outcome.into(),
+                    _ => unreachable!("answer() checked the operation"),
+                }
+            }
+        }
     }
 }
 
@@ -376,70 +438,6 @@ impl Drop for StreamTape {
     }
 }
 
-struct Replaying {
-    inner: SharedProvider,
-    cassette: Arc<Cassette>,
-}
-
-#[async_trait::async_trait]
-impl LlmProvider for Replaying {
-    fn name(&self) -> &'static str {
-        self.inner.name()
-    }
-
-    fn endpoint(&self) -> Option<Endpoint> {
-        self.inner.endpoint()
-    }
-
-    fn default_model(&self) -> &str {
-        self.inner.default_model()
-    }
-
-    fn default_embedding_model(&self) -> Option<&str> {
-        self.inner.default_embedding_model()
-    }
-
-    async fn chat(&self, request: ChatRequest) -> Result<ChatResponse, LlmError> {
-        let wanted = Exchange::Chat {
-            request,
-            outcome: Outcome::Error(LlmError::Provider(String::new())),
-        };
-        match self.cassette.answer(&wanted)? {
-            Exchange::Chat { outcome, .. } => outcome.into(),
-            _ => unreachable!("answer() checked the operation"),
-        }
-    }
-
-    async fn chat_stream(&self, request: ChatRequest) -> Result<ChatStream, LlmError> {
-        let wanted = Exchange::ChatStream {
-            request,
-            events: Vec::new(),
-            error: None,
-        };
-        let Exchange::ChatStream { events, error, .. } = self.cassette.answer(&wanted)? else {
-            unreachable!("answer() checked the operation")
-        };
-        if events.is_empty()
-            && let Some(error) = error
-        {
-            return Err(error);
-        }
-        let items = events.into_iter().map(Ok).chain(error.map(Err));
-        Ok(futures_util::stream::iter(items).boxed())
-    }
-
-    async fn embeddings(&self, request: EmbeddingsRequest) -> Result<EmbeddingsResponse, LlmError> {
-        let wanted = Exchange::Embeddings {
-            request,
-            outcome: Outcome::Error(LlmError::Provider(String::new())),
-        };
-        match self.cassette.answer(&wanted)? {
-            Exchange::Embeddings { outcome, .. } => outcome.into(),
-            _ => unreachable!("answer() checked the operation"),
-        }
-    }
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -448,12 +446,7 @@ mod tests {
     fn request(text: &str) -> ChatRequest {
         ChatRequest {
             model: "scripted-demo".into(),
-            messages: vec![Message {
-                role: Role::User,
-                content: text.into(),
-                tool_calls: vec![],
-                tool_call_id: None,
-            }],
+            messages: vec![Message::text(Role::User, text)],
             tools: vec![],
             temperature: Some(0.5),
             max_tokens: None,

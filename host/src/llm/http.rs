@@ -43,6 +43,27 @@ impl Default for RetryPolicy {
     }
 }
 
+/// Where a network provider is and how to talk to it.
+#[derive(Clone)]
+pub struct Connection {
+    pub base_url: String,
+    pub api_key: Option<String>,
+    /// For each attempt (a streamed answer: for its first byte, then between reads).
+    pub timeout: Duration,
+    pub retry: RetryPolicy,
+}
+
+impl std::fmt::Debug for Connection {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Connection")
+            .field("base_url", &self.base_url)
+            .field("api_key", &self.api_key.as_ref().map(|_| "<redacted>"))
+            .field("timeout", &self.timeout)
+            .field("retry", &self.retry)
+            .finish()
+    }
+}
+
 /// A JSON-over-HTTP API: where it is, how to authenticate, how long to wait
 /// and how to retry.
 pub(super) struct ApiClient {
@@ -58,14 +79,14 @@ pub(super) struct ApiClient {
 impl ApiClient {
     /// `headers` go on every request (authentication, API version); each is
     /// marked sensitive so no debug output shows it.
-    pub fn new(
-        base_url: &str,
-        mut headers: HeaderMap,
-        secret: Option<String>,
-        timeout: Duration,
-        retry: RetryPolicy,
-    ) -> Result<Self, LlmError> {
-        let base = url::Url::parse(base_url)
+    pub fn new(connection: &Connection, mut headers: HeaderMap) -> Result<Self, LlmError> {
+        let Connection {
+            base_url,
+            api_key,
+            timeout,
+            retry,
+        } = connection.clone();
+        let base = url::Url::parse(&base_url)
             .ok()
             .filter(|url| matches!(url.scheme(), "http" | "https") && url.host_str().is_some())
             .ok_or_else(|| {
@@ -92,7 +113,7 @@ impl ApiClient {
             client,
             base,
             endpoint,
-            secret: secret.filter(|s| !s.is_empty()),
+            secret: api_key.filter(|s| !s.is_empty()),
             timeout,
             retry,
         })
@@ -346,6 +367,13 @@ impl Failure {
         }
         attributes
     }
+}
+
+/// A header carrying a credential.
+pub(super) fn header_value(text: &str) -> Result<HeaderValue, LlmError> {
+    HeaderValue::from_str(text).map_err(|_| {
+        LlmError::InvalidRequest("the API key holds characters no header can carry".into())
+    })
 }
 
 /// `Retry-After` as seconds or an HTTP date, or OpenAI's `retry-after-ms`.

@@ -17,7 +17,7 @@ mod settings;
 
 pub use anthropic::{AnthropicConfig, AnthropicProvider};
 pub use cassette::{Cassette, CassetteError, CassetteWriter};
-pub use http::RetryPolicy;
+pub use http::{Connection, RetryPolicy};
 pub use import::ChatStreamState;
 pub use model::*;
 pub use openai::{OpenAiConfig, OpenAiProvider};

@@ -32,14 +32,19 @@ pub struct Message {
 }
 
 impl Message {
-    /// An assistant message holding `content` and no tool calls.
-    pub fn assistant(content: impl Into<String>) -> Self {
+    /// A message of text only.
+    pub fn text(role: Role, content: impl Into<String>) -> Self {
         Message {
-            role: Role::Assistant,
+            role,
             content: content.into(),
             tool_calls: Vec::new(),
             tool_call_id: None,
         }
+    }
+
+    /// An assistant message holding `content` and no tool calls.
+    pub fn assistant(content: impl Into<String>) -> Self {
+        Self::text(Role::Assistant, content)
     }
 }
 

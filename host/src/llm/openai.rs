@@ -2,10 +2,10 @@
 //! llama.cpp server) over HTTP, whole or streamed. The API key is sent only in
 //! the `Authorization` header and scrubbed from every error message.
 
-use super::http::{ApiClient, RetryPolicy, SseDecoder};
+use super::http::{ApiClient, Connection, RetryPolicy, SseDecoder, header_value};
 use super::model::*;
 use eventsource_stream::Event;
-use reqwest::header::{AUTHORIZATION, HeaderMap, HeaderValue};
+use reqwest::header::{AUTHORIZATION, HeaderMap};
 use serde::{Deserialize, Serialize};
 use std::collections::BTreeMap;
 use std::time::Duration;
@@ -16,31 +16,13 @@ pub const DEFAULT_EMBEDDING_MODEL: &str = "text-embedding-3-small";
 pub const DEFAULT_TIMEOUT: Duration = Duration::from_secs(120);
 
 /// Settings for [`OpenAiProvider`].
-#[derive(Clone)]
+#[derive(Clone, Debug)]
 pub struct OpenAiConfig {
     /// `gen_ai.provider.name`: `openai`, or `ollama`, `vllm`, ... for other servers of the same API.
     pub provider_name: &'static str,
-    pub base_url: String,
-    pub api_key: Option<String>,
+    pub connection: Connection,
     pub model: String,
     pub embedding_model: String,
-    /// For each attempt (a streamed answer: for its first byte, then between reads).
-    pub timeout: Duration,
-    pub retry: RetryPolicy,
-}
-
-impl std::fmt::Debug for OpenAiConfig {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("OpenAiConfig")
-            .field("provider_name", &self.provider_name)
-            .field("base_url", &self.base_url)
-            .field("api_key", &self.api_key.as_ref().map(|_| "<redacted>"))
-            .field("model", &self.model)
-            .field("embedding_model", &self.embedding_model)
-            .field("timeout", &self.timeout)
-            .field("retry", &self.retry)
-            .finish()
-    }
 }
 
 impl OpenAiConfig {
@@ -48,13 +30,15 @@ impl OpenAiConfig {
     pub fn from_env() -> Self {
         OpenAiConfig {
             provider_name: "openai",
-            base_url: env_var("OPENAI_BASE_URL").unwrap_or_else(|| DEFAULT_BASE_URL.to_owned()),
-            api_key: env_var("OPENAI_API_KEY"),
+            connection: Connection {
+                base_url: env_var("OPENAI_BASE_URL").unwrap_or_else(|| DEFAULT_BASE_URL.to_owned()),
+                api_key: env_var("OPENAI_API_KEY"),
+                timeout: DEFAULT_TIMEOUT,
+                retry: RetryPolicy::default(),
+            },
             model: env_var("OPENAI_MODEL").unwrap_or_else(|| DEFAULT_MODEL.to_owned()),
             embedding_model: env_var("OPENAI_EMBEDDING_MODEL")
                 .unwrap_or_else(|| DEFAULT_EMBEDDING_MODEL.to_owned()),
-            timeout: DEFAULT_TIMEOUT,
-            retry: RetryPolicy::default(),
         }
     }
 }
@@ -74,19 +58,10 @@ pub struct OpenAiProvider {
 impl OpenAiProvider {
     pub fn new(config: OpenAiConfig) -> Result<Self, LlmError> {
         let mut headers = HeaderMap::new();
-        if let Some(key) = &config.api_key {
-            let value = HeaderValue::from_str(&format!("Bearer {key}")).map_err(|_| {
-                LlmError::InvalidRequest("the API key holds characters no header can carry".into())
-            })?;
-            headers.insert(AUTHORIZATION, value);
+        if let Some(key) = &config.connection.api_key {
+            headers.insert(AUTHORIZATION, header_value(&format!("Bearer {key}"))?);
         }
-        let api = ApiClient::new(
-            &config.base_url,
-            headers,
-            config.api_key.clone(),
-            config.timeout,
-            config.retry.clone(),
-        )?;
+        let api = ApiClient::new(&config.connection, headers)?;
         Ok(OpenAiProvider {
             chat_url: api.url("chat/completions")?,
             embeddings_url: api.url("embeddings")?,

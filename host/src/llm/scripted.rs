@@ -228,15 +228,6 @@ mod tests {
     use super::*;
     use crate::llm::LlmProvider;
 
-    fn message(role: Role, content: &str) -> Message {
-        Message {
-            role,
-            content: content.into(),
-            tool_calls: vec![],
-            tool_call_id: None,
-        }
-    }
-
     fn request(messages: Vec<Message>) -> ChatRequest {
         ChatRequest {
             model: "m".into(),
@@ -253,7 +244,7 @@ mod tests {
     #[tokio::test]
     async fn the_demo_walks_through_its_turns_and_fills_in_results() {
         let provider = ScriptedProvider::demo();
-        let mut conversation = vec![message(Role::User, "Paris or Lisbon?")];
+        let mut conversation = vec![Message::text(Role::User, "Paris or Lisbon?")];
         let first = provider.chat(request(conversation.clone())).await.unwrap();
         assert_eq!(first.finish_reason, FinishReason::ToolCalls);
         assert_eq!(first.message.tool_calls.len(), 2);
@@ -269,7 +260,7 @@ mod tests {
         conversation.push(second.message);
         conversation.push(Message {
             tool_call_id: Some(call.id),
-            ..message(Role::Tool, "9")
+            ..Message::text(Role::Tool, "9")
         });
 
         let last = provider.chat(request(conversation.clone())).await.unwrap();

@@ -4,10 +4,11 @@
 //! `ANTHROPIC_*` variables fill in what the settings leave unset.
 
 use super::anthropic::{AnthropicConfig, AnthropicProvider};
-use super::openai::{self, OpenAiConfig, OpenAiProvider, env_var};
+use super::http::Connection;
+use super::openai::{DEFAULT_TIMEOUT, OpenAiConfig, OpenAiProvider, env_var};
 use super::{
-    Cassette, CassetteError, Llm, LlmError, PriceError, Prices, RetryPolicy, ScriptError,
-    ScriptedProvider, SharedProvider,
+    Cassette, CassetteError, Llm, LlmError, PriceError, Prices, ScriptError, ScriptedProvider,
+    SharedProvider,
 };
 use std::path::PathBuf;
 use std::sync::Arc;
@@ -153,12 +154,17 @@ impl ProviderSettings {
         }
     }
 
-    fn retry(&self) -> RetryPolicy {
-        RetryPolicy {
-            max_attempts: self
-                .max_attempts
-                .unwrap_or(RetryPolicy::default().max_attempts),
-            ..RetryPolicy::default()
+    /// These settings applied to a provider's connection and default model.
+    fn apply(&self, connection: &mut Connection, model: &mut String) {
+        if let Some(url) = &self.base_url {
+            connection.base_url = url.clone();
+        }
+        if let Some(chosen) = &self.model {
+            *model = chosen.clone();
+        }
+        connection.timeout = self.timeout.unwrap_or(DEFAULT_TIMEOUT);
+        if let Some(attempts) = self.max_attempts {
+            connection.retry.max_attempts = attempts;
         }
     }
 
@@ -176,59 +182,39 @@ impl ProviderSettings {
         if self.script.is_some() && kind != ProviderKind::Scripted {
             return Err(LlmSetupError::ScriptWithoutScripted);
         }
-        let timeout = self.timeout.unwrap_or(openai::DEFAULT_TIMEOUT);
+        let describe = |connection: &Connection, model: &str| {
+            format!(
+                "{} at {} (default model {model})",
+                kind.name(),
+                connection.base_url
+            )
+        };
         match kind {
             ProviderKind::Openai | ProviderKind::Ollama | ProviderKind::Vllm => {
-                let mut config = if kind == ProviderKind::Openai {
-                    let mut config = OpenAiConfig::from_env();
-                    config.api_key = self.api_key(Some("OPENAI_API_KEY"));
-                    config
+                let mut config = OpenAiConfig::from_env();
+                if kind == ProviderKind::Openai {
+                    config.connection.api_key = self.api_key(Some("OPENAI_API_KEY"));
                 } else {
-                    OpenAiConfig {
-                        provider_name: kind.name(),
-                        base_url: match kind {
-                            ProviderKind::Ollama => "http://localhost:11434/v1".into(),
-                            _ => "http://localhost:8000/v1".into(),
-                        },
-                        api_key: self.api_key(None),
-                        model: self
-                            .model
-                            .clone()
-                            .ok_or(LlmSetupError::ModelRequired(kind.name()))?,
-                        ..OpenAiConfig::from_env()
+                    // Another server of the same API: none of OpenAI's settings apply.
+                    config.provider_name = kind.name();
+                    config.connection.base_url = match kind {
+                        ProviderKind::Ollama => "http://localhost:11434/v1".into(),
+                        _ => "http://localhost:8000/v1".into(),
+                    };
+                    config.connection.api_key = self.api_key(None);
+                    if self.model.is_none() {
+                        return Err(LlmSetupError::ModelRequired(kind.name()));
                     }
-                };
-                if let Some(url) = &self.base_url {
-                    config.base_url = url.clone();
                 }
-                if let Some(model) = &self.model {
-                    config.model = model.clone();
-                }
-                config.timeout = timeout;
-                config.retry = self.retry();
-                let description = format!(
-                    "{} at {} (default model {})",
-                    kind.name(),
-                    config.base_url,
-                    config.model
-                );
+                self.apply(&mut config.connection, &mut config.model);
+                let description = describe(&config.connection, &config.model);
                 Ok((Arc::new(OpenAiProvider::new(config)?), description))
             }
             ProviderKind::Anthropic => {
                 let mut config = AnthropicConfig::from_env();
-                config.api_key = self.api_key(Some("ANTHROPIC_API_KEY"));
-                if let Some(url) = &self.base_url {
-                    config.base_url = url.clone();
-                }
-                if let Some(model) = &self.model {
-                    config.model = model.clone();
-                }
-                config.timeout = timeout;
-                config.retry = self.retry();
-                let description = format!(
-                    "anthropic at {} (default model {})",
-                    config.base_url, config.model
-                );
+                config.connection.api_key = self.api_key(Some("ANTHROPIC_API_KEY"));
+                self.apply(&mut config.connection, &mut config.model);
+                let description = describe(&config.connection, &config.model);
                 Ok((Arc::new(AnthropicProvider::new(config)?), description))
             }
             ProviderKind::Scripted => {

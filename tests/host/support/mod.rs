@@ -5,7 +5,7 @@ pub mod llm_server;
 pub mod otlp;
 
 use glassbox::llm::{
-    AnthropicConfig, AnthropicProvider, Llm, OpenAiConfig, OpenAiProvider, RetryPolicy,
+    AnthropicConfig, AnthropicProvider, Connection, Llm, OpenAiConfig, OpenAiProvider, RetryPolicy,
     ScriptedProvider, SharedProvider,
 };
 use glassbox::sandbox::{Limits, Policy};
@@ -106,16 +106,23 @@ pub fn quick_retries() -> RetryPolicy {
     }
 }
 
+/// A connection to a mock server, with the test key and quick retries.
+fn mock_connection(base_url: &str) -> Connection {
+    Connection {
+        base_url: base_url.to_owned(),
+        api_key: Some(API_KEY.to_owned()),
+        timeout: Duration::from_secs(10),
+        retry: quick_retries(),
+    }
+}
+
 pub fn openai(base_url: &str) -> SharedProvider {
     Arc::new(
         OpenAiProvider::new(OpenAiConfig {
             provider_name: "openai",
-            base_url: base_url.to_owned(),
-            api_key: Some(API_KEY.to_owned()),
+            connection: mock_connection(base_url),
             model: "mock-model".to_owned(),
             embedding_model: "mock-embedder".to_owned(),
-            timeout: Duration::from_secs(10),
-            retry: quick_retries(),
         })
         .unwrap(),
     )
@@ -124,11 +131,8 @@ pub fn openai(base_url: &str) -> SharedProvider {
 pub fn anthropic(base_url: &str) -> SharedProvider {
     Arc::new(
         AnthropicProvider::new(AnthropicConfig {
-            base_url: base_url.to_owned(),
-            api_key: Some(API_KEY.to_owned()),
+            connection: mock_connection(base_url),
             model: "claude-sonnet-4-5".to_owned(),
-            timeout: Duration::from_secs(10),
-            retry: quick_retries(),
         })
         .unwrap(),
     )
