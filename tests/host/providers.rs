@@ -7,7 +7,8 @@ use crate::support::llm_server::{
 };
 use crate::support::otlp::{double, int, string, strings};
 use crate::support::{
-    API_KEY, Host, anthropic, assert_strings, only, openai, run_agent, status, test_agent, tools,
+    API_KEY, Host, anthropic, assert_strings, only, openai, run_against_mock, run_agent, status,
+    test_agent, tools,
 };
 use glassbox::llm::Llm;
 use glassbox::telemetry::OtlpProtocol;
@@ -141,11 +142,10 @@ impl PointValue for opentelemetry_proto::tonic::metrics::v1::NumberDataPoint {
 
 #[tokio::test(flavor = "multi_thread")]
 async fn an_unpriced_model_has_no_cost() {
-    let mock = MockLlm::start(vec![answer("chatcmpl-1", "Hi.", (10, 2))]).await;
-    let outcome = run_agent(
-        openai(&mock.base_url),
+    let (_mock, outcome) = run_against_mock(
+        vec![answer("chatcmpl-1", "Hi.", (10, 2))],
         OtlpProtocol::Grpc,
-        RunRequest::text("Hi"),
+        "Hi",
     )
     .await;
     outcome.result.unwrap();
@@ -206,18 +206,12 @@ fn failed_attempts(span: &Span) -> Vec<(i64, Option<i64>, String, Option<f64>)> 
 
 #[tokio::test(flavor = "multi_thread")]
 async fn a_rate_limit_is_retried_after_the_time_the_provider_asked_for() {
-    let mock = MockLlm::start(vec![
+    let started = Instant::now();
+    let replies = vec![
         Reply::Status(429, r#"{"error":{"message":"slow down"}}"#, Some("1")),
         answer("chatcmpl-1", "Done.", (5, 1)),
-    ])
-    .await;
-    let started = Instant::now();
-    let outcome = run_agent(
-        openai(&mock.base_url),
-        OtlpProtocol::Grpc,
-        RunRequest::text("Hi"),
-    )
-    .await;
+    ];
+    let (mock, outcome) = run_against_mock(replies, OtlpProtocol::Grpc, "Hi").await;
     assert_eq!(outcome.result.unwrap(), "Done.");
     assert!(started.elapsed() >= Duration::from_secs(1));
     assert_eq!(mock.received().len(), 2);
@@ -234,17 +228,11 @@ async fn a_rate_limit_is_retried_after_the_time_the_provider_asked_for() {
 #[tokio::test(flavor = "multi_thread")]
 async fn server_errors_are_retried_with_backoff_until_the_attempts_run_out() {
     let overloaded = Reply::Status(503, r#"{"error":{"message":"overloaded"}}"#, None);
-    let mock = MockLlm::start(vec![
+    let replies = vec![
         Reply::Status(500, "oops", None),
         answer("chatcmpl-1", "Recovered.", (5, 1)),
-    ])
-    .await;
-    let outcome = run_agent(
-        openai(&mock.base_url),
-        OtlpProtocol::Grpc,
-        RunRequest::text("Hi"),
-    )
-    .await;
+    ];
+    let (_mock, outcome) = run_against_mock(replies, OtlpProtocol::Grpc, "Hi").await;
     assert_eq!(outcome.result.unwrap(), "Recovered.");
     let spans = outcome.receiver.spans();
     let attempts = failed_attempts(only(&spans, "chat mock-model"));
@@ -254,13 +242,7 @@ async fn server_errors_are_retried_with_backoff_until_the_attempts_run_out() {
     assert!((0.0..=0.1).contains(&delay), "{delay}");
 
     // Three attempts in all, the last one not followed by a wait.
-    let mock = MockLlm::start(vec![overloaded; 3]).await;
-    let outcome = run_agent(
-        openai(&mock.base_url),
-        OtlpProtocol::Grpc,
-        RunRequest::text("Hi"),
-    )
-    .await;
+    let (_mock, outcome) = run_against_mock(vec![overloaded; 3], OtlpProtocol::Grpc, "Hi").await;
     let Err(RunError::Agent(GuestError::Provider(message))) = &outcome.result else {
         panic!("{:?}", outcome.result)
     };
@@ -278,18 +260,8 @@ async fn server_errors_are_retried_with_backoff_until_the_attempts_run_out() {
 
 #[tokio::test(flavor = "multi_thread")]
 async fn a_refusal_is_not_retried() {
-    let mock = MockLlm::start(vec![Reply::Status(
-        401,
-        r#"{"error":{"message":"bad key"}}"#,
-        None,
-    )])
-    .await;
-    let outcome = run_agent(
-        openai(&mock.base_url),
-        OtlpProtocol::Grpc,
-        RunRequest::text("Hi"),
-    )
-    .await;
+    let refusal = Reply::Status(401, r#"{"error":{"message":"bad key"}}"#, None);
+    let (mock, outcome) = run_against_mock(vec![refusal], OtlpProtocol::Grpc, "Hi").await;
     assert!(matches!(
         outcome.result,
         Err(RunError::Agent(GuestError::NotAllowed(_)))
