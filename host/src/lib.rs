@@ -8,9 +8,12 @@
 //! The crate is laid out by capability, each owning its host binding, its
 //! configuration and its instrumentation:
 //!
-//! - [`llm`]: model providers and the `llm` import (`chat` spans);
+//! - [`llm`]: model providers (OpenAI-compatible, Anthropic, scripted) chosen by
+//!   model, retries, streams, record and replay, prices, and the `llm` import
+//!   (`chat` spans);
 //! - [`tools`]: the tool registry and the `tools` import (`execute_tool` spans);
-//! - [`telemetry`]: providers, OTLP export, the console tree, and guest spans and logs;
+//! - [`telemetry`]: providers, OTLP export, the console tree, opt-in message
+//!   content with redaction, and guest spans and logs;
 //! - [`sandbox`]: what a component may touch and use (deny by default),
 //!   its limits and the run's budget, and outbound HTTP;
 //! - [`agent`]: the agent component and its run (`invoke_agent` spans);
