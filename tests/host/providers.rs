@@ -7,10 +7,10 @@ use crate::support::llm_server::{
 };
 use crate::support::otlp::{double, int, string, strings};
 use crate::support::{
-    API_KEY, Host, anthropic, assert_strings, only, openai, run_against_mock, run_agent, status,
-    test_agent, tools,
+    API_KEY, Host, anthropic, assert_strings, mock_connection, only, openai, openai_over,
+    run_against_mock, run_agent, status, test_agent, tools,
 };
-use glassbox::llm::Llm;
+use glassbox::llm::{Connection, Llm};
 use glassbox::telemetry::OtlpProtocol;
 use glassbox::{GuestError, RunError, RunRequest};
 use opentelemetry_proto::tonic::metrics::v1::metric::Data;
@@ -294,4 +294,42 @@ async fn a_stream_is_retried_only_before_it_starts() {
     let chat = only(&spans, "chat mock-model");
     assert_eq!(int(&chat.attributes, "glassbox.llm.attempts"), Some(2));
     assert_eq!(failed_attempts(chat)[0].1, Some(502));
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn a_provider_that_does_not_answer_times_out_on_every_attempt() {
+    let mock = MockLlm::start(vec![Reply::Hang; 6]).await;
+    let provider = openai_over(Connection {
+        timeout: Duration::from_millis(200),
+        ..mock_connection(&mock.base_url)
+    });
+    let host = Host::start(
+        test_agent().await,
+        tools().await,
+        provider,
+        OtlpProtocol::Grpc,
+    )
+    .await;
+    // Whole and streamed: the wait for the first byte is bounded either way.
+    for input in ["model gpt-4.1", "stream gpt-4.1"] {
+        let output = host.runtime.run(RunRequest::text(input)).await.unwrap();
+        assert!(
+            output.starts_with("timeout: ") && output.contains("within 200ms"),
+            "{input}: {output}"
+        );
+    }
+    host.flush().await;
+    let spans = host.receiver.spans();
+    let chats: Vec<&Span> = spans.iter().filter(|s| s.name == "chat gpt-4.1").collect();
+    assert_eq!(chats.len(), 2);
+    for chat in chats {
+        assert_eq!(
+            string(&chat.attributes, "error.type").as_deref(),
+            Some("timeout")
+        );
+        let attempts = failed_attempts(chat);
+        assert_eq!(attempts.len(), 3, "{attempts:?}");
+        assert!(attempts.iter().all(|a| a.2 == "timeout" && a.1.is_none()));
+    }
+    assert_eq!(mock.received().len(), 6);
 }

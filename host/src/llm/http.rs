@@ -136,7 +136,7 @@ impl ApiClient {
         url: &url::Url,
         body: &impl serde::Serialize,
     ) -> Result<T, LlmError> {
-        let response = self.send(url, body, Some(self.timeout)).await?;
+        let response = self.send(url, body, Streaming::No).await?;
         let text = response
             .text()
             .await
@@ -159,14 +159,7 @@ impl ApiClient {
         body: &impl serde::Serialize,
         decoder: impl SseDecoder,
     ) -> Result<ChatStream, LlmError> {
-        let response = tokio::time::timeout(self.timeout, self.send(url, body, None))
-            .await
-            .map_err(|_| {
-                LlmError::Timeout(format!(
-                    "no answer within {:?} from {}",
-                    self.timeout, self.endpoint.address
-                ))
-            })??;
+        let response = self.send(url, body, Streaming::Yes).await?;
         let events = response.bytes_stream().eventsource();
         let state = DecodeState {
             events,
@@ -186,7 +179,7 @@ impl ApiClient {
         &self,
         url: &url::Url,
         body: &impl serde::Serialize,
-        timeout: Option<Duration>,
+        streaming: Streaming,
     ) -> Result<reqwest::Response, LlmError> {
         let body = serde_json::to_vec(body)
             .map_err(|e| LlmError::InvalidRequest(format!("cannot encode the request: {e}")))?;
@@ -205,10 +198,15 @@ impl ApiClient {
                 .post(url.clone())
                 .header(reqwest::header::CONTENT_TYPE, "application/json")
                 .body(body.clone());
-            if let Some(timeout) = timeout {
-                request = request.timeout(timeout);
+            if streaming == Streaming::No {
+                // The whole answer; a stream's reads are bounded by the client's read timeout.
+                request = request.timeout(self.timeout);
             }
-            let failure = match request.send().await {
+            let sent = match tokio::time::timeout(self.timeout, request.send()).await {
+                Ok(sent) => sent.map_err(Failure::Transport),
+                Err(_) => Err(Failure::NoAnswer),
+            };
+            let failure = match sent {
                 Ok(response) if response.status().is_success() => {
                     span.set_attribute(KeyValue::new(
                         semconv::GLASSBOX_LLM_ATTEMPTS,
@@ -217,7 +215,7 @@ impl ApiClient {
                     return Ok(response);
                 }
                 Ok(response) => Failure::from_response(response).await,
-                Err(error) => Failure::Transport(error),
+                Err(failure) => failure,
             };
             // The server's Retry-After is an instruction; backoff is our own guess.
             let retry_in = failure
@@ -248,6 +246,9 @@ impl ApiClient {
     fn error_for(&self, url: &url::Url, failure: &Failure) -> LlmError {
         match failure {
             Failure::Transport(error) => self.transport_error(url, error),
+            Failure::NoAnswer => {
+                LlmError::Timeout(format!("no answer within {:?} from {url}", self.timeout))
+            }
             Failure::Status {
                 status,
                 retry_after,
@@ -300,6 +301,13 @@ impl ApiClient {
     }
 }
 
+/// Whether an answer is read whole or as a stream.
+#[derive(Clone, Copy, PartialEq, Eq)]
+enum Streaming {
+    No,
+    Yes,
+}
+
 /// One failed attempt.
 enum Failure {
     Status {
@@ -308,6 +316,8 @@ enum Failure {
         body: String,
     },
     Transport(reqwest::Error),
+    /// No response headers within the timeout.
+    NoAnswer,
 }
 
 impl Failure {
@@ -332,13 +342,14 @@ impl Failure {
             Failure::Transport(error) => {
                 error.is_connect() || error.is_timeout() || error.is_request()
             }
+            Failure::NoAnswer => true,
         }
     }
 
     fn retry_after(&self) -> Option<Duration> {
         match self {
             Failure::Status { retry_after, .. } => *retry_after,
-            Failure::Transport(_) => None,
+            Failure::Transport(_) | Failure::NoAnswer => None,
         }
     }
 

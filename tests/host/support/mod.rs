@@ -107,7 +107,7 @@ pub fn quick_retries() -> RetryPolicy {
 }
 
 /// A connection to a mock server, with the test key and quick retries.
-fn mock_connection(base_url: &str) -> Connection {
+pub fn mock_connection(base_url: &str) -> Connection {
     Connection {
         base_url: base_url.to_owned(),
         api_key: Some(API_KEY.to_owned()),
@@ -117,10 +117,14 @@ fn mock_connection(base_url: &str) -> Connection {
 }
 
 pub fn openai(base_url: &str) -> SharedProvider {
+    openai_over(mock_connection(base_url))
+}
+
+pub fn openai_over(connection: Connection) -> SharedProvider {
     Arc::new(
         OpenAiProvider::new(OpenAiConfig {
             provider_name: "openai",
-            connection: mock_connection(base_url),
+            connection,
             model: "mock-model".to_owned(),
             embedding_model: "mock-embedder".to_owned(),
         })
