@@ -4,25 +4,16 @@
 
 use crate::support::llm_server::{MockLlm, Reply, anthropic_tool_stream, openai_text_stream};
 use crate::support::otlp::{boolean, double, int, string};
-use crate::support::{
-    Host, anthropic, assert_strings, openai, scripted, status, test_agent, tools,
-};
+use crate::support::{Host, anthropic, assert_strings, openai, scripted, status};
 use glassbox::RunRequest;
 use glassbox::llm::SharedProvider;
-use glassbox::telemetry::OtlpProtocol;
 use opentelemetry_proto::tonic::metrics::v1::metric::Data;
 use opentelemetry_proto::tonic::trace::v1::Span;
 
 /// Runs the test agent's `input` against `provider` and returns its output
 /// with the one chat span, once exported.
 async fn stream(provider: SharedProvider, input: &str) -> (String, Span, Host) {
-    let host = Host::start(
-        test_agent().await,
-        tools().await,
-        provider,
-        OtlpProtocol::Grpc,
-    )
-    .await;
+    let host = Host::test_agent(provider).await;
     let output = host.runtime.run(RunRequest::text(input)).await.unwrap();
     host.flush().await;
     let spans = host.receiver.spans();

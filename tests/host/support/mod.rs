@@ -164,6 +164,11 @@ impl Host {
         Self::start_with_content(agent, tools, llm, protocol, ContentConfig::default()).await
     }
 
+    /// The test agent with every test tool, exporting over gRPC.
+    pub async fn test_agent(llm: impl Into<Llm>) -> Self {
+        Self::start(test_agent().await, tools().await, llm, OtlpProtocol::Grpc).await
+    }
+
     /// A host capturing message content as `content` says.
     pub async fn start_with_content(
         agent: AgentComponent,
