@@ -192,7 +192,15 @@ impl ApiClient {
             .build();
         let cx = Context::current();
         let span = cx.span();
-        for attempt in 1u32.. {
+        let record_attempts = |attempts: u32| {
+            span.set_attribute(KeyValue::new(
+                semconv::GLASSBOX_LLM_ATTEMPTS,
+                i64::from(attempts),
+            ))
+        };
+        let mut attempt = 0u32;
+        loop {
+            attempt += 1;
             let mut request = self
                 .client
                 .post(url.clone())
@@ -208,10 +216,7 @@ impl ApiClient {
             };
             let failure = match sent {
                 Ok(response) if response.status().is_success() => {
-                    span.set_attribute(KeyValue::new(
-                        semconv::GLASSBOX_LLM_ATTEMPTS,
-                        i64::from(attempt),
-                    ));
+                    record_attempts(attempt);
                     return Ok(response);
                 }
                 Ok(response) => Failure::from_response(response).await,
@@ -229,18 +234,12 @@ impl ApiClient {
                 semconv::LLM_ATTEMPT_FAILED_EVENT,
                 failure.event_attributes(attempt, &error, retry_in),
             );
-            match retry_in {
-                Some(wait) => tokio::time::sleep(wait).await,
-                None => {
-                    span.set_attribute(KeyValue::new(
-                        semconv::GLASSBOX_LLM_ATTEMPTS,
-                        i64::from(attempt),
-                    ));
-                    return Err(error);
-                }
-            }
+            let Some(wait) = retry_in else {
+                record_attempts(attempt);
+                return Err(error);
+            };
+            tokio::time::sleep(wait).await;
         }
-        unreachable!("the attempt loop only ends by returning")
     }
 
     fn error_for(&self, url: &url::Url, failure: &Failure) -> LlmError {
