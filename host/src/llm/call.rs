@@ -171,8 +171,10 @@ impl OpenCall {
         self.span.context()
     }
 
-    /// The first chunk of a streamed answer arrived `after` the call started.
-    pub fn first_chunk(&self, after: Duration) {
+    /// The first chunk of a streamed answer arrived now: time to first chunk
+    /// counts from the call's start, the request and its retries included.
+    pub fn first_chunk(&self) {
+        let after = self.started.elapsed();
         self.span.span().set_attribute(KeyValue::new(
             semconv::GEN_AI_RESPONSE_TIME_TO_FIRST_CHUNK,
             after.as_secs_f64(),

@@ -211,7 +211,6 @@ pub struct ChatStreamState {
     events: ChatStream,
     /// `None` once the span has ended.
     call: Option<OpenCall>,
-    started: Instant,
     last_chunk: Option<Instant>,
     chunks: u64,
     answer: Message,
@@ -222,7 +221,6 @@ impl ChatStreamState {
         ChatStreamState {
             events,
             call: Some(call),
-            started: Instant::now(),
             last_chunk: None,
             chunks: 0,
             answer: Message::assistant(""),
@@ -288,7 +286,7 @@ impl ChatStreamState {
         let now = Instant::now();
         if let Some(call) = &self.call {
             match self.last_chunk {
-                None => call.first_chunk(now - self.started),
+                None => call.first_chunk(),
                 Some(previous) => call.next_chunk(now - previous),
             }
         }
