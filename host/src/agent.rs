@@ -4,7 +4,9 @@
 use crate::bindings::GuestError;
 use crate::bindings::agent::exports::glassbox::agent::entrypoint;
 use crate::bindings::agent::{AgentPre, glassbox::agent::types::ChatMessage};
-use crate::runtime::{Capabilities, ComponentState, Engine, LoadError, RunScope, World, new_store};
+use crate::runtime::{
+    Capabilities, ComponentState, Engine, LoadError, PoolingConfig, RunScope, World, new_store,
+};
 use crate::sandbox::{Budget, Fault, Policy, RunBudget, guard};
 use crate::telemetry::semconv;
 use opentelemetry::trace::{SpanKind, Status};
@@ -79,6 +81,8 @@ pub struct AgentComponent {
     label: Arc<str>,
     pre: AgentPre<ComponentState>,
     info: AgentInfo,
+    /// The engine's pool, whose slots bound what a run's policy may grant.
+    pooling: Option<PoolingConfig>,
 }
 
 impl AgentComponent {
@@ -111,6 +115,7 @@ impl AgentComponent {
             label,
             pre,
             info,
+            pooling: engine.pooling(),
         })
     }
 
@@ -188,6 +193,9 @@ impl AgentComponent {
         request: RunRequest,
     ) -> Result<String, RunError> {
         let policy = Arc::new(request.policy);
+        if let Some(pooling) = &self.pooling {
+            pooling.check(&policy.limits).map_err(RunError::Sandbox)?;
+        }
         let mut store = new_store(
             self.pre.engine(),
             &self.label,

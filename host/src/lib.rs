@@ -46,5 +46,5 @@ pub mod tools;
 pub use agent::{AgentComponent, AgentInfo, AgentInput, RunError, RunRequest};
 pub use bindings::GuestError;
 pub use bindings::agent::glassbox::agent::types::{ChatMessage, Role, ToolCall, ToolDefinition};
-pub use runtime::{Engine, LoadError, Runtime};
+pub use runtime::{Engine, EngineConfig, LoadError, PoolingConfig, Runtime};
 pub use telemetry::Telemetry;

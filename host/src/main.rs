@@ -9,7 +9,7 @@ use glassbox::manifest::{Manifest, parse_memory, parse_timeout};
 use glassbox::sandbox::{Budget, DirGrant, HostPattern, Policy};
 use glassbox::telemetry::{OtlpProtocol, TelemetryConfig, TelemetryError, TelemetryOverrides};
 use glassbox::tools::PluginSpec;
-use glassbox::{AgentInput, Engine, RunRequest, Runtime, Telemetry};
+use glassbox::{AgentInput, Engine, EngineConfig, PoolingConfig, RunRequest, Runtime, Telemetry};
 use opentelemetry::propagation::TextMapPropagator;
 use opentelemetry::trace::TraceContextExt;
 use std::collections::HashMap;
@@ -23,6 +23,10 @@ use std::time::Duration;
 const EXIT_RUN_FAILED: u8 = 1;
 const EXIT_USAGE: u8 = 2;
 const EXIT_INTERRUPTED: u8 = 130;
+
+/// Instance slots for one run: the agent, the tool it is calling, and room
+/// for the components being loaded.
+const POOLED_INSTANCES: u32 = 8;
 
 #[derive(Parser)]
 #[command(
@@ -47,7 +51,34 @@ enum Command {
     Run(Box<RunArgs>),
     /// List the tools the given plugins provide, with their parameter schemas.
     #[command(after_help = "Example:\n  glassbox tools --plugins plugins/")]
-    Tools(PluginArgs),
+    Tools {
+        #[command(flatten)]
+        plugins: PluginArgs,
+        #[command(flatten)]
+        cache: CacheArgs,
+    },
+}
+
+/// Where compiled components are kept between runs.
+#[derive(Args)]
+struct CacheArgs {
+    /// Keep compiled components in DIR (default: the user's cache directory, ~/.cache/glassbox/components).
+    #[arg(long, env = "GLASSBOX_CACHE_DIR", value_name = "DIR")]
+    cache_dir: Option<PathBuf>,
+    /// Compile every component afresh and cache nothing (wins over --cache-dir).
+    #[arg(long)]
+    no_cache: bool,
+}
+
+impl CacheArgs {
+    fn dir(&self) -> Option<PathBuf> {
+        if self.no_cache {
+            return None;
+        }
+        self.cache_dir
+            .clone()
+            .or_else(EngineConfig::default_cache_dir)
+    }
 }
 
 #[derive(Args)]
@@ -70,6 +101,8 @@ struct RunArgs {
     manifest: Option<PathBuf>,
     #[command(flatten)]
     plugins: PluginArgs,
+    #[command(flatten)]
+    cache: CacheArgs,
     #[command(flatten)]
     sandbox: SandboxArgs,
     /// What to ask the agent; read from stdin when absent.
@@ -236,7 +269,7 @@ fn main() -> ExitCode {
     runtime.block_on(async {
         match cli.command {
             Command::Run(args) => run(*args).await,
-            Command::Tools(args) => list_tools(args)
+            Command::Tools { plugins, cache } => list_tools(plugins, cache)
                 .await
                 .unwrap_or_else(|e| fail(EXIT_USAGE, &e)),
         }
@@ -375,13 +408,18 @@ async fn prepare(args: &RunArgs) -> anyhow::Result<(Runtime, RunRequest)> {
     let (llm, description) = llm.overlay(args.llm.settings()).build()?;
     tracing::info!("LLM provider: {description}");
 
-    let fuel_limited =
-        policy.limits.fuel.is_some() || plugins.iter().any(|p| p.policy.limits.fuel.is_some());
-    let engine = if fuel_limited {
-        Engine::with_fuel_metering()?
-    } else {
-        Engine::new()?
-    };
+    let limits = || std::iter::once(&policy.limits).chain(plugins.iter().map(|p| &p.policy.limits));
+    let engine = Engine::with_config(&EngineConfig {
+        fuel_metering: limits().any(|limits| limits.fuel.is_some()),
+        pooling: Some(PoolingConfig {
+            instances: POOLED_INSTANCES,
+            max_memory: limits()
+                .map(|limits| limits.memory)
+                .max()
+                .unwrap_or_default(),
+        }),
+        cache_dir: args.cache.dir(),
+    })?;
     let agent = engine.load_agent_with(&agent_path, &policy).await?;
     let tools = engine.load_tools(&plugins).await?;
     let telemetry = Arc::new(Telemetry::new(&telemetry_config, &agent.info().name)?);
@@ -433,13 +471,17 @@ fn plugin_paths(args: &PluginArgs) -> anyhow::Result<Vec<PathBuf>> {
     Ok(paths)
 }
 
-async fn list_tools(args: PluginArgs) -> anyhow::Result<ExitCode> {
+async fn list_tools(args: PluginArgs, cache: CacheArgs) -> anyhow::Result<ExitCode> {
     let paths = plugin_paths(&args)?;
     if paths.is_empty() {
         bail!("no plugins given: pass --plugins DIR or --tool FILE");
     }
     let plugins: Vec<PluginSpec> = paths.into_iter().map(PluginSpec::new).collect();
-    let registry = Engine::new()?.load_tools(&plugins).await?;
+    let engine = Engine::with_config(&EngineConfig {
+        cache_dir: cache.dir(),
+        ..EngineConfig::default()
+    })?;
+    let registry = engine.load_tools(&plugins).await?;
     for tool in registry.definitions() {
         let schema: serde_json::Value = serde_json::from_str(&tool.parameters)?;
         let provider = registry

@@ -10,9 +10,14 @@ use std::process::{Command, Output};
 const QUESTION: &str =
     "Which is warmer right now, Paris or Lisbon, and by how many degrees Fahrenheit?";
 
-/// The binary with a clean environment: no provider, no OTLP settings.
+/// The binary with a clean environment: no provider, no OTLP settings, and a
+/// component cache of the tests' own.
 fn glassbox() -> Command {
     let mut command = Command::new(env!("CARGO_BIN_EXE_glassbox"));
+    command.env(
+        "GLASSBOX_CACHE_DIR",
+        concat!(env!("CARGO_TARGET_TMPDIR"), "/component-cache"),
+    );
     for (name, _) in std::env::vars() {
         if name.starts_with("OTEL_")
             || name.starts_with("OPENAI_")
@@ -652,4 +657,61 @@ fn a_recorded_run_replays_without_a_provider() {
         .output()
         .unwrap();
     assert_eq!(both.status.code(), Some(2));
+}
+
+#[test]
+fn a_second_run_loads_compiled_components_and_a_damaged_entry_is_rebuilt() {
+    let dir = tempfile::tempdir().unwrap();
+    let cache = dir.path().join("cache");
+    let run = || {
+        let output = demo(&mut glassbox())
+            .arg("--cache-dir")
+            .arg(&cache)
+            .output()
+            .unwrap();
+        assert!(output.status.success(), "{}", text(&output.stderr));
+        (text(&output.stdout), text(&output.stderr))
+    };
+    let entries = || {
+        let mut entries: Vec<_> = std::fs::read_dir(&cache)
+            .unwrap()
+            .map(|entry| {
+                let entry = entry.unwrap();
+                (entry.path(), entry.metadata().unwrap().modified().unwrap())
+            })
+            .collect();
+        entries.sort();
+        entries
+    };
+
+    let (first_answer, _) = run();
+    let compiled = entries();
+    assert_eq!(compiled.len(), 3, "the agent and two plugins: {compiled:?}");
+    let (second_answer, stderr) = run();
+    assert_eq!(second_answer, first_answer);
+    assert!(!stderr.contains("compiling"), "{stderr}");
+    assert_eq!(entries(), compiled, "loaded, not rewritten");
+
+    let (damaged, _) = &compiled[0];
+    let mut bytes = std::fs::read(damaged).unwrap();
+    let middle = bytes.len() / 2;
+    bytes[middle] ^= 0x5a;
+    std::fs::write(damaged, &bytes).unwrap();
+    let (answer, stderr) = run();
+    assert_eq!(answer, first_answer);
+    assert!(
+        stderr.contains("the cache entry is corrupt (its checksum does not match); compiling the component again"),
+        "{stderr}"
+    );
+    let (_, stderr) = run();
+    assert!(!stderr.contains("compiling"), "rebuilt whole: {stderr}");
+
+    let uncached = tempfile::tempdir().unwrap();
+    let output = demo(&mut glassbox())
+        .env("GLASSBOX_CACHE_DIR", uncached.path())
+        .arg("--no-cache")
+        .output()
+        .unwrap();
+    assert!(output.status.success(), "{}", text(&output.stderr));
+    assert_eq!(std::fs::read_dir(uncached.path()).unwrap().count(), 0);
 }

@@ -9,6 +9,7 @@ mod providers;
 mod replay;
 mod runs;
 mod sandbox;
+mod scale;
 mod streams;
 mod support;
 
@@ -22,6 +23,7 @@ fn every_guest_component_is_exercised() {
             include_str!("errors.rs"),
             include_str!("cli.rs"),
             include_str!("sandbox.rs"),
+            include_str!("scale.rs"),
             include_str!("support/mod.rs"),
         ]
         .iter()

@@ -51,6 +51,9 @@ pub enum Fault {
     StackOverflow,
     #[error("it trapped: {0}")]
     Trap(String),
+    /// A pooled engine had no free instance slot; the guest never started.
+    #[error("the host is at capacity: {0}")]
+    AtCapacity(String),
 }
 
 impl Fault {
@@ -58,6 +61,9 @@ impl Fault {
     fn from_trap(error: &wasmtime::Error, limits: &Limits) -> Fault {
         if let Some(MemoryLimitHit(limit)) = error.downcast_ref() {
             return Fault::Memory(*limit);
+        }
+        if let Some(full) = error.downcast_ref::<wasmtime::PoolConcurrencyLimitError>() {
+            return Fault::AtCapacity(full.to_string());
         }
         match error.downcast_ref::<Trap>() {
             Some(Trap::StackOverflow) => Fault::StackOverflow,
@@ -74,6 +80,7 @@ impl Fault {
             Fault::Fuel(_) => error_type::FUEL_EXHAUSTED,
             Fault::StackOverflow => error_type::STACK_OVERFLOW,
             Fault::Trap(_) => error_type::TRAP,
+            Fault::AtCapacity(_) => error_type::AT_CAPACITY,
         }
     }
 
@@ -82,7 +89,9 @@ impl Fault {
         let message = format!("{component} was stopped: {self}");
         match self {
             Fault::Timeout(_) => GuestError::Timeout(message),
-            Fault::Memory(_) | Fault::Fuel(_) => GuestError::LimitExceeded(message),
+            Fault::Memory(_) | Fault::Fuel(_) | Fault::AtCapacity(_) => {
+                GuestError::LimitExceeded(message)
+            }
             Fault::StackOverflow | Fault::Trap(_) => GuestError::Crashed(message),
         }
     }

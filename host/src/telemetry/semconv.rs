@@ -132,6 +132,8 @@ pub mod error_type {
     pub const MEMORY_LIMIT: &str = "memory_limit";
     pub const FUEL_EXHAUSTED: &str = "fuel_exhausted";
     pub const STACK_OVERFLOW: &str = "stack_overflow";
+    /// Every pooled instance slot was in use.
+    pub const AT_CAPACITY: &str = "at_capacity";
     pub const HTTP_CONNECTION: &str = "connection_failed";
 }
 

@@ -1,6 +1,12 @@
-//! The runtime: one Wasmtime engine, a linker per world, the state each store
-//! carries, loading of component files, and [`Runtime`], which composes the
-//! capabilities (llm, tools, telemetry, sandbox) for agent runs.
+//! The runtime: one Wasmtime engine (pooled instances, compiled components
+//! cached on disk), a linker per world, the state each store carries, loading
+//! of component files, and [`Runtime`], which composes the capabilities (llm,
+//! tools, telemetry, sandbox) for agent runs.
+
+mod cache;
+mod pooling;
+
+pub use pooling::PoolingConfig;
 
 use crate::agent::{AgentComponent, RunError, RunRequest};
 use crate::bindings;
@@ -8,6 +14,7 @@ use crate::llm::Llm;
 use crate::sandbox::{self, Fault, HttpGate, MemoryLimiter, Policy, RunBudget};
 use crate::telemetry::{SpanScope, Telemetry};
 use crate::tools::{PluginSpec, ToolRegistry};
+use cache::CompiledCache;
 use opentelemetry::Context;
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
@@ -115,33 +122,62 @@ impl World {
     }
 }
 
+/// How an [`Engine`] compiles, caches and allocates components.
+#[derive(Clone, Debug, Default)]
+pub struct EngineConfig {
+    /// Meter fuel, so policies may set a fuel limit. Metering costs compile
+    /// and run time (about a fifth more to compile the demo), so only ask for
+    /// it when some policy sets `fuel`.
+    pub fuel_metering: bool,
+    /// Preallocate instance slots (the pooling allocator, with copy-on-write
+    /// memory images), or `None` to map each instance's memory when it starts.
+    pub pooling: Option<PoolingConfig>,
+    /// Keep compiled components in this directory, so loading a component
+    /// the engine has compiled before skips compilation.
+    pub cache_dir: Option<PathBuf>,
+}
+
+impl EngineConfig {
+    /// The per-user cache directory: `$XDG_CACHE_HOME/glassbox/components` or
+    /// its platform equivalent, when the platform has one.
+    pub fn default_cache_dir() -> Option<PathBuf> {
+        dirs::cache_dir().map(|dir| dir.join("glassbox").join("components"))
+    }
+}
+
 /// One Wasmtime engine and the linkers that give each world its imports.
 /// Compiling is the expensive part; load each component once and run it many times.
 pub struct Engine {
     engine: wasmtime::Engine,
     agent_linker: Linker<ComponentState>,
     plugin_linker: Linker<ComponentState>,
+    cache: Option<CompiledCache>,
+    pooling: Option<PoolingConfig>,
 }
 
 impl Engine {
-    /// An engine without fuel metering: components cannot be given a fuel limit.
+    /// An engine without fuel metering, pooling or cache.
     pub fn new() -> Result<Self, LoadError> {
-        Self::build(false)
+        Self::with_config(&EngineConfig::default())
     }
 
-    /// An engine that can hold components to a fuel limit. Metering costs
-    /// compile and run time (about a fifth more to compile the demo), so only
-    /// ask for it when some policy sets `fuel`.
+    /// An engine that can hold components to a fuel limit.
     pub fn with_fuel_metering() -> Result<Self, LoadError> {
-        Self::build(true)
+        Self::with_config(&EngineConfig {
+            fuel_metering: true,
+            ..EngineConfig::default()
+        })
     }
 
-    fn build(fuel_metering: bool) -> Result<Self, LoadError> {
+    pub fn with_config(settings: &EngineConfig) -> Result<Self, LoadError> {
         let mut config = Config::new();
         config.epoch_interruption(true);
-        config.consume_fuel(fuel_metering);
+        config.consume_fuel(settings.fuel_metering);
+        if let Some(pooling) = &settings.pooling {
+            pooling.apply(&mut config);
+        }
         let engine =
-            wasmtime::Engine::new(&config).map_err(|e| LoadError::Engine(e.to_string()))?;
+            wasmtime::Engine::new(&config).map_err(|e| LoadError::Engine(error_chain(&e)))?;
         start_epoch_ticker(&engine);
         let mut agent_linker = Linker::new(&engine);
         let mut plugin_linker = Linker::new(&engine);
@@ -160,10 +196,16 @@ impl Engine {
         };
         add(&mut agent_linker, true).map_err(|e| LoadError::Engine(e.to_string()))?;
         add(&mut plugin_linker, false).map_err(|e| LoadError::Engine(e.to_string()))?;
+        let cache = settings
+            .cache_dir
+            .clone()
+            .map(|dir| CompiledCache::new(dir, &engine));
         Ok(Engine {
             engine,
             agent_linker,
             plugin_linker,
+            cache,
+            pooling: settings.pooling,
         })
     }
 
@@ -206,13 +248,14 @@ impl Engine {
         if wasmparser::Parser::is_core_wasm(&bytes) {
             return Err(LoadError::CoreModule { path: path.into() });
         }
-        let component =
-            wasmtime::component::Component::from_binary(&self.engine, &bytes).map_err(|e| {
-                LoadError::Invalid {
-                    path: path.into(),
-                    reason: error_chain(&e),
-                }
-            })?;
+        let compiled = match &self.cache {
+            Some(cache) => cache.load_or_compile(&self.engine, &bytes),
+            None => wasmtime::component::Component::from_binary(&self.engine, &bytes),
+        };
+        let component = compiled.map_err(|e| LoadError::Invalid {
+            path: path.into(),
+            reason: error_chain(&e),
+        })?;
         let exports: Vec<String> = component
             .component_type()
             .exports(&self.engine)
@@ -249,6 +292,11 @@ impl Engine {
         Ok((component_label(path), pre))
     }
 
+    /// How the engine pools instances, if it does.
+    pub(crate) fn pooling(&self) -> Option<PoolingConfig> {
+        self.pooling
+    }
+
     /// A store for calls made while loading, when no capability is granted yet.
     pub(crate) fn loading_store(
         &self,
@@ -256,12 +304,14 @@ impl Engine {
         component: &Arc<str>,
         policy: &Arc<Policy>,
     ) -> Result<Store<ComponentState>, LoadError> {
-        new_store(&self.engine, component, None, Context::new(), policy).map_err(|reason| {
-            LoadError::Sandbox {
-                path: path.into(),
-                reason,
-            }
-        })
+        let sandbox_error = |reason| LoadError::Sandbox {
+            path: path.into(),
+            reason,
+        };
+        if let Some(pooling) = &self.pooling {
+            pooling.check(&policy.limits).map_err(sandbox_error)?;
+        }
+        new_store(&self.engine, component, None, Context::new(), policy).map_err(sandbox_error)
     }
 }
 

@@ -1,0 +1,303 @@
+//! Many runs on one pooled engine: runs wait on their models at once without
+//! holding threads, each keeps its own complete trace, and a pool that is full
+//! or too small for a policy says so.
+
+use crate::support::otlp::string;
+use crate::support::{Host, artifacts, only, status};
+use glassbox::llm::{
+    ChatRequest, ChatResponse, Endpoint, FinishReason, LlmError, LlmProvider, Message,
+    ScriptedProvider,
+};
+use glassbox::sandbox::{Limits, Policy};
+use glassbox::telemetry::OtlpProtocol;
+use glassbox::tools::{PluginSpec, ToolRegistry};
+use glassbox::{AgentComponent, Engine, EngineConfig, PoolingConfig, RunError, RunRequest};
+use std::collections::HashMap;
+use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::{Arc, OnceLock};
+use std::time::Duration;
+use tokio::sync::{Barrier, Notify, OnceCell};
+
+const DEMO_ANSWER: &str =
+    "Lisbon is warmer: 19 °C and sunny, against 14 °C and clear in Paris, a difference of 9 °F.";
+
+/// A pooled engine with room for a few hundred runs, sharing the tests' cache.
+fn pooled_engine() -> &'static Engine {
+    static ENGINE: OnceLock<Engine> = OnceLock::new();
+    ENGINE.get_or_init(|| {
+        Engine::with_config(&EngineConfig {
+            pooling: Some(PoolingConfig::new(512)),
+            cache_dir: Some(concat!(env!("CARGO_TARGET_TMPDIR"), "/component-cache").into()),
+            ..EngineConfig::default()
+        })
+        .unwrap()
+    })
+}
+
+/// A pool of one instance, each held to 64 MiB.
+fn one_slot_engine() -> &'static Engine {
+    static ENGINE: OnceLock<Engine> = OnceLock::new();
+    ENGINE.get_or_init(|| {
+        Engine::with_config(&EngineConfig {
+            pooling: Some(PoolingConfig {
+                instances: 1,
+                max_memory: SLOT_MEMORY,
+            }),
+            ..EngineConfig::default()
+        })
+        .unwrap()
+    })
+}
+
+const SLOT_MEMORY: u64 = 64 * 1024 * 1024;
+
+fn slot_policy() -> Policy {
+    Policy {
+        limits: Limits {
+            memory: SLOT_MEMORY,
+            ..Limits::default()
+        },
+        ..Policy::default()
+    }
+}
+
+/// The test agent and tools on the one-slot engine, loaded once.
+async fn one_slot_host(llm: Arc<dyn LlmProvider>) -> Host {
+    static LOADED: OnceCell<(AgentComponent, ToolRegistry)> = OnceCell::const_new();
+    let (agent, tools) = LOADED
+        .get_or_init(|| async {
+            let engine = one_slot_engine();
+            let agent = engine
+                .load_agent_with(artifacts::TEST_AGENT.as_ref(), &slot_policy())
+                .await
+                .unwrap();
+            let tools = engine
+                .load_tools(&[PluginSpec {
+                    path: artifacts::TEST_TOOLS.into(),
+                    policy: slot_policy(),
+                }])
+                .await
+                .unwrap();
+            (agent, tools)
+        })
+        .await
+        .clone();
+    Host::start(agent, tools, llm, OtlpProtocol::Grpc).await
+}
+
+/// The demo's answers, given only once every run has asked its first question:
+/// if runs held threads while they wait, they could never all be waiting.
+struct AllAtOnce {
+    runs: usize,
+    arrived: AtomicUsize,
+    barrier: Barrier,
+    answers: ScriptedProvider,
+}
+
+#[async_trait::async_trait]
+impl LlmProvider for AllAtOnce {
+    fn name(&self) -> &'static str {
+        "all-at-once"
+    }
+
+    fn endpoint(&self) -> Option<Endpoint> {
+        None
+    }
+
+    fn default_model(&self) -> &str {
+        self.answers.default_model()
+    }
+
+    async fn chat(&self, request: ChatRequest) -> Result<ChatResponse, LlmError> {
+        if self.arrived.fetch_add(1, Ordering::SeqCst) < self.runs {
+            tokio::time::timeout(Duration::from_secs(30), self.barrier.wait())
+                .await
+                .map_err(|_| LlmError::Provider("the runs were never all in flight".into()))?;
+        }
+        self.answers.chat(request).await
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn hundreds_of_runs_wait_on_the_model_at_once_on_two_threads() {
+    const RUNS: usize = 200;
+    let engine = pooled_engine();
+    let agent = engine
+        .load_agent(artifacts::REACT_AGENT.as_ref())
+        .await
+        .unwrap();
+    let tools = engine
+        .load_tools(&[
+            PluginSpec::new(artifacts::WEATHER),
+            PluginSpec::new(artifacts::CALCULATOR),
+        ])
+        .await
+        .unwrap();
+    let provider = Arc::new(AllAtOnce {
+        runs: RUNS,
+        arrived: AtomicUsize::new(0),
+        barrier: Barrier::new(RUNS),
+        answers: ScriptedProvider::demo(),
+    });
+    let host = Arc::new(Host::start(agent, tools, provider, OtlpProtocol::Grpc).await);
+
+    let runs: Vec<_> = (0..RUNS)
+        .map(|i| {
+            let host = host.clone();
+            tokio::spawn(async move {
+                let request = RunRequest {
+                    conversation_id: Some(format!("conversation-{i}")),
+                    ..RunRequest::text("Which is warmer, Paris or Lisbon?")
+                };
+                host.runtime.run(request).await
+            })
+        })
+        .collect();
+    for run in runs {
+        assert_eq!(run.await.unwrap().unwrap(), DEMO_ANSWER);
+    }
+    host.flush().await;
+
+    // Every run is one whole trace of its own: the agent span and its nine descendants.
+    let spans = host.receiver.spans();
+    let mut traces: HashMap<Vec<u8>, Vec<_>> = HashMap::new();
+    for span in &spans {
+        traces.entry(span.trace_id.clone()).or_default().push(span);
+    }
+    assert_eq!(traces.len(), RUNS);
+    let mut conversations = std::collections::HashSet::new();
+    for spans in traces.values() {
+        assert_eq!(spans.len(), 10, "{spans:#?}");
+        let agent = spans
+            .iter()
+            .find(|s| s.name == "invoke_agent react-agent")
+            .unwrap();
+        conversations.insert(string(&agent.attributes, "gen_ai.conversation.id").unwrap());
+    }
+    assert_eq!(conversations.len(), RUNS);
+}
+
+/// Answers once told to, so a run can be held in flight.
+struct Held {
+    waiting: AtomicUsize,
+    release: Notify,
+}
+
+#[async_trait::async_trait]
+impl LlmProvider for Held {
+    fn name(&self) -> &'static str {
+        "held"
+    }
+
+    fn endpoint(&self) -> Option<Endpoint> {
+        None
+    }
+
+    fn default_model(&self) -> &str {
+        "held-model"
+    }
+
+    async fn chat(&self, _request: ChatRequest) -> Result<ChatResponse, LlmError> {
+        self.waiting.fetch_add(1, Ordering::SeqCst);
+        self.release.notified().await;
+        Ok(ChatResponse {
+            id: "held-1".into(),
+            model: "held-model".into(),
+            message: Message::assistant("released"),
+            finish_reason: FinishReason::Stop,
+            usage: None,
+        })
+    }
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn a_full_pool_fails_the_run_or_the_tool_call_at_once_with_a_clear_error() {
+    let provider = Arc::new(Held {
+        waiting: AtomicUsize::new(0),
+        release: Notify::new(),
+    });
+    let host = Arc::new(one_slot_host(provider.clone()).await);
+    let slot_request = |input: &str| RunRequest {
+        policy: slot_policy(),
+        ..RunRequest::text(input)
+    };
+
+    // The agent holds the only slot, so its tool cannot start.
+    let answer = host
+        .runtime
+        .run(slot_request(r#"call shout {"words":"hi"}"#))
+        .await
+        .unwrap();
+    assert_eq!(
+        answer,
+        "limit exceeded: test_tools.wasm was stopped: the host is at capacity: maximum concurrent limit of 1 for component instances reached"
+    );
+
+    // A second run while the first waits on its model.
+    let first = tokio::spawn({
+        let host = host.clone();
+        async move { host.runtime.run(slot_request("say hello")).await }
+    });
+    while provider.waiting.load(Ordering::SeqCst) == 0 {
+        tokio::task::yield_now().await;
+    }
+    let second = host.runtime.run(slot_request("say hello")).await;
+    assert!(
+        matches!(
+            &second,
+            Err(RunError::Stopped(glassbox::sandbox::Fault::AtCapacity(_)))
+        ),
+        "{second:?}"
+    );
+    provider.release.notify_one();
+    assert_eq!(first.await.unwrap().unwrap(), "ok: released");
+    host.flush().await;
+
+    let spans = host.receiver.spans();
+    let tool = only(&spans, "execute_tool shout");
+    assert_eq!(
+        string(&tool.attributes, "error.type").as_deref(),
+        Some("at_capacity")
+    );
+    let refused: Vec<_> = spans
+        .iter()
+        .filter(|s| string(&s.attributes, "error.type").as_deref() == Some("at_capacity"))
+        .map(|s| (s.name.as_str(), status(s).0))
+        .collect();
+    assert_eq!(
+        refused.len(),
+        2,
+        "the tool call and the second run: {refused:?}"
+    );
+    assert!(
+        refused.contains(&("invoke_agent test-agent", 2)),
+        "{refused:?}"
+    );
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn a_policy_granting_more_memory_than_a_slot_holds_is_refused() {
+    let host = one_slot_host(Arc::new(ScriptedProvider::demo())).await;
+    let error = host
+        .runtime
+        .run(RunRequest::text("echo hi"))
+        .await
+        .unwrap_err();
+    assert_eq!(
+        error.to_string(),
+        "cannot set up the agent's sandbox: its memory limit of 256.0 MiB is more than the 64.0 MiB each pooled instance has; raise the pool's max_memory"
+    );
+
+    let error = one_slot_engine()
+        .load_tools(&[PluginSpec::new(artifacts::TEST_TOOLS)])
+        .await
+        .err()
+        .unwrap();
+    assert_eq!(
+        error.to_string(),
+        format!(
+            "{}: cannot set up its sandbox: its memory limit of 256.0 MiB is more than the 64.0 MiB each pooled instance has; raise the pool's max_memory",
+            artifacts::TEST_TOOLS
+        )
+    );
+}
