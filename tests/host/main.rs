@@ -5,6 +5,7 @@
 mod attacks;
 mod cli;
 mod errors;
+mod export;
 mod providers;
 mod replay;
 mod runs;

@@ -2,6 +2,7 @@
 //! variables and the command line, before anything is built.
 
 use super::content::ContentConfig;
+use super::export::BatchSettings;
 use std::fmt;
 use std::str::FromStr;
 
@@ -74,6 +75,8 @@ pub struct TelemetryConfig {
     pub trace_tree: bool,
     /// Message content on spans: off by default.
     pub content: ContentConfig,
+    /// How spans are queued and batched for export (`OTEL_BSP_*`).
+    pub batch: BatchSettings,
 }
 
 /// Command-line choices that take precedence over the environment.
@@ -150,6 +153,7 @@ impl TelemetryConfig {
             otlp,
             trace_tree,
             content,
+            batch: BatchSettings::from_lookup(&var)?,
         })
     }
 }
@@ -192,7 +196,7 @@ mod tests {
                 disabled: false,
                 otlp: None,
                 trace_tree: true,
-                content: ContentConfig::default(),
+                ..TelemetryConfig::default()
             }
         );
     }
@@ -298,7 +302,7 @@ mod tests {
                 disabled: true,
                 otlp: None,
                 trace_tree: false,
-                content: ContentConfig::default(),
+                ..TelemetryConfig::default()
             }
         );
     }

@@ -5,6 +5,7 @@
 
 mod config;
 mod content;
+mod export;
 mod guest;
 pub mod semconv;
 mod tree;
@@ -12,9 +13,11 @@ mod tree;
 pub use config::{OtlpProtocol, OtlpTarget, TelemetryConfig, TelemetryOverrides};
 pub(crate) use content::{ContentCapture, json_or_text};
 pub use content::{ContentConfig, DEFAULT_MAX_LENGTH, REDACTED};
+pub use export::BatchSettings;
 pub use guest::GuestSpan;
 pub(crate) use guest::SpanScope;
 
+use export::{BoundedBatchProcessor, ExportCounts};
 use opentelemetry::metrics::{Counter, Histogram, Meter, MeterProvider as _};
 use opentelemetry::trace::TracerProvider as _;
 use opentelemetry::trace::{SpanKind, SpanRef, Status, TraceContextExt, Tracer as _};
@@ -24,6 +27,7 @@ use opentelemetry_sdk::Resource;
 use opentelemetry_sdk::logs::{SdkLogger, SdkLoggerProvider};
 use opentelemetry_sdk::metrics::{PeriodicReader, SdkMeterProvider};
 use opentelemetry_sdk::trace::{Sampler, SdkTracer, SdkTracerProvider};
+use std::sync::Arc;
 use tree::TraceTree;
 
 const INSTRUMENTATION_SCOPE: &str = "glassbox";
@@ -75,9 +79,14 @@ impl Telemetry {
         if config.disabled {
             tracer_provider = tracer_provider.with_sampler(Sampler::AlwaysOff);
         }
+        let export_counts = Arc::new(ExportCounts::default());
         if let Some(target) = &config.otlp {
             if target.traces {
-                tracer_provider = tracer_provider.with_batch_exporter(span_exporter(target)?);
+                tracer_provider = tracer_provider.with_span_processor(BoundedBatchProcessor::new(
+                    span_exporter(target)?,
+                    config.batch,
+                    export_counts.clone(),
+                ));
             }
             if target.metrics {
                 meter_provider = meter_provider
@@ -96,13 +105,17 @@ impl Telemetry {
             meter_provider.build(),
             logger_provider.build(),
         );
+        let meter = meter_provider.meter(INSTRUMENTATION_SCOPE);
+        if config.otlp.as_ref().is_some_and(|target| target.traces) {
+            observe_export(&meter, export_counts);
+        }
         Ok(Telemetry {
             tracer: tracer_provider.tracer(INSTRUMENTATION_SCOPE),
             logger: opentelemetry::logs::LoggerProvider::logger(
                 &logger_provider,
                 INSTRUMENTATION_SCOPE,
             ),
-            instruments: Instruments::new(&meter_provider.meter(INSTRUMENTATION_SCOPE)),
+            instruments: Instruments::new(&meter),
             tracer_provider,
             meter_provider,
             logger_provider,
@@ -116,9 +129,7 @@ impl Telemetry {
         Self::new(
             &TelemetryConfig {
                 disabled: true,
-                otlp: None,
-                trace_tree: false,
-                content: ContentConfig::default(),
+                ..TelemetryConfig::default()
             },
             "",
         )
@@ -319,6 +330,63 @@ fn log_exporter(target: &OtlpTarget) -> Result<opentelemetry_otlp::LogExporter, 
         "logs",
         "v1/logs"
     )
+}
+
+/// Reports what became of every span: exported, or dropped and why, and how
+/// export requests fared. Read when metrics are collected, so counting costs
+/// the export path nothing but atomic increments.
+fn observe_export(meter: &Meter, counts: Arc<ExportCounts>) {
+    use semconv::metric;
+    let read = |counts: &Arc<ExportCounts>,
+                field: fn(&ExportCounts) -> &std::sync::atomic::AtomicU64| {
+        let counts = counts.clone();
+        move || ExportCounts::get(field(&counts))
+    };
+    let exported = read(&counts, |c| &c.exported);
+    meter
+        .u64_observable_counter(metric::SPANS_EXPORTED)
+        .with_unit("{span}")
+        .with_description("Spans the exporter delivered")
+        .with_callback(move |observer| observer.observe(exported(), &[]))
+        .build();
+    let dropped = [
+        (
+            metric::DROP_QUEUE_FULL,
+            read(&counts, |c| &c.dropped_queue_full),
+        ),
+        (
+            metric::DROP_EXPORT_FAILED,
+            read(&counts, |c| &c.dropped_export_failed),
+        ),
+        (
+            metric::DROP_AFTER_SHUTDOWN,
+            read(&counts, |c| &c.dropped_after_shutdown),
+        ),
+    ];
+    meter
+        .u64_observable_counter(metric::SPANS_DROPPED)
+        .with_unit("{span}")
+        .with_description("Spans that were never delivered, by reason")
+        .with_callback(move |observer| {
+            for (reason, count) in &dropped {
+                observer.observe(count(), &[KeyValue::new(semconv::ERROR_TYPE, *reason)]);
+            }
+        })
+        .build();
+    let attempts = read(&counts, |c| &c.export_attempts);
+    meter
+        .u64_observable_counter(metric::EXPORT_ATTEMPTS)
+        .with_unit("{request}")
+        .with_description("Span export requests made")
+        .with_callback(move |observer| observer.observe(attempts(), &[]))
+        .build();
+    let failures = read(&counts, |c| &c.export_failures);
+    meter
+        .u64_observable_counter(metric::EXPORT_FAILURES)
+        .with_unit("{request}")
+        .with_description("Span export requests that failed or timed out; their spans are dropped")
+        .with_callback(move |observer| observer.observe(failures(), &[]))
+        .build();
 }
 
 /// The metric instruments; capability modules record into them beside their spans.

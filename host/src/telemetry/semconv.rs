@@ -149,6 +149,16 @@ pub mod metric {
     pub const TOOL_ERRORS: &str = "glassbox.tool.errors";
     pub const AGENT_DURATION: &str = "glassbox.agent.duration";
     pub const AGENT_ERRORS: &str = "glassbox.agent.errors";
+    /// The host's own export pipeline: spans delivered, spans dropped (with
+    /// `error.type` saying why), and export requests made and failed.
+    pub const SPANS_EXPORTED: &str = "glassbox.telemetry.spans.exported";
+    pub const SPANS_DROPPED: &str = "glassbox.telemetry.spans.dropped";
+    pub const EXPORT_ATTEMPTS: &str = "glassbox.telemetry.export.attempts";
+    pub const EXPORT_FAILURES: &str = "glassbox.telemetry.export.failures";
+    /// Why spans were dropped.
+    pub const DROP_QUEUE_FULL: &str = "queue_full";
+    pub const DROP_EXPORT_FAILED: &str = "export_failed";
+    pub const DROP_AFTER_SHUTDOWN: &str = "after_shutdown";
 
     /// Boundaries the GenAI conventions give for `gen_ai.client.token.usage`.
     pub const TOKEN_BUCKETS: [f64; 14] = [

@@ -179,12 +179,21 @@ impl Host {
     ) -> Self {
         let receiver = Receiver::start(protocol).await;
         let config = TelemetryConfig {
-            disabled: false,
-            otlp: Some(OtlpTarget::new(receiver.endpoint(), protocol)),
-            trace_tree: false,
             content,
+            ..exporting_to(&receiver, protocol)
         };
-        let telemetry = Arc::new(Telemetry::new(&config, &agent.info().name).unwrap());
+        Self::with_telemetry(agent, tools, llm, receiver, &config)
+    }
+
+    /// A host exporting to `receiver` as `config` says.
+    pub fn with_telemetry(
+        agent: AgentComponent,
+        tools: ToolRegistry,
+        llm: impl Into<Llm>,
+        receiver: Receiver,
+        config: &TelemetryConfig,
+    ) -> Self {
+        let telemetry = Arc::new(Telemetry::new(config, &agent.info().name).unwrap());
         Host {
             runtime: Runtime::new(agent, tools, llm, telemetry),
             receiver,
@@ -193,11 +202,15 @@ impl Host {
 
     /// Exports everything recorded so far; later runs still work but export nothing.
     pub async fn flush(&self) {
+        self.shut_down().await.unwrap();
+    }
+
+    /// Exports everything recorded so far and says how that went.
+    pub async fn shut_down(&self) -> Result<(), glassbox::telemetry::TelemetryError> {
         let telemetry = self.runtime.telemetry().clone();
         tokio::task::spawn_blocking(move || telemetry.shutdown())
             .await
             .unwrap()
-            .unwrap();
     }
 
     /// Checks that the host still serves an ordinary run, after an attack.
@@ -209,6 +222,14 @@ impl Host {
                 .unwrap(),
             "ok: STILL HERE"
         );
+    }
+}
+
+/// Every signal to `receiver`, nothing else.
+pub fn exporting_to(receiver: &Receiver, protocol: OtlpProtocol) -> TelemetryConfig {
+    TelemetryConfig {
+        otlp: Some(OtlpTarget::new(receiver.endpoint(), protocol)),
+        ..TelemetryConfig::default()
     }
 }
 

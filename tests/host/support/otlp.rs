@@ -1,5 +1,6 @@
 //! A real OTLP receiver on loopback, over gRPC or HTTP/protobuf, that keeps
-//! every export request it gets.
+//! every export request it gets; over gRPC it can also refuse or stall trace
+//! exports, as a collector that is down or overloaded does.
 
 use axum::Router;
 use axum::body::Bytes;
@@ -33,8 +34,20 @@ use prost::Message;
 use std::sync::{Arc, Mutex};
 use tokio::net::TcpListener;
 
+/// What the gRPC receiver does with trace exports.
+#[derive(Clone, Copy, Debug, Default)]
+pub enum Intake {
+    #[default]
+    Accept,
+    /// Answer UNAVAILABLE, as a collector that is down behind a proxy does.
+    Refuse,
+    /// Take this long over each request, then accept it.
+    Slow(std::time::Duration),
+}
+
 #[derive(Default)]
 struct Collected {
+    intake: Intake,
     /// `authorization` header of each HTTP export request.
     authorizations: Vec<String>,
     traces: Vec<ExportTraceServiceRequest>,
@@ -122,6 +135,29 @@ impl Receiver {
         &self.endpoint
     }
 
+    /// From now on, treat trace exports as `intake` says (gRPC only).
+    pub fn set_intake(&self, intake: Intake) {
+        self.collected.lock().unwrap().intake = intake;
+    }
+
+    /// The value of each data point of the sum metric `name`, with its attributes.
+    pub fn sum(&self, name: &str) -> Vec<(Vec<KeyValue>, i64)> {
+        use opentelemetry_proto::tonic::metrics::v1::{metric::Data, number_data_point};
+        let Some(Data::Sum(sum)) = self.metric(name).and_then(|m| m.data) else {
+            return Vec::new();
+        };
+        sum.data_points
+            .into_iter()
+            .map(|point| {
+                let value = match point.value {
+                    Some(number_data_point::Value::AsInt(n)) => n,
+                    other => panic!("{name} is not a whole number: {other:?}"),
+                };
+                (point.attributes, value)
+            })
+            .collect()
+    }
+
     /// Every span received.
     pub fn spans(&self) -> Vec<Span> {
         self.resource_spans()
@@ -201,6 +237,12 @@ impl TraceService for Grpc {
         &self,
         request: tonic::Request<ExportTraceServiceRequest>,
     ) -> Result<tonic::Response<ExportTraceServiceResponse>, tonic::Status> {
+        let intake = self.0.lock().unwrap().intake;
+        match intake {
+            Intake::Accept => {}
+            Intake::Refuse => return Err(tonic::Status::unavailable("the collector is down")),
+            Intake::Slow(delay) => tokio::time::sleep(delay).await,
+        }
         self.0.lock().unwrap().traces.push(request.into_inner());
         Ok(tonic::Response::new(Default::default()))
     }

@@ -1,0 +1,341 @@
+//! Span export that never slows a run and never grows without bound: a span
+//! that ends goes into a bounded queue without waiting, a worker thread sends
+//! batches to the exporter, and every span is accounted for: exported, or
+//! dropped with a reason (the queue was full, its batch failed to export, or
+//! it ended after shutdown). The counts are exported as metrics.
+//!
+//! The SDK's own batch processor keeps its drop count private, so a backend
+//! could not see what it was missing; this one is configured by the same
+//! `OTEL_BSP_*` variables.
+
+use crossbeam_channel::{Receiver, RecvTimeoutError, Sender, TrySendError};
+use futures_util::future::{Either, select};
+use opentelemetry::Context;
+use opentelemetry_sdk::Resource;
+use opentelemetry_sdk::error::{OTelSdkError, OTelSdkResult};
+use opentelemetry_sdk::trace::{Span, SpanData, SpanExporter, SpanProcessor};
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::{Arc, Mutex};
+use std::thread::JoinHandle;
+use std::time::{Duration, Instant};
+
+/// How spans are batched for export, from the `OTEL_BSP_*` variables.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct BatchSettings {
+    /// Spans waiting for export at most; more are dropped and counted.
+    pub max_queue_size: usize,
+    /// Spans per export request at most.
+    pub max_export_batch_size: usize,
+    /// The longest a span waits before its batch is sent.
+    pub scheduled_delay: Duration,
+    /// The longest one export may take before its batch counts as failed.
+    pub export_timeout: Duration,
+}
+
+impl Default for BatchSettings {
+    /// The specification's defaults.
+    fn default() -> Self {
+        BatchSettings {
+            max_queue_size: 2048,
+            max_export_batch_size: 512,
+            scheduled_delay: Duration::from_millis(5000),
+            export_timeout: Duration::from_millis(30000),
+        }
+    }
+}
+
+impl BatchSettings {
+    /// Reads `OTEL_BSP_MAX_QUEUE_SIZE`, `OTEL_BSP_MAX_EXPORT_BATCH_SIZE`,
+    /// `OTEL_BSP_SCHEDULE_DELAY` and `OTEL_BSP_EXPORT_TIMEOUT` (milliseconds)
+    /// through `var`; unset ones keep their defaults.
+    pub(super) fn from_lookup(var: &impl Fn(&str) -> Option<String>) -> Result<Self, String> {
+        let number = |name: &str| -> Result<Option<u64>, String> {
+            var(name)
+                .map(|value| match value.trim().parse::<u64>() {
+                    Ok(n) if n > 0 => Ok(n),
+                    _ => Err(format!("{name}={value} is not a positive whole number")),
+                })
+                .transpose()
+        };
+        let defaults = BatchSettings::default();
+        let size = |name| -> Result<Option<usize>, String> {
+            Ok(number(name)?.map(|n| usize::try_from(n).unwrap_or(usize::MAX)))
+        };
+        let settings = BatchSettings {
+            max_queue_size: size("OTEL_BSP_MAX_QUEUE_SIZE")?.unwrap_or(defaults.max_queue_size),
+            max_export_batch_size: size("OTEL_BSP_MAX_EXPORT_BATCH_SIZE")?
+                .unwrap_or(defaults.max_export_batch_size),
+            scheduled_delay: number("OTEL_BSP_SCHEDULE_DELAY")?
+                .map_or(defaults.scheduled_delay, Duration::from_millis),
+            export_timeout: number("OTEL_BSP_EXPORT_TIMEOUT")?
+                .map_or(defaults.export_timeout, Duration::from_millis),
+        };
+        if settings.max_export_batch_size > settings.max_queue_size {
+            return Err(format!(
+                "OTEL_BSP_MAX_EXPORT_BATCH_SIZE ({}) is more than OTEL_BSP_MAX_QUEUE_SIZE ({})",
+                settings.max_export_batch_size, settings.max_queue_size
+            ));
+        }
+        Ok(settings)
+    }
+}
+
+/// What happened to every span that ended, and to every export request.
+#[derive(Debug, Default)]
+pub(crate) struct ExportCounts {
+    pub exported: AtomicU64,
+    pub dropped_queue_full: AtomicU64,
+    pub dropped_export_failed: AtomicU64,
+    pub dropped_after_shutdown: AtomicU64,
+    pub export_attempts: AtomicU64,
+    pub export_failures: AtomicU64,
+}
+
+impl ExportCounts {
+    fn add(counter: &AtomicU64, n: usize) {
+        counter.fetch_add(n as u64, Ordering::Relaxed);
+    }
+
+    pub fn get(counter: &AtomicU64) -> u64 {
+        counter.load(Ordering::Relaxed)
+    }
+}
+
+enum Control {
+    Flush(Sender<OTelSdkResult>),
+    Shutdown(Sender<OTelSdkResult>),
+    Resource(Resource),
+}
+
+/// The span processor: a bounded queue in front of a worker thread.
+#[derive(Debug)]
+pub(crate) struct BoundedBatchProcessor {
+    spans: Sender<SpanData>,
+    control: Sender<Control>,
+    worker: Mutex<Option<JoinHandle<()>>>,
+    counts: Arc<ExportCounts>,
+    settings: BatchSettings,
+}
+
+impl BoundedBatchProcessor {
+    pub fn new<E: SpanExporter + 'static>(
+        exporter: E,
+        settings: BatchSettings,
+        counts: Arc<ExportCounts>,
+    ) -> Self {
+        let (spans, queued) = crossbeam_channel::bounded(settings.max_queue_size);
+        let (control, commands) = crossbeam_channel::unbounded();
+        let worker = Worker {
+            exporter,
+            spans: queued,
+            commands,
+            settings,
+            counts: counts.clone(),
+            batch: Vec::with_capacity(settings.max_export_batch_size),
+        };
+        let handle = std::thread::Builder::new()
+            .name("glassbox-span-export".into())
+            .spawn(move || worker.run())
+            .map_err(|error| tracing::error!("cannot start the span export thread: {error}"))
+            .ok();
+        BoundedBatchProcessor {
+            spans,
+            control,
+            worker: Mutex::new(handle),
+            counts,
+            settings,
+        }
+    }
+
+    /// Sends `command` and waits for the worker's answer.
+    fn ask(
+        &self,
+        command: impl FnOnce(Sender<OTelSdkResult>) -> Control,
+        timeout: Duration,
+    ) -> OTelSdkResult {
+        let (reply, answer) = crossbeam_channel::bounded(1);
+        self.control
+            .send(command(reply))
+            .map_err(|_| OTelSdkError::AlreadyShutdown)?;
+        answer.recv_timeout(timeout).map_err(|error| match error {
+            RecvTimeoutError::Timeout => OTelSdkError::Timeout(timeout),
+            RecvTimeoutError::Disconnected => OTelSdkError::AlreadyShutdown,
+        })?
+    }
+}
+
+impl SpanProcessor for BoundedBatchProcessor {
+    fn on_start(&self, _span: &mut Span, _cx: &Context) {}
+
+    fn on_end(&self, span: SpanData) {
+        match self.spans.try_send(span) {
+            Ok(()) => {}
+            Err(TrySendError::Full(_)) => ExportCounts::add(&self.counts.dropped_queue_full, 1),
+            Err(TrySendError::Disconnected(_)) => {
+                ExportCounts::add(&self.counts.dropped_after_shutdown, 1)
+            }
+        }
+    }
+
+    fn force_flush(&self) -> OTelSdkResult {
+        // Each queued batch may take the export timeout.
+        let batches = self.spans.len() / self.settings.max_export_batch_size + 1;
+        self.ask(
+            Control::Flush,
+            self.settings.export_timeout * batches as u32,
+        )
+    }
+
+    fn shutdown_with_timeout(&self, timeout: Duration) -> OTelSdkResult {
+        let result = self.ask(Control::Shutdown, timeout);
+        if result.is_ok()
+            && let Some(worker) = self.worker.lock().ok().and_then(|mut w| w.take())
+        {
+            let _ = worker.join();
+        }
+        result
+    }
+
+    fn set_resource(&mut self, resource: &Resource) {
+        let _ = self.control.send(Control::Resource(resource.clone()));
+    }
+}
+
+/// The export thread's state.
+struct Worker<E> {
+    exporter: E,
+    spans: Receiver<SpanData>,
+    commands: Receiver<Control>,
+    settings: BatchSettings,
+    counts: Arc<ExportCounts>,
+    batch: Vec<SpanData>,
+}
+
+impl<E: SpanExporter> Worker<E> {
+    fn run(mut self) {
+        let mut due = Instant::now() + self.settings.scheduled_delay;
+        loop {
+            let wait = due.saturating_duration_since(Instant::now());
+            crossbeam_channel::select_biased! {
+                recv(self.commands) -> command => match command {
+                    Ok(Control::Flush(reply)) => {
+                        let _ = reply.send(self.drain());
+                    }
+                    Ok(Control::Shutdown(reply)) => {
+                        let drained = self.drain();
+                        let closed = self.exporter.shutdown_with_timeout(self.settings.export_timeout);
+                        let _ = reply.send(drained.and(closed));
+                        return;
+                    }
+                    Ok(Control::Resource(resource)) => self.exporter.set_resource(&resource),
+                    Err(_) => return,
+                },
+                recv(self.spans) -> span => {
+                    if let Ok(span) = span {
+                        self.batch.push(span);
+                    }
+                    if self.batch.len() >= self.settings.max_export_batch_size {
+                        let _ = self.export();
+                        due = Instant::now() + self.settings.scheduled_delay;
+                    }
+                },
+                default(wait) => {
+                    let _ = self.export();
+                    due = Instant::now() + self.settings.scheduled_delay;
+                },
+            }
+            if Instant::now() >= due {
+                let _ = self.export();
+                due = Instant::now() + self.settings.scheduled_delay;
+            }
+        }
+    }
+
+    /// Exports every span queued when called, batch by batch; spans that end
+    /// meanwhile wait for the next batch, so a busy host cannot keep a flush going.
+    fn drain(&mut self) -> OTelSdkResult {
+        let mut result = Ok(());
+        let queued = self.spans.len();
+        let spans = self.spans.clone();
+        for span in spans.try_iter().take(queued) {
+            self.batch.push(span);
+            if self.batch.len() >= self.settings.max_export_batch_size {
+                result = result.and(self.export());
+            }
+        }
+        result.and(self.export())
+    }
+
+    /// Sends the current batch; its spans count as exported or as dropped.
+    fn export(&mut self) -> OTelSdkResult {
+        if self.batch.is_empty() {
+            return Ok(());
+        }
+        let batch = std::mem::replace(
+            &mut self.batch,
+            Vec::with_capacity(self.settings.max_export_batch_size),
+        );
+        let size = batch.len();
+        ExportCounts::add(&self.counts.export_attempts, 1);
+        let export = self.exporter.export(batch);
+        let timeout = futures_timer::Delay::new(self.settings.export_timeout);
+        let result = match futures_executor::block_on(select(Box::pin(export), timeout)) {
+            Either::Left((result, _)) => result,
+            Either::Right(_) => Err(OTelSdkError::Timeout(self.settings.export_timeout)),
+        };
+        match &result {
+            Ok(()) => ExportCounts::add(&self.counts.exported, size),
+            Err(error) => {
+                ExportCounts::add(&self.counts.export_failures, 1);
+                ExportCounts::add(&self.counts.dropped_export_failed, size);
+                tracing::debug!("exporting {size} spans failed: {error}");
+            }
+        }
+        result
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn settings(vars: &[(&str, &str)]) -> Result<BatchSettings, String> {
+        BatchSettings::from_lookup(&|name: &str| {
+            vars.iter()
+                .find(|(k, _)| *k == name)
+                .map(|(_, v)| v.to_string())
+        })
+    }
+
+    #[test]
+    fn the_variables_set_the_batching_and_bad_values_are_named() {
+        assert_eq!(settings(&[]).unwrap(), BatchSettings::default());
+        assert_eq!(
+            settings(&[
+                ("OTEL_BSP_MAX_QUEUE_SIZE", "100000"),
+                ("OTEL_BSP_MAX_EXPORT_BATCH_SIZE", "1024"),
+                ("OTEL_BSP_SCHEDULE_DELAY", "200"),
+                ("OTEL_BSP_EXPORT_TIMEOUT", "1500"),
+            ])
+            .unwrap(),
+            BatchSettings {
+                max_queue_size: 100_000,
+                max_export_batch_size: 1024,
+                scheduled_delay: Duration::from_millis(200),
+                export_timeout: Duration::from_millis(1500),
+            }
+        );
+        assert_eq!(
+            settings(&[("OTEL_BSP_SCHEDULE_DELAY", "5s")]).unwrap_err(),
+            "OTEL_BSP_SCHEDULE_DELAY=5s is not a positive whole number"
+        );
+        assert_eq!(
+            settings(&[("OTEL_BSP_MAX_QUEUE_SIZE", "0")]).unwrap_err(),
+            "OTEL_BSP_MAX_QUEUE_SIZE=0 is not a positive whole number"
+        );
+        assert_eq!(
+            settings(&[("OTEL_BSP_MAX_QUEUE_SIZE", "100")]).unwrap_err(),
+            "OTEL_BSP_MAX_EXPORT_BATCH_SIZE (512) is more than OTEL_BSP_MAX_QUEUE_SIZE (100)"
+        );
+    }
+}
