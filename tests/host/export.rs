@@ -97,7 +97,16 @@ async fn a_slow_collector_fills_the_queue_and_every_span_is_delivered_or_counted
     let host = host(receiver, batch).await;
     run_demo(&host, 5).await;
     host.receiver.set_intake(Intake::Accept);
-    host.flush().await;
+    let error = host.shut_down().await.unwrap_err();
+    let stats = host.runtime.telemetry().export_stats();
+    assert!(
+        error.to_string().contains(&format!(
+            "{} spans were not delivered ({} on a full queue, 0 in 0 failed exports)",
+            stats.dropped(),
+            stats.dropped_queue_full
+        )),
+        "{error}"
+    );
 
     let receiver = &host.receiver;
     let delivered = receiver.spans().len() as i64;

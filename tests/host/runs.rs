@@ -545,3 +545,28 @@ fn the_bundled_demo_script_is_the_one_documented() {
         "the demo script documents the demo question"
     );
 }
+
+#[tokio::test(flavor = "multi_thread")]
+async fn calls_in_a_row_each_get_their_own_span() {
+    let host = crate::support::Host::test_agent(Arc::new(ScriptedProvider::demo())).await;
+    let chats = host.runtime.run(RunRequest::text("chats 3")).await;
+    let calls = host
+        .runtime
+        .run(RunRequest::text(
+            r#"calls 2 calculate {"expression":"6 * 7"}"#,
+        ))
+        .await;
+    let refused = host.runtime.run(RunRequest::text("chats many")).await;
+    host.flush().await;
+
+    assert_eq!(chats.unwrap(), "3 chats");
+    assert_eq!(calls.unwrap(), "2 calls");
+    assert_eq!(
+        refused.unwrap_err().to_string(),
+        "the agent failed (invalid_request): `many` is not a count"
+    );
+    let spans = host.receiver.spans();
+    let named = |name: &str| spans.iter().filter(|s| s.name == name).count();
+    assert_eq!(named("chat scripted-demo"), 3);
+    assert_eq!(named("execute_tool calculate"), 2);
+}

@@ -28,6 +28,7 @@ const TABLES_PER_COMPONENT: u32 = 8;
 /// out-of-bounds accesses without bounds checks on every one.
 const GUARD_SIZE: u64 = 32 * 1024 * 1024;
 const WASM_PAGE: u64 = 64 * 1024;
+const DECOMMIT_BATCH: usize = 64;
 
 impl PoolingConfig {
     /// Room for `instances` at once, each under the default memory limit.
@@ -64,7 +65,10 @@ impl PoolingConfig {
             .max_tables_per_component(TABLES_PER_COMPONENT)
             // Every instance in flight is suspended on its own fiber stack.
             .total_stacks(instances)
-            .max_memory_size(usize::try_from(max_memory).unwrap_or(usize::MAX));
+            .max_memory_size(usize::try_from(max_memory).unwrap_or(usize::MAX))
+            // Returning a slot's pages to the kernel interrupts every core
+            // running the process; doing it for many slots at once costs less.
+            .decommit_batch_size(DECOMMIT_BATCH);
         config
             .allocation_strategy(InstanceAllocationStrategy::Pooling(pool))
             // A slot reserves only what its memory may grow to, so thousands

@@ -14,7 +14,7 @@ use opentelemetry::Context;
 use opentelemetry_sdk::Resource;
 use opentelemetry_sdk::error::{OTelSdkError, OTelSdkResult};
 use opentelemetry_sdk::trace::{Span, SpanData, SpanExporter, SpanProcessor};
-use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::{Arc, Mutex};
 use std::thread::JoinHandle;
 use std::time::{Duration, Instant};
@@ -99,9 +99,40 @@ impl ExportCounts {
     pub fn get(counter: &AtomicU64) -> u64 {
         counter.load(Ordering::Relaxed)
     }
+
+    pub fn snapshot(&self) -> ExportStats {
+        ExportStats {
+            exported: Self::get(&self.exported),
+            dropped_queue_full: Self::get(&self.dropped_queue_full),
+            dropped_export_failed: Self::get(&self.dropped_export_failed),
+            dropped_after_shutdown: Self::get(&self.dropped_after_shutdown),
+            export_attempts: Self::get(&self.export_attempts),
+            export_failures: Self::get(&self.export_failures),
+        }
+    }
+}
+
+/// What has become of the spans that ended so far: the figures the
+/// `glassbox.telemetry.*` metrics report. Spans still queued are in none of them.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct ExportStats {
+    pub exported: u64,
+    pub dropped_queue_full: u64,
+    pub dropped_export_failed: u64,
+    pub dropped_after_shutdown: u64,
+    pub export_attempts: u64,
+    pub export_failures: u64,
+}
+
+impl ExportStats {
+    pub fn dropped(&self) -> u64 {
+        self.dropped_queue_full + self.dropped_export_failed + self.dropped_after_shutdown
+    }
 }
 
 enum Control {
+    /// A full batch is waiting.
+    BatchReady,
     Flush(Sender<OTelSdkResult>),
     Shutdown(Sender<OTelSdkResult>),
     Resource(Resource),
@@ -112,6 +143,8 @@ enum Control {
 pub(crate) struct BoundedBatchProcessor {
     spans: Sender<SpanData>,
     control: Sender<Control>,
+    /// Set while a [`Control::BatchReady`] is unanswered, so only one is sent.
+    batch_signalled: Arc<AtomicBool>,
     worker: Mutex<Option<JoinHandle<()>>>,
     counts: Arc<ExportCounts>,
     settings: BatchSettings,
@@ -125,7 +158,9 @@ impl BoundedBatchProcessor {
     ) -> Self {
         let (spans, queued) = crossbeam_channel::bounded(settings.max_queue_size);
         let (control, commands) = crossbeam_channel::unbounded();
+        let batch_signalled = Arc::new(AtomicBool::new(false));
         let worker = Worker {
+            batch_signalled: batch_signalled.clone(),
             exporter,
             spans: queued,
             commands,
@@ -141,6 +176,7 @@ impl BoundedBatchProcessor {
         BoundedBatchProcessor {
             spans,
             control,
+            batch_signalled,
             worker: Mutex::new(handle),
             counts,
             settings,
@@ -169,7 +205,15 @@ impl SpanProcessor for BoundedBatchProcessor {
 
     fn on_end(&self, span: SpanData) {
         match self.spans.try_send(span) {
-            Ok(()) => {}
+            // The worker sleeps until a batch is due or full: waking it for
+            // every span would cost a system call per span.
+            Ok(()) => {
+                if self.spans.len() >= self.settings.max_export_batch_size
+                    && !self.batch_signalled.swap(true, Ordering::AcqRel)
+                {
+                    let _ = self.control.send(Control::BatchReady);
+                }
+            }
             Err(TrySendError::Full(_)) => ExportCounts::add(&self.counts.dropped_queue_full, 1),
             Err(TrySendError::Disconnected(_)) => {
                 ExportCounts::add(&self.counts.dropped_after_shutdown, 1)
@@ -204,6 +248,7 @@ impl SpanProcessor for BoundedBatchProcessor {
 /// The export thread's state.
 struct Worker<E> {
     exporter: E,
+    batch_signalled: Arc<AtomicBool>,
     spans: Receiver<SpanData>,
     commands: Receiver<Control>,
     settings: BatchSettings,
@@ -213,42 +258,59 @@ struct Worker<E> {
 
 impl<E: SpanExporter> Worker<E> {
     fn run(mut self) {
-        let mut due = Instant::now() + self.settings.scheduled_delay;
+        let delay = self.settings.scheduled_delay;
+        let mut due = Instant::now() + delay;
         loop {
-            let wait = due.saturating_duration_since(Instant::now());
-            crossbeam_channel::select_biased! {
-                recv(self.commands) -> command => match command {
-                    Ok(Control::Flush(reply)) => {
-                        let _ = reply.send(self.drain());
-                    }
-                    Ok(Control::Shutdown(reply)) => {
-                        let drained = self.drain();
-                        let closed = self.exporter.shutdown_with_timeout(self.settings.export_timeout);
-                        let _ = reply.send(drained.and(closed));
-                        return;
-                    }
-                    Ok(Control::Resource(resource)) => self.exporter.set_resource(&resource),
-                    Err(_) => return,
-                },
-                recv(self.spans) -> span => {
-                    if let Ok(span) = span {
-                        self.batch.push(span);
-                    }
-                    if self.batch.len() >= self.settings.max_export_batch_size {
+            let command = self
+                .commands
+                .recv_timeout(due.saturating_duration_since(Instant::now()));
+            match command {
+                Ok(Control::BatchReady) => {
+                    self.batch_signalled.store(false, Ordering::Release);
+                    while self.spans.len() >= self.settings.max_export_batch_size {
+                        self.batch.extend(
+                            self.spans
+                                .try_iter()
+                                .take(self.settings.max_export_batch_size),
+                        );
                         let _ = self.export();
-                        due = Instant::now() + self.settings.scheduled_delay;
                     }
-                },
-                default(wait) => {
-                    let _ = self.export();
-                    due = Instant::now() + self.settings.scheduled_delay;
-                },
+                }
+                Ok(Control::Flush(reply)) => {
+                    let _ = reply.send(self.drain());
+                }
+                Ok(Control::Shutdown(reply)) => {
+                    let drained = self.drain();
+                    let closed = self
+                        .exporter
+                        .shutdown_with_timeout(self.settings.export_timeout);
+                    let _ = reply.send(drained.and(closed).and(self.losses()));
+                    return;
+                }
+                Ok(Control::Resource(resource)) => self.exporter.set_resource(&resource),
+                Err(RecvTimeoutError::Timeout) => {}
+                Err(RecvTimeoutError::Disconnected) => return,
             }
             if Instant::now() >= due {
-                let _ = self.export();
-                due = Instant::now() + self.settings.scheduled_delay;
+                let _ = self.drain();
+                due = Instant::now() + delay;
             }
         }
+    }
+
+    /// An error naming the spans lost over the processor's life, if any were.
+    fn losses(&self) -> OTelSdkResult {
+        let stats = self.counts.snapshot();
+        if stats.dropped() == 0 {
+            return Ok(());
+        }
+        Err(OTelSdkError::InternalFailure(format!(
+            "{} spans were not delivered ({} on a full queue, {} in {} failed exports)",
+            stats.dropped(),
+            stats.dropped_queue_full,
+            stats.dropped_export_failed,
+            stats.export_failures
+        )))
     }
 
     /// Exports every span queued when called, batch by batch; spans that end

@@ -13,7 +13,7 @@ mod tree;
 pub use config::{OtlpProtocol, OtlpTarget, TelemetryConfig, TelemetryOverrides};
 pub(crate) use content::{ContentCapture, json_or_text};
 pub use content::{ContentConfig, DEFAULT_MAX_LENGTH, REDACTED};
-pub use export::BatchSettings;
+pub use export::{BatchSettings, ExportStats};
 pub use guest::GuestSpan;
 pub(crate) use guest::SpanScope;
 
@@ -65,11 +65,23 @@ pub struct Telemetry {
     logger_provider: SdkLoggerProvider,
     tree: Option<TraceTree>,
     content: Option<ContentCapture>,
+    export_counts: Arc<ExportCounts>,
+    /// Where the OTLP exporters' connections run, when exporting.
+    export_runtime: Option<tokio::runtime::Runtime>,
+}
+
+impl Drop for Telemetry {
+    fn drop(&mut self) {
+        // Dropping a runtime blocks, which async contexts forbid; its threads
+        // only carry exports, which `shutdown` has finished by now.
+        if let Some(runtime) = self.export_runtime.take() {
+            runtime.shutdown_background();
+        }
+    }
 }
 
 impl Telemetry {
     /// Builds providers and exporters for `config`. `agent_name` goes on the resource.
-    /// Must be called inside a Tokio runtime (the gRPC exporter spawns onto it).
     pub fn new(config: &TelemetryConfig, agent_name: &str) -> Result<Self, TelemetryError> {
         let content = ContentCapture::new(&config.content).map_err(TelemetryError::Config)?;
         let resource = resource(agent_name);
@@ -80,7 +92,19 @@ impl Telemetry {
             tracer_provider = tracer_provider.with_sampler(Sampler::AlwaysOff);
         }
         let export_counts = Arc::new(ExportCounts::default());
+        let mut export_runtime = None;
         if let Some(target) = &config.otlp {
+            // The exporters' connections run on a runtime of their own: on the
+            // host's workers, guests computing between yields would starve them.
+            let runtime = tokio::runtime::Builder::new_multi_thread()
+                .worker_threads(1)
+                .thread_name("glassbox-otlp")
+                .enable_all()
+                .build()
+                .map_err(|e| {
+                    TelemetryError::Config(format!("cannot start the export runtime: {e}"))
+                })?;
+            let entered = runtime.enter();
             if target.traces {
                 tracer_provider = tracer_provider.with_span_processor(BoundedBatchProcessor::new(
                     span_exporter(target)?,
@@ -95,6 +119,8 @@ impl Telemetry {
             if target.logs {
                 logger_provider = logger_provider.with_batch_exporter(log_exporter(target)?);
             }
+            drop(entered);
+            export_runtime = Some(runtime);
         }
         let tree = config.trace_tree.then(TraceTree::default);
         if let Some(tree) = &tree {
@@ -107,7 +133,7 @@ impl Telemetry {
         );
         let meter = meter_provider.meter(INSTRUMENTATION_SCOPE);
         if config.otlp.as_ref().is_some_and(|target| target.traces) {
-            observe_export(&meter, export_counts);
+            observe_export(&meter, export_counts.clone());
         }
         Ok(Telemetry {
             tracer: tracer_provider.tracer(INSTRUMENTATION_SCOPE),
@@ -121,6 +147,8 @@ impl Telemetry {
             logger_provider,
             tree,
             content,
+            export_counts,
+            export_runtime,
         })
     }
 
@@ -191,6 +219,11 @@ impl Telemetry {
         } else {
             Err(TelemetryError::Flush(failures))
         }
+    }
+
+    /// What has become of the spans exported over OTLP so far.
+    pub fn export_stats(&self) -> ExportStats {
+        self.export_counts.snapshot()
     }
 
     /// The finished spans as an indented tree, when the configuration asked for one.
