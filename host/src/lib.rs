@@ -17,7 +17,8 @@
 //! - [`sandbox`]: what a component may touch and use (deny by default),
 //!   its limits and the run's budget, and outbound HTTP;
 //! - [`agent`]: the agent component and its run (`invoke_agent` spans);
-//! - [`runtime`]: the engine, linking and loading, composing the above;
+//! - [`runtime`]: the engine (pooled instances, a disk cache of compiled
+//!   components), linking and loading, composing the above;
 //! - [`manifest`]: `glassbox.toml`, naming the components and their policies.
 //!
 //! ```no_run
