@@ -36,8 +36,8 @@ impl CompiledCache {
     }
 
     /// The compiled form of `wasm`: from the cache when a sound entry exists,
-    /// else compiled with `compile` and stored for next time. A cache that
-    /// cannot be read or written only costs the compile.
+    /// else compiled and stored for next time. A cache that cannot be read or
+    /// written only costs the compile.
     pub fn load_or_compile(
         &self,
         engine: &wasmtime::Engine,

@@ -132,7 +132,12 @@ impl Telemetry {
             logger_provider.build(),
         );
         let meter = meter_provider.meter(INSTRUMENTATION_SCOPE);
-        if config.otlp.as_ref().is_some_and(|target| target.traces) {
+        // A meter provider without a reader refuses observable instruments, loudly.
+        if config
+            .otlp
+            .as_ref()
+            .is_some_and(|target| target.traces && target.metrics)
+        {
             observe_export(&meter, export_counts.clone());
         }
         Ok(Telemetry {
