@@ -18,6 +18,7 @@ impl Error {
             Error::Provider(_) => "provider error",
             Error::BudgetExceeded(_) => "budget exceeded",
             Error::LimitExceeded(_) => "limit exceeded",
+            Error::Unavailable(_) => "unavailable",
         }
     }
 
@@ -34,7 +35,8 @@ impl Error {
             | Error::Crashed(m)
             | Error::Provider(m)
             | Error::BudgetExceeded(m)
-            | Error::LimitExceeded(m) => m,
+            | Error::LimitExceeded(m)
+            | Error::Unavailable(m) => m,
         }
     }
 

@@ -40,8 +40,9 @@
 //! ## An agent
 //!
 //! An agent implements [`Agent`] and is exported with [`export_agent!`]. It
-//! reaches the model with [`llm::chat`], tools with [`tools::call`], and may open
-//! its own spans with [`telemetry::Span`]:
+//! reaches the model with [`llm::chat`], tools with [`tools::call`], the other
+//! agents it is granted with [`agents::invoke`], and may open its own spans
+//! with [`telemetry::Span`]:
 //!
 //! ```
 //! use glassbox_sdk::{export_agent, llm, telemetry, Agent, AgentInfo, ChatMessage, Error, RunRequest};
@@ -70,6 +71,7 @@
 //! with `glassbox run`.
 
 #[doc(hidden)]
+pub mod agents;
 pub mod bindings;
 pub mod http;
 pub mod llm;
@@ -82,10 +84,11 @@ mod tool;
 
 pub use agent::input_messages;
 pub use bindings::agent::exports::glassbox::agent::entrypoint::{
-    AgentInfo, AgentInput, Guest as Agent, RunRequest,
+    AgentInfo, Guest as Agent, RunRequest,
 };
 pub use bindings::agent::glassbox::agent::types::{
-    ChatMessage, Error, FinishReason, RateLimit, Role, TokenUsage, ToolCall, ToolDefinition,
+    AgentInput, ChatMessage, Error, FinishReason, RateLimit, Role, TokenUsage, ToolCall,
+    ToolDefinition,
 };
 pub use serde_json::{Value as JsonValue, json};
 pub use tool::ToolOutput;

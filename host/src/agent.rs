@@ -1,14 +1,15 @@
 //! The agent component: loading it, and running it as one trace rooted in an
 //! `invoke_agent {name}` span.
 
+use crate::agents::CallDepth;
 use crate::bindings::GuestError;
 use crate::bindings::agent::exports::glassbox::agent::entrypoint;
-use crate::bindings::agent::{AgentPre, glassbox::agent::types::ChatMessage};
+use crate::bindings::agent::{AgentPre, glassbox::agent::types};
 use crate::runtime::{
     Capabilities, ComponentState, Engine, LoadError, PoolingConfig, RunScope, World, new_store,
 };
 use crate::sandbox::{Budget, Fault, Policy, RunBudget, guard};
-use crate::telemetry::semconv;
+use crate::telemetry::{propagation, semconv};
 use opentelemetry::trace::{SpanKind, Status};
 use opentelemetry::{Context, KeyValue};
 use std::path::{Path, PathBuf};
@@ -21,7 +22,7 @@ pub use entrypoint::AgentInfo;
 #[derive(Clone, Debug)]
 pub enum AgentInput {
     Text(String),
-    Messages(Vec<ChatMessage>),
+    Messages(Vec<types::ChatMessage>),
 }
 
 /// One run of the agent.
@@ -29,7 +30,8 @@ pub enum AgentInput {
 pub struct RunRequest {
     pub input: AgentInput,
     pub conversation_id: Option<String>,
-    /// The trace this run joins (from a W3C `traceparent`); empty for a new trace.
+    /// The trace this run joins (from a W3C `traceparent`), with its baggage;
+    /// empty for a new trace. Baggage entries are recorded on the run's span.
     pub parent: Context,
     /// What the agent's sandbox is granted for this run, and its limits.
     pub policy: Policy,
@@ -127,9 +129,30 @@ impl AgentComponent {
         &self.path
     }
 
+    /// Runs the agent for a caller outside the host, on the request's budget.
     pub(crate) async fn run(
         &self,
         capabilities: &Arc<Capabilities>,
+        request: RunRequest,
+    ) -> Result<String, RunError> {
+        let budget = Arc::new(RunBudget::new(request.budget));
+        self.run_in(capabilities.clone(), budget, request).await
+    }
+
+    /// Runs the agent for another agent's run, spending that run's budget.
+    pub(crate) async fn run_nested(
+        &self,
+        caller: &RunScope,
+        request: RunRequest,
+    ) -> Result<String, RunError> {
+        self.run_in(caller.capabilities.clone(), caller.budget.clone(), request)
+            .await
+    }
+
+    async fn run_in(
+        &self,
+        capabilities: Arc<Capabilities>,
+        budget: Arc<RunBudget>,
         request: RunRequest,
     ) -> Result<String, RunError> {
         let telemetry = &capabilities.telemetry;
@@ -154,13 +177,17 @@ impl AgentComponent {
             attributes.push(KeyValue::new(semconv::GEN_AI_CONVERSATION_ID, id.clone()));
         }
         attributes.extend(request.policy.span_attributes());
+        attributes.extend(propagation::baggage_attributes(&request.parent));
         let name = format!("{} {}", semconv::operation::INVOKE_AGENT, self.info.name);
-        let span = telemetry.start_span(name, SpanKind::Internal, attributes, &request.parent);
+        let mut span =
+            telemetry.start_span(name, SpanKind::Internal, attributes, &request.parent);
         let started = Instant::now();
 
         let run = RunScope {
             capabilities: capabilities.clone(),
-            budget: Arc::new(RunBudget::new(request.budget)),
+            budget,
+            depth: CallDepth::of(&request.parent),
+            conversation_id: request.conversation_id.clone(),
         };
         let result = self.call_run(&run, span.context(), request).await;
         span.span().set_attributes(run.budget.span_attributes());
@@ -206,8 +233,8 @@ impl AgentComponent {
         .map_err(RunError::Sandbox)?;
         let wit_request = entrypoint::RunRequest {
             input: match request.input {
-                AgentInput::Text(text) => entrypoint::AgentInput::Text(text),
-                AgentInput::Messages(messages) => entrypoint::AgentInput::Messages(messages),
+                AgentInput::Text(text) => types::AgentInput::Text(text),
+                AgentInput::Messages(messages) => types::AgentInput::Messages(messages),
             },
             conversation_id: request.conversation_id,
         };

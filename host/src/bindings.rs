@@ -51,6 +51,7 @@ impl GuestError {
             GuestError::Provider(_) => error_type::PROVIDER,
             GuestError::BudgetExceeded(_) => error_type::BUDGET_EXCEEDED,
             GuestError::LimitExceeded(_) => error_type::LIMIT_EXCEEDED,
+            GuestError::Unavailable(_) => error_type::UNAVAILABLE,
         }
     }
 
@@ -67,7 +68,8 @@ impl GuestError {
             | GuestError::Crashed(m)
             | GuestError::Provider(m)
             | GuestError::BudgetExceeded(m)
-            | GuestError::LimitExceeded(m) => m,
+            | GuestError::LimitExceeded(m)
+            | GuestError::Unavailable(m) => m,
         }
     }
 }

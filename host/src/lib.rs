@@ -36,11 +36,13 @@
 //! ```
 
 pub mod agent;
+pub mod agents;
 mod bindings;
 pub mod llm;
 pub mod manifest;
 pub mod runtime;
 pub mod sandbox;
+pub mod serve;
 pub mod telemetry;
 pub mod tools;
 

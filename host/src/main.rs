@@ -5,14 +5,15 @@
 use anyhow::{Context as _, bail};
 use clap::{Args, Parser, Subcommand};
 use glassbox::llm::{LlmSettings, ProviderKind, ProviderSettings};
-use glassbox::manifest::{Manifest, parse_memory, parse_timeout};
+use glassbox::agents;
+use glassbox::manifest::{AgentDecl, AgentSpec, Manifest, parse_memory, parse_timeout};
 use glassbox::sandbox::{Budget, DirGrant, HostPattern, Policy};
-use glassbox::telemetry::{OtlpProtocol, TelemetryConfig, TelemetryError, TelemetryOverrides};
+use glassbox::serve::Stopped;
+use glassbox::telemetry::{
+    OtlpProtocol, TelemetryConfig, TelemetryError, TelemetryOverrides, propagation,
+};
 use glassbox::tools::PluginSpec;
 use glassbox::{AgentInput, Engine, EngineConfig, PoolingConfig, RunRequest, Runtime, Telemetry};
-use opentelemetry::propagation::TextMapPropagator;
-use opentelemetry::trace::TraceContextExt;
-use std::collections::HashMap;
 use std::io::{IsTerminal, Read};
 use std::path::PathBuf;
 use std::process::ExitCode;
@@ -23,10 +24,6 @@ use std::time::Duration;
 const EXIT_RUN_FAILED: u8 = 1;
 const EXIT_USAGE: u8 = 2;
 const EXIT_INTERRUPTED: u8 = 130;
-
-/// Instance slots for one run: the agent, the tool it is calling, and room
-/// for the components being loaded.
-const POOLED_INSTANCES: u32 = 8;
 
 #[derive(Parser)]
 #[command(
@@ -49,6 +46,11 @@ enum Command {
         after_help = "Example:\n  glassbox run react_agent.wasm --plugins plugins/ --input \"Which is warmer, Paris or Lisbon?\"\n  glassbox run --manifest glassbox.toml --input \"Summarise /docs\"\n  OPENAI_API_KEY=... glassbox run react_agent.wasm --tool weather.wasm --model gpt-4o-mini < question.txt\n  ANTHROPIC_API_KEY=... glassbox run agent.wasm --llm anthropic --record run.jsonl --input \"...\"\n  glassbox run agent.wasm --replay run.jsonl --input \"...\"\n  glassbox run agent.wasm --allow-dir ./docs:/docs --allow-host api.example.com --timeout 30s --max-llm-calls 10\n  OTEL_EXPORTER_OTLP_ENDPOINT=http://127.0.0.1:6006 OTEL_EXPORTER_OTLP_PROTOCOL=http/protobuf glassbox run ..."
     )]
     Run(Box<RunArgs>),
+    /// Serve the manifest's agents over HTTP (JSON, or Server-Sent Events), until SIGTERM or Ctrl-C.
+    #[command(
+        after_help = "Example:\n  glassbox serve --manifest glassbox.toml --listen 127.0.0.1:8080 --prometheus\n  curl -s localhost:8080/v1/agents\n  curl -s localhost:8080/v1/agents/react-agent/runs -H 'content-type: application/json' \\\n      -d '{\"input\": \"Which is warmer, Paris or Lisbon?\"}'"
+    )]
+    Serve(Box<ServeArgs>),
     /// List the tools the given plugins provide, with their parameter schemas.
     #[command(after_help = "Example:\n  glassbox tools --plugins plugins/")]
     Tools {
@@ -91,12 +93,13 @@ struct PluginArgs {
     tools: Vec<PathBuf>,
 }
 
+/// What `run` and `serve` both load: the components, their grants, the model and telemetry.
 #[derive(Args)]
-struct RunArgs {
+struct HostArgs {
     /// The agent component (`agent` world), unless the manifest names it.
     #[arg(required_unless_present = "manifest")]
     agent: Option<PathBuf>,
-    /// Read the agent, plugins, model provider and per-component policies from FILE (glassbox.toml).
+    /// Read the agents, plugins, model provider and per-component policies from FILE (glassbox.toml).
     #[arg(long, value_name = "FILE")]
     manifest: Option<PathBuf>,
     #[command(flatten)]
@@ -105,17 +108,18 @@ struct RunArgs {
     cache: CacheArgs,
     #[command(flatten)]
     sandbox: SandboxArgs,
-    /// What to ask the agent; read from stdin when absent.
-    #[arg(long, short)]
-    input: Option<String>,
-    /// Conversation this run belongs to (`gen_ai.conversation.id`).
-    #[arg(long, value_name = "ID")]
-    conversation_id: Option<String>,
     /// Set an environment variable inside the agent's sandbox (repeatable).
     #[arg(long = "env", value_name = "KEY=VALUE", value_parser = parse_env)]
     env: Vec<(String, String)>,
     #[command(flatten)]
     llm: LlmArgs,
+    #[command(flatten)]
+    telemetry: TelemetryArgs,
+}
+
+#[derive(Args)]
+#[command(next_help_heading = "Telemetry")]
+struct TelemetryArgs {
     /// OTLP endpoint, overriding OTEL_EXPORTER_OTLP_ENDPOINT.
     #[arg(long, value_name = "URL")]
     otlp_endpoint: Option<String>,
@@ -131,6 +135,31 @@ struct RunArgs {
     /// Also redact matches of REGEX from captured content (repeatable).
     #[arg(long, value_name = "REGEX")]
     redact: Vec<String>,
+}
+
+impl TelemetryArgs {
+    fn overrides(&self, trace_tree: Option<bool>) -> TelemetryOverrides {
+        TelemetryOverrides {
+            endpoint: self.otlp_endpoint.clone(),
+            protocol: self.otlp_protocol,
+            trace_tree,
+            capture_content: self.capture_content.then_some(true),
+            content_max_length: self.content_max_length,
+            redact: self.redact.clone(),
+        }
+    }
+}
+
+#[derive(Args)]
+struct RunArgs {
+    #[command(flatten)]
+    host: HostArgs,
+    /// What to ask the agent; read from stdin when absent.
+    #[arg(long, short)]
+    input: Option<String>,
+    /// Conversation this run belongs to (`gen_ai.conversation.id`).
+    #[arg(long, value_name = "ID")]
+    conversation_id: Option<String>,
     /// Print the trace tree on stderr (the default when no OTLP endpoint is set).
     #[arg(long, overrides_with = "no_trace_tree")]
     trace_tree: bool,
@@ -140,6 +169,27 @@ struct RunArgs {
     /// W3C traceparent of a trace to join (else the TRACEPARENT variable).
     #[arg(long, env = "TRACEPARENT", value_name = "TRACEPARENT")]
     traceparent: Option<String>,
+    /// W3C baggage to carry with the run, with --traceparent (else the BAGGAGE variable).
+    #[arg(long, env = "BAGGAGE", value_name = "BAGGAGE", requires = "traceparent")]
+    baggage: Option<String>,
+}
+
+#[derive(Args)]
+struct ServeArgs {
+    #[command(flatten)]
+    host: HostArgs,
+    /// Address to listen on.
+    #[arg(long, default_value = "127.0.0.1:8080", value_name = "ADDRESS:PORT")]
+    listen: std::net::SocketAddr,
+    /// On SIGTERM or Ctrl-C, how long runs in flight may take to finish.
+    #[arg(long, default_value = "30s", value_name = "DURATION", value_parser = parse_timeout)]
+    drain_timeout: Duration,
+    /// Serve the metrics for a Prometheus scrape at GET /metrics, beside any OTLP export.
+    #[arg(long)]
+    prometheus: bool,
+    /// Instance slots: runs, their tool calls and their agent calls in flight at once.
+    #[arg(long, default_value_t = 256, value_name = "N")]
+    instances: u32,
 }
 
 /// The default model provider, prices, and record or replay.
@@ -188,11 +238,11 @@ impl LlmArgs {
     }
 }
 
-/// Grants and limits given on the command line. They apply to the agent and
-/// to every plugin; a manifest grants per component.
+/// Grants and limits given on the command line. They apply to every agent
+/// and plugin; a manifest grants per component.
 #[derive(Args)]
 #[command(
-    next_help_heading = "Sandbox (nothing is granted by default; flags apply to the agent and every plugin)"
+    next_help_heading = "Sandbox (nothing is granted by default; flags apply to every agent and plugin)"
 )]
 struct SandboxArgs {
     /// Mount a host directory, read-only unless `:rw` (repeatable).
@@ -269,6 +319,7 @@ fn main() -> ExitCode {
     runtime.block_on(async {
         match cli.command {
             Command::Run(args) => run(*args).await,
+            Command::Serve(args) => serve(*args).await.unwrap_or_else(|e| fail(EXIT_USAGE, &e)),
             Command::Tools { plugins, cache } => list_tools(plugins, cache)
                 .await
                 .unwrap_or_else(|e| fail(EXIT_USAGE, &e)),
@@ -297,7 +348,7 @@ fn fail(code: u8, error: &anyhow::Error) -> ExitCode {
 }
 
 async fn run(args: RunArgs) -> ExitCode {
-    let (runtime, request) = match prepare(&args).await {
+    let (runtime, request) = match prepare_run(&args).await {
         Ok(prepared) => prepared,
         Err(error) => return fail(EXIT_USAGE, &error),
     };
@@ -306,30 +357,11 @@ async fn run(args: RunArgs) -> ExitCode {
         outcome = runtime.run(request) => Some(outcome),
         _ = tokio::signal::ctrl_c() => None,
     };
-    let telemetry = runtime.telemetry().clone();
-    // Exporting blocks; keep it off the async workers the gRPC exporter needs.
-    let flushed = tokio::task::spawn_blocking(move || {
-        let result = telemetry.shutdown();
-        (result, telemetry.trace_tree())
-    })
-    .await;
-    let (flush_result, tree) = flushed.unwrap_or_else(|e| {
-        (
-            Err(TelemetryError::Flush(vec![("telemetry", e.to_string())])),
-            None,
-        )
-    });
+    let (flush_result, tree) = flush(runtime.telemetry().clone()).await;
     if let Some(tree) = tree.filter(|t| !t.is_empty()) {
         eprintln!("\n{}", tree.trim_end());
     }
-    if let Err(error) = flush_result {
-        let hint = if error.traces_exported() {
-            " (a backend that takes only traces, such as Phoenix, needs OTEL_METRICS_EXPORTER=none and OTEL_LOGS_EXPORTER=none)"
-        } else {
-            ""
-        };
-        eprintln!("glassbox: warning: {error}{hint}");
-    }
+    warn_unflushed(flush_result);
     match outcome {
         Some(Ok(answer)) => {
             println!("{answer}");
@@ -343,28 +375,125 @@ async fn run(args: RunArgs) -> ExitCode {
     }
 }
 
+/// Exports what telemetry holds, off the async workers (exporting blocks),
+/// and returns the outcome with the trace tree, if one was kept.
+async fn flush(telemetry: Arc<Telemetry>) -> (Result<(), TelemetryError>, Option<String>) {
+    tokio::task::spawn_blocking(move || {
+        let result = telemetry.shutdown();
+        (result, telemetry.trace_tree())
+    })
+    .await
+    .unwrap_or_else(|e| {
+        (
+            Err(TelemetryError::Flush(vec![("telemetry", e.to_string())])),
+            None,
+        )
+    })
+}
+
+fn warn_unflushed(result: Result<(), TelemetryError>) {
+    if let Err(error) = result {
+        let hint = if error.traces_exported() {
+            " (a backend that takes only traces, such as Phoenix, needs OTEL_METRICS_EXPORTER=none and OTEL_LOGS_EXPORTER=none)"
+        } else {
+            ""
+        };
+        eprintln!("glassbox: warning: {error}{hint}");
+    }
+}
+
+async fn serve(args: ServeArgs) -> anyhow::Result<ExitCode> {
+    let overrides = args.host.telemetry.overrides(Some(false));
+    let mut telemetry_config = TelemetryConfig::from_env(&overrides).map_err(anyhow::Error::msg)?;
+    telemetry_config.prometheus = args.prometheus;
+    let (runtime, _) = prepare(&args.host, &telemetry_config, args.instances).await?;
+    let listener = tokio::net::TcpListener::bind(args.listen)
+        .await
+        .with_context(|| format!("cannot listen on {}", args.listen))?;
+    let served: Vec<&str> = runtime.agents().locals().map(|(name, _)| name).collect();
+    tracing::info!(
+        "serving {} on http://{}",
+        served.join(", "),
+        listener.local_addr().unwrap_or(args.listen)
+    );
+    let runtime = Arc::new(runtime);
+    let stopped = glassbox::serve::serve(
+        runtime.clone(),
+        listener,
+        shutdown_signal(),
+        args.drain_timeout,
+    )
+    .await
+    .context("the server failed")?;
+    match stopped {
+        Stopped::Drained => tracing::info!("stopped; every run finished"),
+        Stopped::Abandoned { runs } => tracing::warn!(
+            "stopped; {runs} runs were still going after {} and were cancelled",
+            humantime::format_duration(args.drain_timeout)
+        ),
+    }
+    warn_unflushed(flush(runtime.telemetry().clone()).await.0);
+    Ok(ExitCode::SUCCESS)
+}
+
+/// SIGTERM (what orchestrators send) or Ctrl-C.
+async fn shutdown_signal() {
+    #[cfg(unix)]
+    {
+        let mut terminate =
+            match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
+                Ok(terminate) => terminate,
+                Err(error) => {
+                    tracing::warn!("cannot watch for SIGTERM: {error}");
+                    let _ = tokio::signal::ctrl_c().await;
+                    return;
+                }
+            };
+        tokio::select! {
+            _ = terminate.recv() => {}
+            _ = tokio::signal::ctrl_c() => {}
+        }
+    }
+    #[cfg(not(unix))]
+    let _ = tokio::signal::ctrl_c().await;
+    tracing::info!("shutting down: no new runs; waiting for those in flight");
+}
+
 /// Everything that can fail before the agent starts: input, components, provider, telemetry.
-async fn prepare(args: &RunArgs) -> anyhow::Result<(Runtime, RunRequest)> {
-    let overrides = TelemetryOverrides {
-        endpoint: args.otlp_endpoint.clone(),
-        protocol: args.otlp_protocol,
-        trace_tree: match (args.trace_tree, args.no_trace_tree) {
-            (_, true) => Some(false),
-            (true, _) => Some(true),
-            _ => None,
-        },
-        capture_content: args.capture_content.then_some(true),
-        content_max_length: args.content_max_length,
-        redact: args.redact.clone(),
+async fn prepare_run(args: &RunArgs) -> anyhow::Result<(Runtime, RunRequest)> {
+    let trace_tree = match (args.trace_tree, args.no_trace_tree) {
+        (_, true) => Some(false),
+        (true, _) => Some(true),
+        _ => None,
     };
-    let telemetry_config = TelemetryConfig::from_env(&overrides).map_err(anyhow::Error::msg)?;
+    let telemetry_config = TelemetryConfig::from_env(&args.host.telemetry.overrides(trace_tree))
+        .map_err(anyhow::Error::msg)?;
     let parent = match &args.traceparent {
-        Some(traceparent) => parse_traceparent(traceparent)?,
+        Some(traceparent) => propagation::parse(traceparent, args.baggage.as_deref())
+            .map_err(anyhow::Error::msg)?,
         None => opentelemetry::Context::new(),
     };
     let input = read_input(args.input.as_deref())?;
+    let (runtime, agent) = prepare(&args.host, &telemetry_config, 0).await?;
+    let request = RunRequest {
+        input: AgentInput::Text(input),
+        conversation_id: args.conversation_id.clone(),
+        parent,
+        policy: agent.policy,
+        budget: agent.budget,
+    };
+    Ok((runtime, request))
+}
 
-    let (agent_path, mut policy, mut budget, mut plugins, llm) = match &args.manifest {
+/// Loads what `args` name into a runtime with `instances` pooled slots (0:
+/// enough for one run whose agent calls nest as deep as allowed). Returns
+/// the main agent's spec too, with the command line's grants applied.
+async fn prepare(
+    args: &HostArgs,
+    telemetry_config: &TelemetryConfig,
+    instances: u32,
+) -> anyhow::Result<(Runtime, AgentSpec)> {
+    let mut manifest = match &args.manifest {
         Some(path) => {
             let manifest = Manifest::load(path)?;
             if let Some(agent) = &args.agent {
@@ -375,62 +504,68 @@ async fn prepare(args: &RunArgs) -> anyhow::Result<(Runtime, RunRequest)> {
                     path.display()
                 );
             }
-            let agent = manifest.agent;
-            (
-                agent.path,
-                agent.policy,
-                agent.budget,
-                manifest.plugins,
-                manifest.llm,
-            )
+            manifest
         }
-        None => (
-            args.agent
-                .clone()
-                .context("no agent: give its component file, or --manifest FILE")?,
-            Policy::default(),
-            Budget::default(),
-            Vec::new(),
-            LlmSettings::default(),
-        ),
+        None => Manifest {
+            agent: AgentSpec {
+                name: None,
+                path: args
+                    .agent
+                    .clone()
+                    .context("no agent: give its component file, or --manifest FILE")?,
+                policy: Policy::default(),
+                budget: Budget::default(),
+            },
+            plugins: Vec::new(),
+            agents: Vec::new(),
+            max_agent_depth: None,
+            llm: LlmSettings::default(),
+        },
     };
-    plugins.extend(
+    manifest.plugins.extend(
         plugin_paths(&args.plugins)?
             .into_iter()
             .map(PluginSpec::new),
     );
-    policy.env.extend(args.env.iter().cloned());
-    args.sandbox.grant(&mut policy);
-    for plugin in &mut plugins {
+    manifest.agent.policy.env.extend(args.env.iter().cloned());
+    args.sandbox.grant(&mut manifest.agent.policy);
+    for plugin in &mut manifest.plugins {
         args.sandbox.grant(&mut plugin.policy);
     }
-    args.sandbox.limit(&mut budget);
-    let (llm, description) = llm.overlay(args.llm.settings()).build()?;
+    for decl in &mut manifest.agents {
+        if let AgentDecl::Local(spec) = decl {
+            args.sandbox.grant(&mut spec.policy);
+        }
+    }
+    args.sandbox.limit(&mut manifest.agent.budget);
+    let (llm, description) = manifest.llm.clone().overlay(args.llm.settings()).build()?;
     tracing::info!("LLM provider: {description}");
 
-    let limits = || std::iter::once(&policy.limits).chain(plugins.iter().map(|p| &p.policy.limits));
+    let max_depth = manifest.max_agent_depth.unwrap_or(agents::DEFAULT_MAX_DEPTH);
+    let instances = match instances {
+        // Each level of nesting holds an agent and the tool it calls, plus
+        // room for the components being loaded.
+        0 => 2 * (max_depth + 1) + 2,
+        n => n,
+    };
     let engine = Engine::with_config(&EngineConfig {
-        fuel_metering: limits().any(|limits| limits.fuel.is_some()),
+        fuel_metering: manifest.limits().any(|limits| limits.fuel.is_some()),
         pooling: Some(PoolingConfig {
-            instances: POOLED_INSTANCES,
-            max_memory: limits()
+            instances,
+            max_memory: manifest
+                .limits()
                 .map(|limits| limits.memory)
                 .max()
                 .unwrap_or_default(),
         }),
         cache_dir: args.cache.dir(),
     })?;
-    let agent = engine.load_agent_with(&agent_path, &policy).await?;
-    let tools = engine.load_tools(&plugins).await?;
-    let telemetry = Arc::new(Telemetry::new(&telemetry_config, &agent.info().name)?);
-    let request = RunRequest {
-        input: AgentInput::Text(input),
-        conversation_id: args.conversation_id.clone(),
-        parent,
-        policy,
-        budget,
-    };
-    Ok((Runtime::new(agent, tools, llm, telemetry), request))
+    let components = engine.load_manifest(&manifest).await?;
+    let telemetry = Arc::new(Telemetry::new(
+        telemetry_config,
+        &components.agent.info().name,
+    )?);
+    Ok((components.into_runtime(llm, telemetry), manifest.agent))
 }
 
 fn read_input(input: Option<&str>) -> anyhow::Result<String> {
@@ -449,17 +584,6 @@ fn read_input(input: Option<&str>) -> anyhow::Result<String> {
         bail!("no input: stdin was empty");
     }
     Ok(text)
-}
-
-fn parse_traceparent(traceparent: &str) -> anyhow::Result<opentelemetry::Context> {
-    let carrier = HashMap::from([("traceparent".to_owned(), traceparent.trim().to_owned())]);
-    let context = opentelemetry_sdk::propagation::TraceContextPropagator::new().extract(&carrier);
-    if !context.span().span_context().is_valid() {
-        bail!(
-            "`{traceparent}` is not a valid W3C traceparent (expected 00-<32 hex>-<16 hex>-<2 hex>)"
-        );
-    }
-    Ok(context)
 }
 
 fn plugin_paths(args: &PluginArgs) -> anyhow::Result<Vec<PathBuf>> {

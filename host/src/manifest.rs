@@ -1,9 +1,11 @@
-//! The `glassbox.toml` manifest: the agent, its plugins, the model provider,
+//! The `glassbox.toml` manifest: the agent, its plugins, the agents it may
+//! call (components, or agents served by other hosts), the model provider,
 //! and per component what it is granted and how much it may use. Everything
 //! is checked when the file is read (unknown keys, bad values, directories
 //! that do not exist), and each error names the file, line and column.
 //! Relative paths are relative to the manifest's directory.
 
+use crate::agents::RemoteAgent;
 use crate::llm::{LlmSettings, Price, Prices, ProviderKind, ProviderSettings};
 use crate::sandbox::{Budget, DirGrant, HostPattern, Limits, Policy};
 use crate::tools::{PluginSpec, plugin_files};
@@ -30,12 +32,21 @@ pub enum ManifestError {
     },
 }
 
-/// The agent to run, under its policy and budget.
+/// An agent component, under its policy and budget.
 #[derive(Clone, Debug)]
 pub struct AgentSpec {
+    /// The name other agents and callers use; by default, the one it describes itself with.
+    pub name: Option<String>,
     pub path: PathBuf,
     pub policy: Policy,
     pub budget: Budget,
+}
+
+/// An agent another agent may call: a component, or an agent on another host.
+#[derive(Clone, Debug)]
+pub enum AgentDecl {
+    Local(AgentSpec),
+    Remote(RemoteAgent),
 }
 
 /// A checked manifest.
@@ -44,23 +55,55 @@ pub struct Manifest {
     pub agent: AgentSpec,
     /// One entry per plugin file; a directory in the manifest becomes its `*.wasm` files.
     pub plugins: Vec<PluginSpec>,
+    /// `[[agents]]`: the agents besides `[agent]`.
+    pub agents: Vec<AgentDecl>,
+    /// How deep agent calls may nest (default [`crate::agents::DEFAULT_MAX_DEPTH`]).
+    pub max_agent_depth: Option<u32>,
     pub llm: LlmSettings,
+}
+
+impl Manifest {
+    /// The limits of every component, for sizing an engine's pool.
+    pub fn limits(&self) -> impl Iterator<Item = &Limits> {
+        let agents = self.agents.iter().filter_map(|decl| match decl {
+            AgentDecl::Local(spec) => Some(&spec.policy.limits),
+            AgentDecl::Remote(_) => None,
+        });
+        std::iter::once(&self.agent.policy.limits)
+            .chain(self.plugins.iter().map(|plugin| &plugin.policy.limits))
+            .chain(agents)
+    }
 }
 
 #[derive(Deserialize)]
 #[serde(deny_unknown_fields)]
 struct ManifestFile {
-    agent: ComponentSection,
+    max_agent_depth: Option<Spanned<u32>>,
+    agent: Spanned<ComponentSection>,
     #[serde(default)]
-    plugins: Vec<ComponentSection>,
+    plugins: Vec<Spanned<ComponentSection>>,
+    #[serde(default)]
+    agents: Vec<Spanned<ComponentSection>>,
     #[serde(default)]
     llm: LlmSection,
 }
 
+/// `[agent]`, each of `[[plugins]]` and each of `[[agents]]`. Keys that
+/// belong to only some of them are checked after reading.
 #[derive(Deserialize)]
 #[serde(deny_unknown_fields)]
 struct ComponentSection {
-    path: Spanned<PathBuf>,
+    /// Agents only.
+    name: Option<Spanned<String>>,
+    /// Required, except for a remote agent.
+    path: Option<Spanned<PathBuf>>,
+    /// `[[agents]]` only: the base URL of the Glassbox host serving the agent.
+    url: Option<Spanned<String>>,
+    /// Remote agents only.
+    description: Option<String>,
+    /// Agents only: the agents this one may call, by name.
+    #[serde(default)]
+    allow_agents: Vec<String>,
     /// Variables set to these values in the component.
     #[serde(default)]
     env: BTreeMap<String, String>,
@@ -234,28 +277,22 @@ impl Manifest {
         let base = path.parent().unwrap_or(Path::new(""));
         let resolve = |p: &Path| base.join(p);
 
-        let (agent_path, policy, budget) = file.agent.into_policy(&at, &resolve)?;
-        if !agent_path.get_ref().is_file() {
-            return Err(at.error(
-                agent_path.span(),
-                format!("no agent component at {}", agent_path.get_ref().display()),
-            ));
-        }
-        let agent = AgentSpec {
-            path: agent_path.into_inner(),
-            policy,
-            budget: budget.unwrap_or_default(),
-        };
+        let (agent_span, agent) = (file.agent.span(), file.agent.into_inner());
+        let agent = agent.into_agent_spec(&at, &resolve, agent_span)?;
 
         let mut plugins = Vec::new();
         for section in file.plugins {
+            let span = section.span();
+            let section = section.into_inner();
             if let Some(budget) = &section.budget {
                 return Err(at.error(
                     budget.span(),
                     "a budget applies to the agent's run, not to a plugin".into(),
                 ));
             }
+            section.refuse_agent_keys(&at, span.clone(), "a plugin")?;
             let (plugin_path, policy, _) = section.into_policy(&at, &resolve)?;
+            let plugin_path = plugin_path.ok_or_else(|| at.error(span, "a plugin needs a `path`".into()))?;
             let files = if plugin_path.get_ref().is_dir() {
                 plugin_files(plugin_path.get_ref())
                     .map_err(|e| at.error(plugin_path.span(), e.to_string()))?
@@ -276,24 +313,142 @@ impl Manifest {
             }));
         }
 
+        let mut agents = Vec::new();
+        for section in file.agents {
+            let span = section.span();
+            let section = section.into_inner();
+            agents.push(match section.url.clone() {
+                Some(url) => AgentDecl::Remote(section.into_remote(&at, url, span)?),
+                None => AgentDecl::Local(section.into_agent_spec(&at, &resolve, span)?),
+            });
+        }
+
+        let max_agent_depth = match file.max_agent_depth {
+            Some(depth) if *depth.get_ref() == 0 => {
+                return Err(at.error(
+                    depth.span(),
+                    "a depth of 0 would refuse every agent call; leave `allow_agents` empty instead".into(),
+                ));
+            }
+            depth => depth.map(Spanned::into_inner),
+        };
+
         Ok(Manifest {
             agent,
             plugins,
+            agents,
+            max_agent_depth,
             llm: file.llm.into_settings(&at, &resolve)?,
         })
     }
 }
 
 impl ComponentSection {
+    /// `[agent]`, or a local agent of `[[agents]]`: a component file.
+    fn into_agent_spec(
+        self,
+        at: &Locator<'_>,
+        resolve: &impl Fn(&Path) -> PathBuf,
+        span: Range<usize>,
+    ) -> Result<AgentSpec, ManifestError> {
+        if self.url.is_some() || self.description.is_some() {
+            return Err(at.error(
+                span,
+                "`url` and `description` are for an agent on another host; a component describes itself".into(),
+            ));
+        }
+        let name = self.name.clone().map(Spanned::into_inner);
+        let (path, policy, budget) = self.into_policy(at, resolve)?;
+        let path = path.ok_or_else(|| at.error(span, "an agent needs a `path` (or, on another host, a `url`)".into()))?;
+        if !path.get_ref().is_file() {
+            return Err(at.error(
+                path.span(),
+                format!("no agent component at {}", path.get_ref().display()),
+            ));
+        }
+        Ok(AgentSpec {
+            name,
+            path: path.into_inner(),
+            policy,
+            budget: budget.unwrap_or_default(),
+        })
+    }
+
+    /// An agent of `[[agents]]` served by another host: a name, a URL and a timeout.
+    fn into_remote(
+        self,
+        at: &Locator<'_>,
+        url: Spanned<String>,
+        span: Range<usize>,
+    ) -> Result<RemoteAgent, ManifestError> {
+        let sandboxed = self.path.is_some()
+            || !self.env.is_empty()
+            || !self.allow_env.is_empty()
+            || !self.allow_dirs.is_empty()
+            || !self.allow_hosts.is_empty()
+            || !self.allow_agents.is_empty()
+            || self.allow_models.is_some()
+            || self.memory.is_some()
+            || self.fuel.is_some()
+            || self.budget.is_some();
+        if sandboxed {
+            return Err(at.error(
+                span,
+                "an agent on another host takes only `name`, `url`, `description` and `timeout`; its own host sandboxes it".into(),
+            ));
+        }
+        let name = self
+            .name
+            .ok_or_else(|| at.error(span, "an agent on another host needs its `name` there".into()))?
+            .into_inner();
+        let parsed = url::Url::parse(url.get_ref())
+            .ok()
+            .filter(|parsed| matches!(parsed.scheme(), "http" | "https") && parsed.has_host())
+            .ok_or_else(|| {
+                at.error(
+                    url.span(),
+                    format!("`{}` is not an http(s) URL such as `http://10.0.0.7:8080`", url.get_ref()),
+                )
+            })?;
+        let timeout = match self.timeout {
+            Some(timeout) => parse_timeout(timeout.get_ref())
+                .map_err(|reason| at.error(timeout.span(), reason))?,
+            None => crate::agents::DEFAULT_REMOTE_TIMEOUT,
+        };
+        Ok(RemoteAgent::new(name, parsed, timeout)
+            .with_description(self.description.unwrap_or_default()))
+    }
+
+    /// Refuses the keys only agents take.
+    fn refuse_agent_keys(
+        &self,
+        at: &Locator<'_>,
+        span: Range<usize>,
+        what: &str,
+    ) -> Result<(), ManifestError> {
+        if self.name.is_some()
+            || self.url.is_some()
+            || self.description.is_some()
+            || !self.allow_agents.is_empty()
+        {
+            return Err(at.error(
+                span,
+                format!("`name`, `url`, `description` and `allow_agents` are for agents, not {what}"),
+            ));
+        }
+        Ok(())
+    }
+
     /// The component's resolved path, policy and budget.
     fn into_policy(
         self,
         at: &Locator<'_>,
         resolve: &impl Fn(&Path) -> PathBuf,
-    ) -> Result<(Spanned<PathBuf>, Policy, Option<Budget>), ManifestError> {
+    ) -> Result<(Option<Spanned<PathBuf>>, Policy, Option<Budget>), ManifestError> {
         let mut policy = Policy {
             env: self.env.into_iter().collect(),
             models: self.allow_models,
+            agents: self.allow_agents,
             ..Policy::default()
         };
         for name in &self.allow_env {
@@ -339,7 +494,9 @@ impl ComponentSection {
                 cost_usd: budget.max_cost_usd,
             }
         });
-        let path = Spanned::new(self.path.span(), resolve(self.path.get_ref()));
+        let path = self
+            .path
+            .map(|path| Spanned::new(path.span(), resolve(path.get_ref())));
         Ok((path, policy, budget))
     }
 }

@@ -142,7 +142,7 @@ impl Call {
         error_type: &'static str,
         error: GuestError,
     ) -> GuestError {
-        let open = self.start(request_attributes);
+        let mut open = self.start(request_attributes);
         open.span.fail(error_type, error.message().to_owned());
         open.span.finish();
         error

@@ -9,7 +9,9 @@ mod pooling;
 pub use pooling::PoolingConfig;
 
 use crate::agent::{AgentComponent, RunError, RunRequest};
+use crate::agents::{AgentDirectory, AgentEntry, DuplicateAgent, LocalAgent};
 use crate::bindings;
+use crate::manifest::{AgentDecl, Manifest};
 use crate::llm::Llm;
 use crate::sandbox::{self, Fault, HttpGate, MemoryLimiter, Policy, RunBudget};
 use crate::telemetry::{SpanScope, Telemetry};
@@ -70,6 +72,14 @@ pub enum LoadError {
     PluginDir {
         path: PathBuf,
         source: std::io::Error,
+    },
+    #[error(transparent)]
+    DuplicateAgent(#[from] DuplicateAgent),
+    #[error("agent `{agent}` is granted agent `{granted}`, which is not defined (defined: {})", list_or_none(.defined))]
+    UnknownAgent {
+        agent: String,
+        granted: String,
+        defined: Vec<String>,
     },
 }
 
@@ -188,9 +198,10 @@ impl Engine {
             api::types::add_to_linker::<_, HasSelf<_>>(linker, |s| s)?;
             api::llm::add_to_linker::<_, HasSelf<_>>(linker, |s| s)?;
             api::telemetry::add_to_linker::<_, HasSelf<_>>(linker, |s| s)?;
-            // Only agents may call tools: a plugin calling tools could recurse without end.
+            // Only agents may call tools and agents: a plugin calling them could recurse without end.
             if with_tools {
                 api::tools::add_to_linker::<_, HasSelf<_>>(linker, |s| s)?;
+                api::agents::add_to_linker::<_, HasSelf<_>>(linker, |s| s)?;
             }
             Ok(())
         };
@@ -228,6 +239,62 @@ impl Engine {
     /// their tools by name.
     pub async fn load_tools(&self, plugins: &[PluginSpec]) -> Result<ToolRegistry, LoadError> {
         ToolRegistry::load(self, plugins).await
+    }
+
+    /// Loads every component `manifest` names: the agent, its plugins and the
+    /// agents it may call, and checks that every granted agent is defined.
+    pub async fn load_manifest(&self, manifest: &Manifest) -> Result<Components, LoadError> {
+        let main = &manifest.agent;
+        let agent = self.load_agent_with(&main.path, &main.policy).await?;
+        let tools = self.load_tools(&manifest.plugins).await?;
+        let mut agents = AgentDirectory::default();
+        if let Some(max_depth) = manifest.max_agent_depth {
+            agents = agents.with_max_depth(max_depth);
+        }
+        let local = |component: AgentComponent, spec: &crate::manifest::AgentSpec| {
+            AgentEntry::Local(LocalAgent {
+                component,
+                policy: spec.policy.clone(),
+                budget: spec.budget,
+            })
+        };
+        let main_name = main.name.clone().unwrap_or_else(|| agent.info().name.clone());
+        agents.add(main_name, local(agent.clone(), main))?;
+        for decl in &manifest.agents {
+            match decl {
+                AgentDecl::Local(spec) => {
+                    let component = self.load_agent_with(&spec.path, &spec.policy).await?;
+                    let name = spec
+                        .name
+                        .clone()
+                        .unwrap_or_else(|| component.info().name.clone());
+                    agents.add(name, local(component, spec))?;
+                }
+                AgentDecl::Remote(remote) => {
+                    agents.add(remote.name.clone(), AgentEntry::Remote(remote.clone()))?;
+                }
+            }
+        }
+        let defined: Vec<String> = agents.iter().map(|(name, _)| name.to_owned()).collect();
+        for (name, local) in agents.locals() {
+            if let Some(granted) = local
+                .policy
+                .agents
+                .iter()
+                .find(|granted| !defined.contains(granted))
+            {
+                return Err(LoadError::UnknownAgent {
+                    agent: name.to_owned(),
+                    granted: granted.clone(),
+                    defined,
+                });
+            }
+        }
+        Ok(Components {
+            agent,
+            tools,
+            agents,
+        })
     }
 
     /// Reads, compiles and links the component at `path` for `world`, then
@@ -315,19 +382,39 @@ impl Engine {
     }
 }
 
+/// Everything a manifest names, compiled and described: what a [`Runtime`]
+/// is made of, less the model and telemetry.
+pub struct Components {
+    /// The manifest's `[agent]`, which `glassbox run` runs.
+    pub agent: AgentComponent,
+    pub tools: ToolRegistry,
+    /// Every agent by name, the main one included.
+    pub agents: AgentDirectory,
+}
+
+impl Components {
+    pub fn into_runtime(self, llm: impl Into<Llm>, telemetry: Arc<Telemetry>) -> Runtime {
+        Runtime::with_agents(self.agent, self.tools, self.agents, llm, telemetry)
+    }
+}
+
 /// The capabilities a runtime grants every component it runs.
 pub(crate) struct Capabilities {
     pub llm: Llm,
     pub tools: ToolRegistry,
+    pub agents: AgentDirectory,
     pub telemetry: Arc<Telemetry>,
 }
 
-/// What a store running for an agent run may use: the runtime's capabilities
-/// and the run's budget, shared with the tool calls the run makes.
+/// What a store running for an agent run may use: the runtime's capabilities,
+/// the run's budget (shared with the tool and agent calls the run makes), how
+/// deep in agent calls the run is, and its conversation.
 #[derive(Clone)]
 pub(crate) struct RunScope {
     pub capabilities: Arc<Capabilities>,
     pub budget: Arc<RunBudget>,
+    pub depth: u32,
+    pub conversation_id: Option<String>,
 }
 
 /// What each store carries: the component's sandbox and its view of the capabilities.
@@ -398,16 +485,29 @@ impl WasiHttpView for ComponentState {
     }
 }
 
-/// An agent ready to run, with its tools, model and telemetry.
+/// An agent ready to run, with its tools, the agents it may call, model and telemetry.
 pub struct Runtime {
     capabilities: Arc<Capabilities>,
     agent: AgentComponent,
 }
 
 impl Runtime {
+    /// A runtime for `agent` alone: it may call no other agent.
     pub fn new(
         agent: AgentComponent,
         tools: ToolRegistry,
+        llm: impl Into<Llm>,
+        telemetry: Arc<Telemetry>,
+    ) -> Self {
+        Self::with_agents(agent, tools, AgentDirectory::default(), llm, telemetry)
+    }
+
+    /// A runtime for `agent`, whose runs may call the agents of `agents` that
+    /// their policies grant.
+    pub fn with_agents(
+        agent: AgentComponent,
+        tools: ToolRegistry,
+        agents: AgentDirectory,
         llm: impl Into<Llm>,
         telemetry: Arc<Telemetry>,
     ) -> Self {
@@ -415,6 +515,7 @@ impl Runtime {
             capabilities: Arc::new(Capabilities {
                 llm: llm.into(),
                 tools,
+                agents,
                 telemetry,
             }),
             agent,
@@ -425,6 +526,10 @@ impl Runtime {
         &self.agent
     }
 
+    pub fn agents(&self) -> &AgentDirectory {
+        &self.capabilities.agents
+    }
+
     pub fn telemetry(&self) -> &Arc<Telemetry> {
         &self.capabilities.telemetry
     }
@@ -432,6 +537,16 @@ impl Runtime {
     /// Runs the agent once, in a fresh store, as one trace.
     pub async fn run(&self, request: RunRequest) -> Result<String, RunError> {
         self.agent.run(&self.capabilities, request).await
+    }
+
+    /// Runs `agent` (one of [`Runtime::agents`], say) once, with this
+    /// runtime's capabilities.
+    pub async fn run_component(
+        &self,
+        agent: &AgentComponent,
+        request: RunRequest,
+    ) -> Result<String, RunError> {
+        agent.run(&self.capabilities, request).await
     }
 }
 

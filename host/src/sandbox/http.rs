@@ -7,10 +7,8 @@
 use super::Policy;
 use crate::telemetry::{Telemetry, semconv};
 use http_body_util::BodyExt;
-use opentelemetry::propagation::TextMapPropagator;
 use opentelemetry::trace::SpanKind;
 use opentelemetry::{Context, KeyValue};
-use opentelemetry_sdk::propagation::TraceContextPropagator;
 use std::fmt;
 use std::str::FromStr;
 use std::sync::Arc;
@@ -204,7 +202,7 @@ impl WasiHttpHooks for HttpGate {
             KeyValue::new(semconv::SERVER_PORT, i64::from(port)),
             KeyValue::new(semconv::GLASSBOX_COMPONENT, self.component.to_string()),
         ];
-        let span = telemetry.start_span(method, SpanKind::Client, attributes, &self.parent);
+        let mut span = telemetry.start_span(method, SpanKind::Client, attributes, &self.parent);
 
         if !self
             .policy
@@ -222,12 +220,9 @@ impl WasiHttpHooks for HttpGate {
             return Box::new(async { Err(wasmtime_wasi_http::Error::HttpRequestDenied) });
         }
 
-        // The callee joins the trace, under this request's span; the guest
-        // cannot forge its own parent.
-        TraceContextPropagator::new().inject_context(
-            span.context(),
-            &mut opentelemetry_http::HeaderInjector(request.headers_mut()),
-        );
+        // The callee joins the trace (and its baggage), under this request's
+        // span; the guest cannot forge its own parent.
+        crate::telemetry::propagation::inject(span.context(), request.headers_mut());
         Box::new(async move {
             match wasmtime_wasi_http::default_send_request(request, options).await {
                 Ok((response, connection)) => {

@@ -1,6 +1,6 @@
 //! The sandbox: what a component may touch and how much it may use. Nothing is
 //! granted by default; a [`Policy`] lists every grant (directories, outbound
-//! HTTP hosts, environment variables, models) and the [`Limits`] each instance
+//! HTTP hosts, environment variables, models, agents) and the [`Limits`] each instance
 //! runs under, a [`Budget`] caps what one agent run may spend, and every
 //! denial or limit hit is recorded in the trace.
 
@@ -35,6 +35,8 @@ pub struct Policy {
     pub hosts: Vec<HostPattern>,
     /// Models the component may call; `None` allows every model the provider offers.
     pub models: Option<Vec<String>>,
+    /// Agents an agent may call, by name (see [`crate::agents`]).
+    pub agents: Vec<String>,
     pub limits: Limits,
 }
 
@@ -130,6 +132,12 @@ impl Policy {
                 self.limits.timeout.as_secs_f64(),
             ),
         ];
+        if !self.agents.is_empty() {
+            attributes.push(KeyValue::new(
+                semconv::GLASSBOX_SANDBOX_AGENTS,
+                list(self.agents.clone()),
+            ));
+        }
         if let Some(models) = &self.models {
             attributes.push(KeyValue::new(
                 semconv::GLASSBOX_SANDBOX_MODELS,

@@ -77,6 +77,9 @@ pub struct TelemetryConfig {
     pub content: ContentConfig,
     /// How spans are queued and batched for export (`OTEL_BSP_*`).
     pub batch: BatchSettings,
+    /// Keep metrics in a Prometheus registry too, for a scrape endpoint
+    /// ([`crate::Telemetry::prometheus_text`]).
+    pub prometheus: bool,
 }
 
 /// Command-line choices that take precedence over the environment.
@@ -154,6 +157,7 @@ impl TelemetryConfig {
             trace_tree,
             content,
             batch: BatchSettings::from_lookup(&var)?,
+            prometheus: false,
         })
     }
 }

@@ -7,7 +7,9 @@ mod config;
 mod content;
 mod export;
 mod guest;
+pub mod propagation;
 pub mod semconv;
+mod steps;
 mod tree;
 
 pub use config::{OtlpProtocol, OtlpTarget, TelemetryConfig, TelemetryOverrides};
@@ -16,6 +18,7 @@ pub use content::{ContentConfig, DEFAULT_MAX_LENGTH, REDACTED};
 pub use export::{BatchSettings, ExportStats};
 pub use guest::GuestSpan;
 pub(crate) use guest::SpanScope;
+pub use steps::{Step, StepError, StepSink};
 
 use export::{BoundedBatchProcessor, ExportCounts};
 use opentelemetry::metrics::{Counter, Histogram, Meter, MeterProvider as _};
@@ -63,6 +66,11 @@ pub struct Telemetry {
     tracer_provider: SdkTracerProvider,
     meter_provider: SdkMeterProvider,
     logger_provider: SdkLoggerProvider,
+    /// Whether the providers are the host's own, to shut down with it, or an
+    /// embedding application's, which the host only flushes.
+    owns_providers: bool,
+    /// Metrics for a Prometheus scrape, when asked for.
+    prometheus: Option<prometheus::Registry>,
     tree: Option<TraceTree>,
     content: Option<ContentCapture>,
     export_counts: Arc<ExportCounts>,
@@ -122,6 +130,19 @@ impl Telemetry {
             drop(entered);
             export_runtime = Some(runtime);
         }
+        let prometheus = if config.prometheus {
+            let registry = prometheus::Registry::new();
+            let exporter = opentelemetry_prometheus::exporter()
+                .with_registry(registry.clone())
+                .build()
+                .map_err(|e| {
+                    TelemetryError::Config(format!("cannot set up Prometheus metrics: {e}"))
+                })?;
+            meter_provider = meter_provider.with_reader(exporter);
+            Some(registry)
+        } else {
+            None
+        };
         let tree = config.trace_tree.then(TraceTree::default);
         if let Some(tree) = &tree {
             tracer_provider = tracer_provider.with_span_processor(tree.clone());
@@ -133,14 +154,48 @@ impl Telemetry {
         );
         let meter = meter_provider.meter(INSTRUMENTATION_SCOPE);
         // A meter provider without a reader refuses observable instruments, loudly.
-        if config
-            .otlp
-            .as_ref()
-            .is_some_and(|target| target.traces && target.metrics)
-        {
+        let traces_exported = config.otlp.as_ref().is_some_and(|target| target.traces);
+        let metrics_read = config.otlp.as_ref().is_some_and(|target| target.metrics)
+            || prometheus.is_some();
+        if traces_exported && metrics_read {
             observe_export(&meter, export_counts.clone());
         }
-        Ok(Telemetry {
+        let mut telemetry =
+            Self::assemble(tracer_provider, meter_provider, logger_provider, content);
+        telemetry.owns_providers = true;
+        telemetry.prometheus = prometheus;
+        telemetry.tree = tree;
+        telemetry.export_counts = export_counts;
+        telemetry.export_runtime = export_runtime;
+        Ok(telemetry)
+    }
+
+    /// Telemetry through an embedding application's providers: the host's
+    /// spans and metrics go wherever the application's go, under its resource.
+    /// [`Telemetry::shutdown`] then flushes them and leaves them running; the
+    /// application shuts them down. Log records from guests go nowhere.
+    pub fn with_providers(
+        tracer_provider: SdkTracerProvider,
+        meter_provider: SdkMeterProvider,
+        content: &ContentConfig,
+    ) -> Result<Self, TelemetryError> {
+        let content = ContentCapture::new(content).map_err(TelemetryError::Config)?;
+        Ok(Self::assemble(
+            tracer_provider,
+            meter_provider,
+            SdkLoggerProvider::builder().build(),
+            content,
+        ))
+    }
+
+    fn assemble(
+        tracer_provider: SdkTracerProvider,
+        meter_provider: SdkMeterProvider,
+        logger_provider: SdkLoggerProvider,
+        content: Option<ContentCapture>,
+    ) -> Self {
+        let meter = meter_provider.meter(INSTRUMENTATION_SCOPE);
+        Telemetry {
             tracer: tracer_provider.tracer(INSTRUMENTATION_SCOPE),
             logger: opentelemetry::logs::LoggerProvider::logger(
                 &logger_provider,
@@ -150,11 +205,13 @@ impl Telemetry {
             tracer_provider,
             meter_provider,
             logger_provider,
-            tree,
+            owns_providers: false,
+            prometheus: None,
+            tree: None,
             content,
-            export_counts,
-            export_runtime,
-        })
+            export_counts: Arc::default(),
+            export_runtime: None,
+        }
     }
 
     /// Telemetry that records nothing, for embedding and for loading components.
@@ -184,12 +241,15 @@ impl Telemetry {
     ) -> ActiveSpan {
         let span = self
             .tracer
-            .span_builder(name)
+            .span_builder(name.clone())
             .with_kind(kind)
             .with_attributes(attributes)
             .start_with_context(&self.tracer, parent);
         ActiveSpan {
             cx: parent.with_span(span),
+            name,
+            started: std::time::Instant::now(),
+            error: None,
             finished: false,
         }
     }
@@ -211,11 +271,20 @@ impl Telemetry {
     /// calling thread: call it from a blocking context, never from an async task.
     /// Every provider is shut down even when an earlier one fails.
     pub fn shutdown(&self) -> Result<(), TelemetryError> {
-        let failures: Vec<(&'static str, String)> = [
-            ("traces", self.tracer_provider.shutdown()),
-            ("metrics", self.meter_provider.shutdown()),
-            ("logs", self.logger_provider.shutdown()),
-        ]
+        let results = if self.owns_providers {
+            [
+                ("traces", self.tracer_provider.shutdown()),
+                ("metrics", self.meter_provider.shutdown()),
+                ("logs", self.logger_provider.shutdown()),
+            ]
+        } else {
+            [
+                ("traces", self.tracer_provider.force_flush()),
+                ("metrics", self.meter_provider.force_flush()),
+                ("logs", self.logger_provider.force_flush()),
+            ]
+        };
+        let failures: Vec<(&'static str, String)> = results
         .into_iter()
         .filter_map(|(signal, result)| result.err().map(|e| (signal, e.to_string())))
         .collect();
@@ -224,6 +293,23 @@ impl Telemetry {
         } else {
             Err(TelemetryError::Flush(failures))
         }
+    }
+
+    /// The current metrics in the Prometheus text format, when the
+    /// configuration asked for a Prometheus registry.
+    pub fn prometheus_text(&self) -> Option<Result<String, String>> {
+        let registry = self.prometheus.as_ref()?;
+        let mut text = Vec::new();
+        let encoded = prometheus::Encoder::encode(
+            &prometheus::TextEncoder::new(),
+            &registry.gather(),
+            &mut text,
+        );
+        Some(
+            encoded
+                .map_err(|e| format!("cannot encode the metrics: {e}"))
+                .map(|()| String::from_utf8_lossy(&text).into_owned()),
+        )
     }
 
     /// What has become of the spans exported over OTLP so far.
@@ -241,6 +327,10 @@ impl Telemetry {
 /// it was abandoned (Ctrl-C, or a caller giving up), which the span then records.
 pub(crate) struct ActiveSpan {
     cx: Context,
+    /// Kept for the step reported when the span ends.
+    name: String,
+    started: std::time::Instant,
+    error: Option<StepError>,
     finished: bool,
 }
 
@@ -255,15 +345,29 @@ impl ActiveSpan {
     }
 
     /// Records a failure: status ERROR with `message`, and `error.type`.
-    pub fn fail(&self, error_type: impl Into<opentelemetry::StringValue>, message: String) {
+    pub fn fail(&mut self, error_type: impl Into<opentelemetry::StringValue>, message: String) {
+        let error_type = error_type.into();
+        self.error = Some(StepError {
+            error_type: error_type.to_string(),
+            message: message.clone(),
+        });
         self.span()
-            .set_attribute(KeyValue::new(semconv::ERROR_TYPE, error_type.into()));
+            .set_attribute(KeyValue::new(semconv::ERROR_TYPE, error_type));
         self.span().set_status(Status::error(message));
     }
 
     pub fn finish(mut self) {
+        self.end();
+    }
+
+    fn end(&mut self) {
         self.finished = true;
         self.cx.span().end();
+        StepSink::report(&self.cx, || Step {
+            name: std::mem::take(&mut self.name),
+            duration_ms: steps::millis(self.started.elapsed()),
+            error: self.error.take(),
+        });
     }
 }
 
@@ -274,7 +378,7 @@ impl Drop for ActiveSpan {
                 semconv::error_type::CANCELLED,
                 "cancelled before it finished".into(),
             );
-            self.cx.span().end();
+            self.end();
         }
     }
 }

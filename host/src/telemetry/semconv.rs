@@ -8,6 +8,7 @@ pub mod operation {
     pub const EMBEDDINGS: &str = "embeddings";
     pub const EXECUTE_TOOL: &str = "execute_tool";
     pub const INVOKE_AGENT: &str = "invoke_agent";
+    pub const INVOKE_WORKFLOW: &str = "invoke_workflow";
 }
 
 pub const GEN_AI_OPERATION_NAME: &str = "gen_ai.operation.name";
@@ -55,6 +56,7 @@ pub const TOOL_TYPE_FUNCTION: &str = "function";
 pub const GEN_AI_AGENT_NAME: &str = "gen_ai.agent.name";
 pub const GEN_AI_AGENT_DESCRIPTION: &str = "gen_ai.agent.description";
 pub const GEN_AI_AGENT_VERSION: &str = "gen_ai.agent.version";
+pub const GEN_AI_WORKFLOW_NAME: &str = "gen_ai.workflow.name";
 
 pub const GEN_AI_TOKEN_TYPE: &str = "gen_ai.token.type";
 pub const TOKEN_TYPE_INPUT: &str = "input";
@@ -64,6 +66,7 @@ pub const SERVER_ADDRESS: &str = "server.address";
 pub const HTTP_REQUEST_METHOD: &str = "http.request.method";
 pub const HTTP_RESPONSE_STATUS_CODE: &str = "http.response.status_code";
 pub const URL_FULL: &str = "url.full";
+pub const HTTP_ROUTE: &str = "http.route";
 pub const SERVER_PORT: &str = "server.port";
 pub const ERROR_TYPE: &str = "error.type";
 pub const EXCEPTION_MESSAGE: &str = "exception.message";
@@ -88,6 +91,7 @@ pub const GLASSBOX_SANDBOX_ENV: &str = "glassbox.sandbox.env";
 pub const GLASSBOX_SANDBOX_DIRS: &str = "glassbox.sandbox.dirs";
 pub const GLASSBOX_SANDBOX_HOSTS: &str = "glassbox.sandbox.hosts";
 pub const GLASSBOX_SANDBOX_MODELS: &str = "glassbox.sandbox.models";
+pub const GLASSBOX_SANDBOX_AGENTS: &str = "glassbox.sandbox.agents";
 /// Bytes.
 pub const GLASSBOX_LIMIT_MEMORY: &str = "glassbox.limit.memory";
 /// Seconds.
@@ -135,6 +139,9 @@ pub mod error_type {
     /// Every pooled instance slot was in use.
     pub const AT_CAPACITY: &str = "at_capacity";
     pub const HTTP_CONNECTION: &str = "connection_failed";
+    pub const AGENT_NOT_FOUND: &str = "agent_not_found";
+    /// Another host serving an agent could not be reached, or answered nonsense.
+    pub const UNAVAILABLE: &str = "unavailable";
 }
 
 /// Metric names, units and bucket boundaries.

@@ -219,7 +219,7 @@ impl ToolRegistry {
             ));
         }
         let span_name = format!("{} {name}", semconv::operation::EXECUTE_TOOL);
-        let span = telemetry.start_span(span_name, SpanKind::Internal, attributes, parent);
+        let mut span = telemetry.start_span(span_name, SpanKind::Internal, attributes, parent);
         let started = Instant::now();
 
         let outcome = match registered {

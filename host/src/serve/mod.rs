@@ -1,0 +1,365 @@
+//! `glassbox serve`: a runtime's local agents over HTTP. Runs start from JSON
+//! and answer in JSON, or stream their steps as Server-Sent Events; each joins
+//! the caller's trace (`traceparent`, `baggage`) under a SERVER span. The
+//! server keeps no state between requests, so any number of them can sit
+//! behind a load balancer. On shutdown it stops accepting, lets runs in flight
+//! finish for a bounded time, and leaves flushing telemetry to its caller.
+//!
+//! | method and path | answer |
+//! |---|---|
+//! | `GET /health` | `{"status": "ok", "runs_in_flight": n}`; 503 `draining` once shutting down |
+//! | `GET /v1/agents` | [`api::AgentList`] |
+//! | `POST /v1/agents/{name}/runs` | body [`api::RunBody`]; [`api::RunOutput`], or with `Accept: text/event-stream`, `step` events then `done` or `error` |
+//! | `GET /metrics` | Prometheus text, when the telemetry keeps a Prometheus registry |
+
+pub mod api;
+
+use crate::agent::{AgentInput, RunError, RunRequest};
+use crate::agents::{CallDepth, LocalAgent};
+use crate::runtime::Runtime;
+use crate::sandbox::Fault;
+use crate::telemetry::{ActiveSpan, Step, StepSink, propagation, semconv};
+use api::{AgentList, AgentSummary, ErrorBody, ErrorDetail, RunBody, RunOutput};
+use axum::extract::rejection::JsonRejection;
+use axum::extract::{Path, State};
+use axum::http::{HeaderMap, StatusCode, header};
+use axum::response::sse::{Event, KeepAlive, Sse};
+use axum::response::{IntoResponse, Response};
+use axum::routing::{get, post};
+use axum::{Json, Router};
+use futures_util::Stream;
+use opentelemetry::KeyValue;
+use opentelemetry::trace::SpanKind;
+use std::convert::Infallible;
+use std::future::Future;
+use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
+use std::time::Duration;
+use tokio::net::TcpListener;
+
+/// The route that starts runs, as recorded in `http.route`.
+const RUNS_ROUTE: &str = "/v1/agents/{name}/runs";
+
+/// How a server that was asked to stop did stop.
+#[derive(Debug, PartialEq, Eq)]
+pub enum Stopped {
+    /// Every run in flight finished.
+    Drained,
+    /// Runs were still going when the drain time ran out; they were cancelled.
+    Abandoned { runs: usize },
+}
+
+struct Shared {
+    runtime: Arc<Runtime>,
+    draining: AtomicBool,
+    in_flight: AtomicUsize,
+}
+
+/// Counts a run as in flight for as long as it lives.
+struct InFlight(Arc<Shared>);
+
+impl InFlight {
+    fn new(shared: &Arc<Shared>) -> Self {
+        shared.in_flight.fetch_add(1, Ordering::SeqCst);
+        InFlight(shared.clone())
+    }
+}
+
+impl Drop for InFlight {
+    fn drop(&mut self) {
+        self.0.in_flight.fetch_sub(1, Ordering::SeqCst);
+    }
+}
+
+/// Serves `runtime`'s local agents on `listener` until `shutdown` completes,
+/// then lets runs in flight finish for at most `drain`.
+pub async fn serve(
+    runtime: Arc<Runtime>,
+    listener: TcpListener,
+    shutdown: impl Future<Output = ()> + Send + 'static,
+    drain: Duration,
+) -> std::io::Result<Stopped> {
+    let shared = Arc::new(Shared {
+        runtime,
+        draining: AtomicBool::new(false),
+        in_flight: AtomicUsize::new(0),
+    });
+    let app = Router::new()
+        .route("/health", get(health))
+        .route("/v1/agents", get(list_agents))
+        .route(RUNS_ROUTE, post(start_run))
+        .route("/metrics", get(metrics))
+        .fallback(|| async { error(StatusCode::NOT_FOUND, semconv::error_type::INVALID_REQUEST, "no such endpoint; see GET /v1/agents") })
+        .with_state(shared.clone());
+    let (stopping, stopped) = tokio::sync::oneshot::channel::<()>();
+    let draining = shared.clone();
+    let server = axum::serve(listener, app).with_graceful_shutdown(async move {
+        shutdown.await;
+        draining.draining.store(true, Ordering::SeqCst);
+        let _ = stopping.send(());
+    });
+    let server = std::pin::pin!(server.into_future());
+    let deadline = async {
+        // Wait for the shutdown signal, then for the drain time.
+        if stopped.await.is_ok() {
+            tokio::time::sleep(drain).await;
+        } else {
+            std::future::pending::<()>().await;
+        }
+    };
+    tokio::select! {
+        served = server => served.map(|()| Stopped::Drained),
+        () = deadline => Ok(Stopped::Abandoned { runs: shared.in_flight.load(Ordering::SeqCst) }),
+    }
+}
+
+async fn health(State(shared): State<Arc<Shared>>) -> Response {
+    let runs = shared.in_flight.load(Ordering::SeqCst);
+    if shared.draining.load(Ordering::SeqCst) {
+        let body = serde_json::json!({ "status": "draining", "runs_in_flight": runs });
+        return (StatusCode::SERVICE_UNAVAILABLE, Json(body)).into_response();
+    }
+    Json(serde_json::json!({ "status": "ok", "runs_in_flight": runs })).into_response()
+}
+
+async fn list_agents(State(shared): State<Arc<Shared>>) -> Json<AgentList> {
+    let agents = shared
+        .runtime
+        .agents()
+        .locals()
+        .map(|(name, local)| AgentSummary {
+            name: name.to_owned(),
+            description: local.component.info().description.clone(),
+            version: local.component.info().version.clone(),
+        })
+        .collect();
+    Json(AgentList { agents })
+}
+
+async fn metrics(State(shared): State<Arc<Shared>>) -> Response {
+    match shared.runtime.telemetry().prometheus_text() {
+        Some(Ok(text)) => (
+            [(header::CONTENT_TYPE, "text/plain; version=0.0.4")],
+            text,
+        )
+            .into_response(),
+        Some(Err(reason)) => error(StatusCode::INTERNAL_SERVER_ERROR, semconv::error_type::PROVIDER, reason),
+        None => error(
+            StatusCode::NOT_FOUND,
+            semconv::error_type::INVALID_REQUEST,
+            "this host does not serve Prometheus metrics (start it with --prometheus)",
+        ),
+    }
+}
+
+fn error(status: StatusCode, error_type: &str, message: impl Into<String>) -> Response {
+    let body = ErrorBody {
+        error: ErrorDetail::new(error_type, message),
+        trace_id: None,
+    };
+    (status, Json(body)).into_response()
+}
+
+/// What a finished run answers: its status and JSON.
+fn run_response(outcome: &Result<String, RunError>, agent: &str, trace_id: String) -> Response {
+    match outcome {
+        Ok(output) => Json(RunOutput {
+            output: output.clone(),
+            trace_id,
+        })
+        .into_response(),
+        Err(failure) => {
+            let status = match failure {
+                RunError::Stopped(Fault::AtCapacity(_)) => StatusCode::SERVICE_UNAVAILABLE,
+                _ => StatusCode::INTERNAL_SERVER_ERROR,
+            };
+            let body = ErrorBody {
+                error: failure_detail(failure, agent),
+                trace_id: Some(trace_id),
+            };
+            (status, Json(body)).into_response()
+        }
+    }
+}
+
+/// A failed run as a guest error, so a calling host hands its agent the same case.
+fn failure_detail(failure: &RunError, agent: &str) -> ErrorDetail {
+    match failure {
+        RunError::Agent(error) => ErrorDetail::from(error),
+        RunError::Stopped(fault) => ErrorDetail::from(&fault.to_guest_error(agent)),
+        RunError::Sandbox(_) => ErrorDetail::new(semconv::error_type::NOT_ALLOWED, failure.to_string()),
+    }
+}
+
+async fn start_run(
+    State(shared): State<Arc<Shared>>,
+    Path(name): Path<String>,
+    headers: HeaderMap,
+    body: Result<Json<RunBody>, JsonRejection>,
+) -> Response {
+    let Some(local) = shared.runtime.agents().locals().find(|(n, _)| *n == name).map(|(_, local)| local.clone()) else {
+        let served: Vec<&str> = shared.runtime.agents().locals().map(|(n, _)| n).collect();
+        return error(
+            StatusCode::NOT_FOUND,
+            api::AGENT_NOT_FOUND,
+            format!("no agent named `{name}` here (serving: {})", served.join(", ")),
+        );
+    };
+    let body = match body {
+        Ok(Json(body)) => body,
+        Err(rejection) => {
+            return error(rejection.status(), semconv::error_type::INVALID_REQUEST, rejection.body_text());
+        }
+    };
+    let depth = match headers.get(api::CALL_DEPTH_HEADER).map(|v| v.to_str().ok().and_then(|v| v.parse::<u32>().ok())) {
+        None => 0,
+        Some(Some(depth)) => depth,
+        Some(None) => {
+            return error(
+                StatusCode::BAD_REQUEST,
+                semconv::error_type::INVALID_REQUEST,
+                format!("`{}` must be a whole number", api::CALL_DEPTH_HEADER),
+            );
+        }
+    };
+    let in_flight = InFlight::new(&shared);
+    let span = server_span(&shared.runtime, &headers, &name);
+    let trace_id = span.span().span_context().trace_id().to_string();
+    let request = RunRequest {
+        input: AgentInput::from(body.input),
+        conversation_id: body.conversation_id,
+        parent: span.context().with_value(CallDepth(depth)),
+        policy: local.policy.clone(),
+        budget: local.budget,
+    };
+    let streamed = headers
+        .get(header::ACCEPT)
+        .and_then(|accept| accept.to_str().ok())
+        .is_some_and(|accept| accept.contains("text/event-stream"));
+    if streamed {
+        let events = run_events(shared.runtime.clone(), local, name, request, span, trace_id, in_flight);
+        return Sse::new(events).keep_alive(KeepAlive::default()).into_response();
+    }
+    let outcome = shared.runtime.run_component(&local.component, request).await;
+    finish_server_span(span, &outcome, &name);
+    drop(in_flight);
+    run_response(&outcome, &name, trace_id)
+}
+
+/// The SERVER span a served run nests under, a child of the caller's span.
+fn server_span(runtime: &Runtime, headers: &HeaderMap, agent: &str) -> ActiveSpan {
+    let parent = propagation::extract(headers);
+    runtime.telemetry().start_span(
+        format!("POST {RUNS_ROUTE}"),
+        SpanKind::Server,
+        vec![
+            KeyValue::new(semconv::HTTP_REQUEST_METHOD, "POST"),
+            KeyValue::new(semconv::HTTP_ROUTE, RUNS_ROUTE),
+            KeyValue::new(semconv::GEN_AI_AGENT_NAME, agent.to_owned()),
+        ],
+        &parent,
+    )
+}
+
+fn finish_server_span(mut span: ActiveSpan, outcome: &Result<String, RunError>, agent: &str) {
+    let status: u16 = match outcome {
+        Ok(_) => 200,
+        Err(RunError::Stopped(Fault::AtCapacity(_))) => 503,
+        Err(_) => 500,
+    };
+    span.span().set_attribute(KeyValue::new(semconv::HTTP_RESPONSE_STATUS_CODE, i64::from(status)));
+    if let Err(failure) = outcome {
+        let detail = failure_detail(failure, agent);
+        span.fail(failure.error_type(), detail.message);
+    }
+    span.finish();
+}
+
+/// A streamed run in progress: the run (until it ends), its steps, and the
+/// events waiting to be sent.
+struct Streaming<R> {
+    run: Option<std::pin::Pin<Box<R>>>,
+    steps: tokio::sync::mpsc::UnboundedReceiver<Step>,
+    pending: std::collections::VecDeque<Event>,
+    span: Option<ActiveSpan>,
+    in_flight: Option<InFlight>,
+    agent: String,
+    trace_id: String,
+}
+
+impl<R> Streaming<R> {
+    /// The run ended: the steps it reported last, then `done` or `error`.
+    fn end(&mut self, outcome: Result<String, RunError>) {
+        self.run = None;
+        while let Ok(step) = self.steps.try_recv() {
+            self.pending.push_back(step_event(&step));
+        }
+        if let Some(span) = self.span.take() {
+            finish_server_span(span, &outcome, &self.agent);
+        }
+        let trace_id = self.trace_id.clone();
+        let last = match &outcome {
+            Ok(output) => Event::default().event("done").json_data(RunOutput {
+                output: output.clone(),
+                trace_id,
+            }),
+            Err(failure) => Event::default().event("error").json_data(ErrorBody {
+                error: failure_detail(failure, &self.agent),
+                trace_id: Some(trace_id),
+            }),
+        };
+        self.pending.push_back(event_or_comment(last));
+        self.in_flight = None;
+    }
+}
+
+fn step_event(step: &Step) -> Event {
+    event_or_comment(Event::default().event("step").json_data(step))
+}
+
+/// The events of a streamed run. The run is polled by the stream itself, so
+/// a client that hangs up cancels it.
+fn run_events(
+    runtime: Arc<Runtime>,
+    local: LocalAgent,
+    agent: String,
+    mut request: RunRequest,
+    span: ActiveSpan,
+    trace_id: String,
+    in_flight: InFlight,
+) -> impl Stream<Item = Result<Event, Infallible>> {
+    let (sink, steps) = StepSink::channel();
+    request.parent = sink.attach(&request.parent);
+    let run = async move { runtime.run_component(&local.component, request).await };
+    let streaming = Streaming {
+        run: Some(Box::pin(run)),
+        steps,
+        pending: std::collections::VecDeque::new(),
+        span: Some(span),
+        in_flight: Some(in_flight),
+        agent,
+        trace_id,
+    };
+    futures_util::stream::unfold(streaming, |mut streaming| async move {
+        if let Some(event) = streaming.pending.pop_front() {
+            return Some((Ok(event), streaming));
+        }
+        let run = streaming.run.as_mut()?;
+        tokio::select! {
+            biased;
+            Some(step) = streaming.steps.recv() => {
+                let event = step_event(&step);
+                Some((Ok(event), streaming))
+            }
+            outcome = run => {
+                streaming.end(outcome);
+                let event = streaming.pending.pop_front()?;
+                Some((Ok(event), streaming))
+            }
+        }
+    })
+}
+
+fn event_or_comment(event: Result<Event, axum::Error>) -> Event {
+    event.unwrap_or_else(|error| Event::default().comment(format!("unencodable event: {error}")))
+}
