@@ -85,6 +85,8 @@ pub struct AgentComponent {
     info: AgentInfo,
     /// The engine's pool, whose slots bound what a run's policy may grant.
     pooling: Option<PoolingConfig>,
+    /// The multi-agent flow each run of this agent is, when it orchestrates one.
+    workflow: Option<String>,
 }
 
 impl AgentComponent {
@@ -118,11 +120,31 @@ impl AgentComponent {
             pre,
             info,
             pooling: engine.pooling(),
+            workflow: None,
         })
     }
 
     pub fn info(&self) -> &AgentInfo {
         &self.info
+    }
+
+    /// The same agent known as `name`: on its spans, and to agents calling it.
+    pub fn named(mut self, name: impl Into<String>) -> Self {
+        self.info.name = name.into();
+        self
+    }
+
+    /// The same agent, described to callers as `description`.
+    pub fn described(mut self, description: impl Into<String>) -> Self {
+        self.info.description = description.into();
+        self
+    }
+
+    /// The same agent, each run of which is the workflow `name`: an
+    /// `invoke_workflow {name}` span over the run and every agent it calls.
+    pub fn in_workflow(mut self, name: impl Into<String>) -> Self {
+        self.workflow = Some(name.into());
+        self
     }
 
     pub fn path(&self) -> &Path {
@@ -150,6 +172,41 @@ impl AgentComponent {
     }
 
     async fn run_in(
+        &self,
+        capabilities: Arc<Capabilities>,
+        budget: Arc<RunBudget>,
+        mut request: RunRequest,
+    ) -> Result<String, RunError> {
+        let Some(workflow) = &self.workflow else {
+            return self.run_agent(capabilities, budget, request).await;
+        };
+        let mut attributes = vec![
+            KeyValue::new(
+                semconv::GEN_AI_OPERATION_NAME,
+                semconv::operation::INVOKE_WORKFLOW,
+            ),
+            KeyValue::new(semconv::GEN_AI_WORKFLOW_NAME, workflow.clone()),
+        ];
+        if let Some(id) = &request.conversation_id {
+            attributes.push(KeyValue::new(semconv::GEN_AI_CONVERSATION_ID, id.clone()));
+        }
+        let name = format!("{} {workflow}", semconv::operation::INVOKE_WORKFLOW);
+        let mut span =
+            capabilities
+                .telemetry
+                .start_span(name, SpanKind::Internal, attributes, &request.parent);
+        request.parent = span.context().clone();
+        let result = self.run_agent(capabilities, budget, request).await;
+        match &result {
+            Ok(_) => span.span().set_status(Status::Ok),
+            Err(error) => span.fail(error.error_type(), error.to_string()),
+        }
+        span.finish();
+        result
+    }
+
+    /// The run itself, as an `invoke_agent` span.
+    async fn run_agent(
         &self,
         capabilities: Arc<Capabilities>,
         budget: Arc<RunBudget>,

@@ -509,6 +509,8 @@ async fn prepare(
         None => Manifest {
             agent: AgentSpec {
                 name: None,
+                description: None,
+                workflow: None,
                 path: args
                     .agent
                     .clone()

@@ -37,6 +37,10 @@ pub enum ManifestError {
 pub struct AgentSpec {
     /// The name other agents and callers use; by default, the one it describes itself with.
     pub name: Option<String>,
+    /// What callers are told it does; by default, its own description.
+    pub description: Option<String>,
+    /// The workflow each run of this agent is (an `invoke_workflow` span over it).
+    pub workflow: Option<String>,
     pub path: PathBuf,
     pub policy: Policy,
     pub budget: Budget,
@@ -99,11 +103,13 @@ struct ComponentSection {
     path: Option<Spanned<PathBuf>>,
     /// `[[agents]]` only: the base URL of the Glassbox host serving the agent.
     url: Option<Spanned<String>>,
-    /// Remote agents only.
+    /// Agents only: what callers are told the agent does.
     description: Option<String>,
     /// Agents only: the agents this one may call, by name.
     #[serde(default)]
     allow_agents: Vec<String>,
+    /// Local agents only: the workflow each run is.
+    workflow: Option<String>,
     /// Variables set to these values in the component.
     #[serde(default)]
     env: BTreeMap<String, String>,
@@ -351,13 +357,12 @@ impl ComponentSection {
         resolve: &impl Fn(&Path) -> PathBuf,
         span: Range<usize>,
     ) -> Result<AgentSpec, ManifestError> {
-        if self.url.is_some() || self.description.is_some() {
-            return Err(at.error(
-                span,
-                "`url` and `description` are for an agent on another host; a component describes itself".into(),
-            ));
+        if self.url.is_some() {
+            return Err(at.error(span, "an agent has a `path` or a `url`, not both".into()));
         }
         let name = self.name.clone().map(Spanned::into_inner);
+        let description = self.description.clone();
+        let workflow = self.workflow.clone();
         let (path, policy, budget) = self.into_policy(at, resolve)?;
         let path = path.ok_or_else(|| at.error(span, "an agent needs a `path` (or, on another host, a `url`)".into()))?;
         if !path.get_ref().is_file() {
@@ -368,6 +373,8 @@ impl ComponentSection {
         }
         Ok(AgentSpec {
             name,
+            description,
+            workflow,
             path: path.into_inner(),
             policy,
             budget: budget.unwrap_or_default(),
@@ -388,6 +395,7 @@ impl ComponentSection {
             || !self.allow_hosts.is_empty()
             || !self.allow_agents.is_empty()
             || self.allow_models.is_some()
+            || self.workflow.is_some()
             || self.memory.is_some()
             || self.fuel.is_some()
             || self.budget.is_some();
@@ -429,11 +437,12 @@ impl ComponentSection {
         if self.name.is_some()
             || self.url.is_some()
             || self.description.is_some()
+            || self.workflow.is_some()
             || !self.allow_agents.is_empty()
         {
             return Err(at.error(
                 span,
-                format!("`name`, `url`, `description` and `allow_agents` are for agents, not {what}"),
+                format!("`name`, `url`, `description`, `workflow` and `allow_agents` are for agents, not {what}"),
             ));
         }
         Ok(())

@@ -8,6 +8,7 @@ use std::process::Command;
 /// (package, artifact file stem, constant name)
 const GUESTS: &[(&str, &str, &str)] = &[
     ("react-agent", "react_agent", "REACT_AGENT"),
+    ("planner-agent", "planner_agent", "PLANNER_AGENT"),
     ("weather", "weather", "WEATHER"),
     ("calculator", "calculator", "CALCULATOR"),
     ("test-tools", "test_tools", "TEST_TOOLS"),

@@ -2,6 +2,7 @@
 //! OTLP receiver, mock OpenAI and Anthropic servers over real HTTP, and the
 //! `glassbox` binary itself.
 
+mod agents;
 mod attacks;
 mod cli;
 mod errors;

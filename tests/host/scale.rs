@@ -3,9 +3,9 @@
 //! or too small for a policy says so.
 
 use crate::support::otlp::string;
-use crate::support::{Host, artifacts, only, status};
+use crate::support::{Held, Host, artifacts, only, status};
 use glassbox::llm::{
-    ChatRequest, ChatResponse, Endpoint, FinishReason, LlmError, LlmProvider, Message,
+    ChatRequest, ChatResponse, Endpoint, LlmError, LlmProvider,
     ScriptedProvider,
 };
 use glassbox::sandbox::{Limits, Policy};
@@ -16,7 +16,7 @@ use std::collections::HashMap;
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::{Arc, OnceLock};
 use std::time::Duration;
-use tokio::sync::{Barrier, Notify, OnceCell};
+use tokio::sync::{Barrier, OnceCell};
 
 const DEMO_ANSWER: &str =
     "Lisbon is warmer: 19 °C and sunny, against 14 °C and clear in Paris, a difference of 9 °F.";
@@ -177,45 +177,9 @@ async fn hundreds_of_runs_wait_on_the_model_at_once_on_two_threads() {
     assert_eq!(conversations.len(), RUNS);
 }
 
-/// Answers once told to, so a run can be held in flight.
-struct Held {
-    waiting: AtomicUsize,
-    release: Notify,
-}
-
-#[async_trait::async_trait]
-impl LlmProvider for Held {
-    fn name(&self) -> &'static str {
-        "held"
-    }
-
-    fn endpoint(&self) -> Option<Endpoint> {
-        None
-    }
-
-    fn default_model(&self) -> &str {
-        "held-model"
-    }
-
-    async fn chat(&self, _request: ChatRequest) -> Result<ChatResponse, LlmError> {
-        self.waiting.fetch_add(1, Ordering::SeqCst);
-        self.release.notified().await;
-        Ok(ChatResponse {
-            id: "held-1".into(),
-            model: "held-model".into(),
-            message: Message::assistant("released"),
-            finish_reason: FinishReason::Stop,
-            usage: None,
-        })
-    }
-}
-
 #[tokio::test(flavor = "multi_thread")]
 async fn a_full_pool_fails_the_run_or_the_tool_call_at_once_with_a_clear_error() {
-    let provider = Arc::new(Held {
-        waiting: AtomicUsize::new(0),
-        release: Notify::new(),
-    });
+    let provider = Arc::new(Held::default());
     let host = Arc::new(one_slot_host(provider.clone()).await);
     let slot_request = |input: &str| RunRequest {
         policy: slot_policy(),
@@ -238,9 +202,7 @@ async fn a_full_pool_fails_the_run_or_the_tool_call_at_once_with_a_clear_error()
         let host = host.clone();
         async move { host.runtime.run(slot_request("say hello")).await }
     });
-    while provider.waiting.load(Ordering::SeqCst) == 0 {
-        tokio::task::yield_now().await;
-    }
+    provider.until_waiting(1).await;
     let second = host.runtime.run(slot_request("say hello")).await;
     assert!(
         matches!(

@@ -33,6 +33,8 @@ fn default_model() -> String {
 #[derive(Debug, Deserialize)]
 #[serde(deny_unknown_fields)]
 struct Turn {
+    /// Only for conversations whose first user message contains this text.
+    when: Option<String>,
     #[serde(default)]
     content: String,
     #[serde(default)]
@@ -126,10 +128,21 @@ impl super::LlmProvider for ScriptedProvider {
             .iter()
             .filter(|m| m.role == Role::Assistant)
             .count();
-        let turn = self.script.turns.get(index).ok_or_else(|| {
+        let opening = request
+            .messages
+            .iter()
+            .find(|m| m.role == Role::User)
+            .map_or("", |m| m.content.as_str());
+        let turns: Vec<&Turn> = self
+            .script
+            .turns
+            .iter()
+            .filter(|turn| turn.when.as_ref().is_none_or(|when| opening.contains(when.as_str())))
+            .collect();
+        let turn = turns.get(index).ok_or_else(|| {
             LlmError::InvalidRequest(format!(
-                "the script has {} turns and this conversation needs turn {}",
-                self.script.turns.len(),
+                "the script has {} turns for this conversation and it needs turn {}",
+                turns.len(),
                 index + 1
             ))
         })?;
@@ -277,7 +290,7 @@ mod tests {
         assert_eq!(
             error,
             LlmError::InvalidRequest(
-                "the script has 3 turns and this conversation needs turn 4".into()
+                "the script has 3 turns for this conversation and it needs turn 4".into()
             )
         );
     }

@@ -11,7 +11,7 @@ pub use pooling::PoolingConfig;
 use crate::agent::{AgentComponent, RunError, RunRequest};
 use crate::agents::{AgentDirectory, AgentEntry, DuplicateAgent, LocalAgent};
 use crate::bindings;
-use crate::manifest::{AgentDecl, Manifest};
+use crate::manifest::{AgentDecl, AgentSpec, Manifest};
 use crate::llm::Llm;
 use crate::sandbox::{self, Fault, HttpGate, MemoryLimiter, Policy, RunBudget};
 use crate::telemetry::{SpanScope, Telemetry};
@@ -251,24 +251,34 @@ impl Engine {
         if let Some(max_depth) = manifest.max_agent_depth {
             agents = agents.with_max_depth(max_depth);
         }
-        let local = |component: AgentComponent, spec: &crate::manifest::AgentSpec| {
+        // Named, described and placed in its workflow as the manifest says.
+        let declared = |mut component: AgentComponent, spec: &AgentSpec| {
+            if let Some(name) = &spec.name {
+                component = component.named(name);
+            }
+            if let Some(description) = &spec.description {
+                component = component.described(description);
+            }
+            if let Some(workflow) = &spec.workflow {
+                component = component.in_workflow(workflow);
+            }
+            component
+        };
+        let local = |component: &AgentComponent, spec: &AgentSpec| {
             AgentEntry::Local(LocalAgent {
-                component,
+                component: component.clone(),
                 policy: spec.policy.clone(),
                 budget: spec.budget,
             })
         };
-        let main_name = main.name.clone().unwrap_or_else(|| agent.info().name.clone());
-        agents.add(main_name, local(agent.clone(), main))?;
+        let agent = declared(agent, main);
+        agents.add(agent.info().name.clone(), local(&agent, main))?;
         for decl in &manifest.agents {
             match decl {
                 AgentDecl::Local(spec) => {
                     let component = self.load_agent_with(&spec.path, &spec.policy).await?;
-                    let name = spec
-                        .name
-                        .clone()
-                        .unwrap_or_else(|| component.info().name.clone());
-                    agents.add(name, local(component, spec))?;
+                    let component = declared(component, spec);
+                    agents.add(component.info().name.clone(), local(&component, spec))?;
                 }
                 AgentDecl::Remote(remote) => {
                     agents.add(remote.name.clone(), AgentEntry::Remote(remote.clone()))?;

@@ -335,3 +335,66 @@ pub fn status(span: &Span) -> (i32, String) {
     let status = span.status.clone().unwrap_or_default();
     (status.code, status.message)
 }
+
+/// A model that answers "released" once told to, so a run can be held in flight.
+#[derive(Default)]
+pub struct Held {
+    pub waiting: std::sync::atomic::AtomicUsize,
+    pub release: tokio::sync::Notify,
+}
+
+impl Held {
+    /// Waits until `count` calls are waiting on the model.
+    pub async fn until_waiting(&self, count: usize) {
+        while self.waiting.load(std::sync::atomic::Ordering::SeqCst) < count {
+            tokio::time::sleep(Duration::from_millis(10)).await;
+        }
+    }
+}
+
+#[async_trait::async_trait]
+impl glassbox::llm::LlmProvider for Held {
+    fn name(&self) -> &'static str {
+        "held"
+    }
+
+    fn endpoint(&self) -> Option<glassbox::llm::Endpoint> {
+        None
+    }
+
+    fn default_model(&self) -> &str {
+        "held-model"
+    }
+
+    async fn chat(
+        &self,
+        _request: glassbox::llm::ChatRequest,
+    ) -> Result<glassbox::llm::ChatResponse, glassbox::llm::LlmError> {
+        self.waiting
+            .fetch_add(1, std::sync::atomic::Ordering::SeqCst);
+        self.release.notified().await;
+        Ok(glassbox::llm::ChatResponse {
+            id: "held-1".into(),
+            model: "held-model".into(),
+            message: glassbox::llm::Message::assistant("released"),
+            finish_reason: glassbox::llm::FinishReason::Stop,
+            usage: None,
+        })
+    }
+}
+
+/// A runtime for `agent` that may call the agents of `agents`, with every
+/// test tool, exporting over gRPC to its own receiver.
+pub async fn with_agents(
+    agent: AgentComponent,
+    agents: glassbox::agents::AgentDirectory,
+    llm: impl Into<Llm>,
+) -> Host {
+    let receiver = Receiver::start(OtlpProtocol::Grpc).await;
+    let config = exporting_to(&receiver, OtlpProtocol::Grpc);
+    let telemetry = Arc::new(Telemetry::new(&config, &agent.info().name).unwrap());
+    Host {
+        runtime: Runtime::with_agents(agent, tools().await, agents, llm, telemetry),
+        receiver,
+    }
+}
