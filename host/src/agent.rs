@@ -191,10 +191,12 @@ impl AgentComponent {
             attributes.push(KeyValue::new(semconv::GEN_AI_CONVERSATION_ID, id.clone()));
         }
         let name = format!("{} {workflow}", semconv::operation::INVOKE_WORKFLOW);
-        let mut span =
-            capabilities
-                .telemetry
-                .start_span(name, SpanKind::Internal, attributes, &request.parent);
+        let mut span = capabilities.telemetry.start_span(
+            name,
+            SpanKind::Internal,
+            attributes,
+            &request.parent,
+        );
         request.parent = span.context().clone();
         let result = self.run_agent(capabilities, budget, request).await;
         match &result {
@@ -236,8 +238,7 @@ impl AgentComponent {
         attributes.extend(request.policy.span_attributes());
         attributes.extend(propagation::baggage_attributes(&request.parent));
         let name = format!("{} {}", semconv::operation::INVOKE_AGENT, self.info.name);
-        let mut span =
-            telemetry.start_span(name, SpanKind::Internal, attributes, &request.parent);
+        let mut span = telemetry.start_span(name, SpanKind::Internal, attributes, &request.parent);
         let started = Instant::now();
 
         let run = RunScope {

@@ -4,8 +4,8 @@
 
 use anyhow::{Context as _, bail};
 use clap::{Args, Parser, Subcommand};
-use glassbox::llm::{LlmSettings, ProviderKind, ProviderSettings};
 use glassbox::agents;
+use glassbox::llm::{LlmSettings, ProviderKind, ProviderSettings};
 use glassbox::manifest::{AgentDecl, AgentSpec, Manifest, parse_memory, parse_timeout};
 use glassbox::sandbox::{Budget, DirGrant, HostPattern, Policy};
 use glassbox::serve::Stopped;
@@ -170,7 +170,12 @@ struct RunArgs {
     #[arg(long, env = "TRACEPARENT", value_name = "TRACEPARENT")]
     traceparent: Option<String>,
     /// W3C baggage to carry with the run, with --traceparent (else the BAGGAGE variable).
-    #[arg(long, env = "BAGGAGE", value_name = "BAGGAGE", requires = "traceparent")]
+    #[arg(
+        long,
+        env = "BAGGAGE",
+        value_name = "BAGGAGE",
+        requires = "traceparent"
+    )]
     baggage: Option<String>,
 }
 
@@ -469,8 +474,9 @@ async fn prepare_run(args: &RunArgs) -> anyhow::Result<(Runtime, RunRequest)> {
     let telemetry_config = TelemetryConfig::from_env(&args.host.telemetry.overrides(trace_tree))
         .map_err(anyhow::Error::msg)?;
     let parent = match &args.traceparent {
-        Some(traceparent) => propagation::parse(traceparent, args.baggage.as_deref())
-            .map_err(anyhow::Error::msg)?,
+        Some(traceparent) => {
+            propagation::parse(traceparent, args.baggage.as_deref()).map_err(anyhow::Error::msg)?
+        }
         None => opentelemetry::Context::new(),
     };
     let input = read_input(args.input.as_deref())?;
@@ -543,7 +549,9 @@ async fn prepare(
     let (llm, description) = manifest.llm.clone().overlay(args.llm.settings()).build()?;
     tracing::info!("LLM provider: {description}");
 
-    let max_depth = manifest.max_agent_depth.unwrap_or(agents::DEFAULT_MAX_DEPTH);
+    let max_depth = manifest
+        .max_agent_depth
+        .unwrap_or(agents::DEFAULT_MAX_DEPTH);
     let instances = match instances {
         // Each level of nesting holds an agent and the tool it calls, plus
         // room for the components being loaded.

@@ -298,7 +298,8 @@ impl Manifest {
             }
             section.refuse_agent_keys(&at, span.clone(), "a plugin")?;
             let (plugin_path, policy, _) = section.into_policy(&at, &resolve)?;
-            let plugin_path = plugin_path.ok_or_else(|| at.error(span, "a plugin needs a `path`".into()))?;
+            let plugin_path =
+                plugin_path.ok_or_else(|| at.error(span, "a plugin needs a `path`".into()))?;
             let files = if plugin_path.get_ref().is_dir() {
                 plugin_files(plugin_path.get_ref())
                     .map_err(|e| at.error(plugin_path.span(), e.to_string()))?
@@ -364,7 +365,12 @@ impl ComponentSection {
         let description = self.description.clone();
         let workflow = self.workflow.clone();
         let (path, policy, budget) = self.into_policy(at, resolve)?;
-        let path = path.ok_or_else(|| at.error(span, "an agent needs a `path` (or, on another host, a `url`)".into()))?;
+        let path = path.ok_or_else(|| {
+            at.error(
+                span,
+                "an agent needs a `path` (or, on another host, a `url`)".into(),
+            )
+        })?;
         if !path.get_ref().is_file() {
             return Err(at.error(
                 path.span(),
@@ -407,7 +413,12 @@ impl ComponentSection {
         }
         let name = self
             .name
-            .ok_or_else(|| at.error(span, "an agent on another host needs its `name` there".into()))?
+            .ok_or_else(|| {
+                at.error(
+                    span,
+                    "an agent on another host needs its `name` there".into(),
+                )
+            })?
             .into_inner();
         let parsed = url::Url::parse(url.get_ref())
             .ok()
@@ -415,7 +426,10 @@ impl ComponentSection {
             .ok_or_else(|| {
                 at.error(
                     url.span(),
-                    format!("`{}` is not an http(s) URL such as `http://10.0.0.7:8080`", url.get_ref()),
+                    format!(
+                        "`{}` is not an http(s) URL such as `http://10.0.0.7:8080`",
+                        url.get_ref()
+                    ),
                 )
             })?;
         let timeout = match self.timeout {

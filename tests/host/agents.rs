@@ -5,11 +5,11 @@
 
 use crate::support::otlp::{int, string};
 use crate::support::{only, outline, status, test_agent, with_agents};
-use glassbox::llm::ScriptedProvider;
-use std::sync::Arc;
 use glassbox::agents::{AgentDirectory, AgentEntry, LocalAgent, RemoteAgent};
+use glassbox::llm::ScriptedProvider;
 use glassbox::sandbox::{Budget, Policy};
 use glassbox::{GuestError, RunError, RunRequest};
+use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 fn granting(agents: &[&str]) -> Policy {
@@ -50,7 +50,12 @@ async fn an_agent_calls_another_in_the_same_trace_and_conversation() {
         ("callee", local("callee", &[]).await),
         ("bystander", local("bystander", &[]).await),
     ]);
-    let host = with_agents(test_agent().await, agents, Arc::new(ScriptedProvider::demo())).await;
+    let host = with_agents(
+        test_agent().await,
+        agents,
+        Arc::new(ScriptedProvider::demo()),
+    )
+    .await;
     let run = |input: &'static str| host.runtime.run(request(input, &["callee"]));
     assert_eq!(run("ask callee echo hello").await.unwrap(), "ok: hello");
     assert_eq!(run("ask callee conversation").await.unwrap(), "ok: conv-1");
@@ -69,7 +74,12 @@ async fn an_agent_calls_another_in_the_same_trace_and_conversation() {
         .iter()
         .filter(|s| s.name == "invoke_agent callee")
         .collect();
-    assert_eq!((callers.len(), callees.len()), (3, 2), "{}", outline(&spans));
+    assert_eq!(
+        (callers.len(), callees.len()),
+        (3, 2),
+        "{}",
+        outline(&spans)
+    );
     for callee in callees {
         let caller = callers
             .iter()
@@ -77,7 +87,10 @@ async fn an_agent_calls_another_in_the_same_trace_and_conversation() {
             .expect("the callee's parent is a caller's span");
         assert_eq!(caller.trace_id, callee.trace_id);
         assert_eq!(callee.kind, 1, "INTERNAL");
-        assert_eq!(string(&callee.attributes, "gen_ai.agent.name").unwrap(), "callee");
+        assert_eq!(
+            string(&callee.attributes, "gen_ai.agent.name").unwrap(),
+            "callee"
+        );
         assert_eq!(
             string(&callee.attributes, "gen_ai.conversation.id").unwrap(),
             "conv-1"
@@ -89,9 +102,17 @@ async fn an_agent_calls_another_in_the_same_trace_and_conversation() {
 #[tokio::test(flavor = "multi_thread")]
 async fn agents_not_granted_or_not_defined_are_refused_on_their_span() {
     let agents = directory(vec![("other", local("other", &[]).await)]);
-    let host = with_agents(test_agent().await, agents, Arc::new(ScriptedProvider::demo())).await;
+    let host = with_agents(
+        test_agent().await,
+        agents,
+        Arc::new(ScriptedProvider::demo()),
+    )
+    .await;
     assert_eq!(
-        host.runtime.run(request("ask other echo hi", &[])).await.unwrap(),
+        host.runtime
+            .run(request("ask other echo hi", &[]))
+            .await
+            .unwrap(),
         "not allowed: agent `other` is not granted to this agent (granted: none)"
     );
     assert_eq!(
@@ -104,16 +125,27 @@ async fn agents_not_granted_or_not_defined_are_refused_on_their_span() {
     host.flush().await;
     let spans = host.receiver.spans();
     let other = only(&spans, "invoke_agent other");
-    assert_eq!(string(&other.attributes, "error.type").unwrap(), "not_allowed");
+    assert_eq!(
+        string(&other.attributes, "error.type").unwrap(),
+        "not_allowed"
+    );
     let ghost = only(&spans, "invoke_agent ghost");
-    assert_eq!(string(&ghost.attributes, "error.type").unwrap(), "agent_not_found");
+    assert_eq!(
+        string(&ghost.attributes, "error.type").unwrap(),
+        "agent_not_found"
+    );
     assert_eq!(status(ghost).0, 2, "ERROR");
 }
 
 #[tokio::test(flavor = "multi_thread")]
 async fn agents_calling_each_other_stop_at_the_depth_limit() {
     let agents = directory(vec![("looper", local("looper", &["looper"]).await)]).with_max_depth(3);
-    let host = with_agents(test_agent().await.named("looper"), agents, Arc::new(ScriptedProvider::demo())).await;
+    let host = with_agents(
+        test_agent().await.named("looper"),
+        agents,
+        Arc::new(ScriptedProvider::demo()),
+    )
+    .await;
     let result = host.runtime.run(request("again looper", &["looper"])).await;
     match result {
         Err(RunError::Agent(GuestError::LimitExceeded(message))) => assert_eq!(
@@ -136,7 +168,10 @@ async fn agents_calling_each_other_stop_at_the_depth_limit() {
         .position(|s| s.parent_span_id.is_empty())
         .unwrap();
     let mut parent = chain.remove(root);
-    while let Some(next) = chain.iter().position(|s| s.parent_span_id == parent.span_id) {
+    while let Some(next) = chain
+        .iter()
+        .position(|s| s.parent_span_id == parent.span_id)
+    {
         parent = chain.remove(next);
         assert_eq!(parent.trace_id, spans[0].trace_id);
     }
@@ -150,7 +185,12 @@ async fn agents_calling_each_other_stop_at_the_depth_limit() {
 /// A runtime whose agent may call `remote`, an agent on another host.
 async fn calling_remote(remote: RemoteAgent) -> crate::support::Host {
     let agents = directory(vec![("remote", AgentEntry::Remote(remote))]);
-    with_agents(test_agent().await, agents, Arc::new(ScriptedProvider::demo())).await
+    with_agents(
+        test_agent().await,
+        agents,
+        Arc::new(ScriptedProvider::demo()),
+    )
+    .await
 }
 
 #[tokio::test(flavor = "multi_thread")]
@@ -178,9 +218,18 @@ async fn a_remote_host_that_is_down_is_unavailable_on_a_client_span() {
     let spans = host.receiver.spans();
     let client = only(&spans, "invoke_agent remote");
     assert_eq!(client.kind, 3, "CLIENT");
-    assert_eq!(string(&client.attributes, "error.type").unwrap(), "unavailable");
-    assert_eq!(string(&client.attributes, "server.address").unwrap(), "127.0.0.1");
-    assert_eq!(int(&client.attributes, "server.port").unwrap(), i64::from(port));
+    assert_eq!(
+        string(&client.attributes, "error.type").unwrap(),
+        "unavailable"
+    );
+    assert_eq!(
+        string(&client.attributes, "server.address").unwrap(),
+        "127.0.0.1"
+    );
+    assert_eq!(
+        int(&client.attributes, "server.port").unwrap(),
+        i64::from(port)
+    );
     assert_eq!(status(client).0, 2, "ERROR");
 }
 

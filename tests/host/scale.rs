@@ -4,10 +4,7 @@
 
 use crate::support::otlp::string;
 use crate::support::{Held, Host, artifacts, only, status};
-use glassbox::llm::{
-    ChatRequest, ChatResponse, Endpoint, LlmError, LlmProvider,
-    ScriptedProvider,
-};
+use glassbox::llm::{ChatRequest, ChatResponse, Endpoint, LlmError, LlmProvider, ScriptedProvider};
 use glassbox::sandbox::{Limits, Policy};
 use glassbox::telemetry::OtlpProtocol;
 use glassbox::tools::{PluginSpec, ToolRegistry};

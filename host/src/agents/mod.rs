@@ -72,7 +72,11 @@ pub struct DuplicateAgent(pub String);
 
 impl AgentDirectory {
     /// Adds `agent` under `name`.
-    pub fn add(&mut self, name: impl Into<String>, agent: AgentEntry) -> Result<(), DuplicateAgent> {
+    pub fn add(
+        &mut self,
+        name: impl Into<String>,
+        agent: AgentEntry,
+    ) -> Result<(), DuplicateAgent> {
         let name = name.into();
         if self.entries.contains_key(&name) {
             return Err(DuplicateAgent(name));
@@ -93,7 +97,9 @@ impl AgentDirectory {
 
     /// Every agent, in name order.
     pub fn iter(&self) -> impl Iterator<Item = (&str, &AgentEntry)> {
-        self.entries.iter().map(|(name, entry)| (name.as_str(), entry))
+        self.entries
+            .iter()
+            .map(|(name, entry)| (name.as_str(), entry))
     }
 
     /// The local agents, which a host serving this directory offers to callers.
@@ -211,7 +217,10 @@ fn agent_attributes(name: &str, conversation_id: Option<&str>) -> Vec<KeyValue> 
         KeyValue::new(semconv::GEN_AI_AGENT_NAME, name.to_owned()),
     ];
     if let Some(id) = conversation_id {
-        attributes.push(KeyValue::new(semconv::GEN_AI_CONVERSATION_ID, id.to_owned()));
+        attributes.push(KeyValue::new(
+            semconv::GEN_AI_CONVERSATION_ID,
+            id.to_owned(),
+        ));
     }
     attributes
 }

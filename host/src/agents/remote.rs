@@ -48,7 +48,9 @@ pub enum RemoteError {
         url: String,
         detail: ErrorDetail,
     },
-    #[error("agent `{agent}` at {url} answered HTTP {status} with something that is not a run's result: {body}")]
+    #[error(
+        "agent `{agent}` at {url} answered HTTP {status} with something that is not a run's result: {body}"
+    )]
     Unusable {
         agent: String,
         url: String,

@@ -137,7 +137,11 @@ impl super::LlmProvider for ScriptedProvider {
             .script
             .turns
             .iter()
-            .filter(|turn| turn.when.as_ref().is_none_or(|when| opening.contains(when.as_str())))
+            .filter(|turn| {
+                turn.when
+                    .as_ref()
+                    .is_none_or(|when| opening.contains(when.as_str()))
+            })
             .collect();
         let turn = turns.get(index).ok_or_else(|| {
             LlmError::InvalidRequest(format!(

@@ -89,7 +89,13 @@ pub async fn serve(
         .route("/v1/agents", get(list_agents))
         .route(RUNS_ROUTE, post(start_run))
         .route("/metrics", get(metrics))
-        .fallback(|| async { error(StatusCode::NOT_FOUND, semconv::error_type::INVALID_REQUEST, "no such endpoint; see GET /v1/agents") })
+        .fallback(|| async {
+            error(
+                StatusCode::NOT_FOUND,
+                semconv::error_type::INVALID_REQUEST,
+                "no such endpoint; see GET /v1/agents",
+            )
+        })
         .with_state(shared.clone());
     let (stopping, stopped) = tokio::sync::oneshot::channel::<()>();
     let draining = shared.clone();
@@ -138,12 +144,14 @@ async fn list_agents(State(shared): State<Arc<Shared>>) -> Json<AgentList> {
 
 async fn metrics(State(shared): State<Arc<Shared>>) -> Response {
     match shared.runtime.telemetry().prometheus_text() {
-        Some(Ok(text)) => (
-            [(header::CONTENT_TYPE, "text/plain; version=0.0.4")],
-            text,
-        )
-            .into_response(),
-        Some(Err(reason)) => error(StatusCode::INTERNAL_SERVER_ERROR, semconv::error_type::PROVIDER, reason),
+        Some(Ok(text)) => {
+            ([(header::CONTENT_TYPE, "text/plain; version=0.0.4")], text).into_response()
+        }
+        Some(Err(reason)) => error(
+            StatusCode::INTERNAL_SERVER_ERROR,
+            semconv::error_type::PROVIDER,
+            reason,
+        ),
         None => error(
             StatusCode::NOT_FOUND,
             semconv::error_type::INVALID_REQUEST,
@@ -187,7 +195,9 @@ fn failure_detail(failure: &RunError, agent: &str) -> ErrorDetail {
     match failure {
         RunError::Agent(error) => ErrorDetail::from(error),
         RunError::Stopped(fault) => ErrorDetail::from(&fault.to_guest_error(agent)),
-        RunError::Sandbox(_) => ErrorDetail::new(semconv::error_type::NOT_ALLOWED, failure.to_string()),
+        RunError::Sandbox(_) => {
+            ErrorDetail::new(semconv::error_type::NOT_ALLOWED, failure.to_string())
+        }
     }
 }
 
@@ -197,21 +207,37 @@ async fn start_run(
     headers: HeaderMap,
     body: Result<Json<RunBody>, JsonRejection>,
 ) -> Response {
-    let Some(local) = shared.runtime.agents().locals().find(|(n, _)| *n == name).map(|(_, local)| local.clone()) else {
+    let Some(local) = shared
+        .runtime
+        .agents()
+        .locals()
+        .find(|(n, _)| *n == name)
+        .map(|(_, local)| local.clone())
+    else {
         let served: Vec<&str> = shared.runtime.agents().locals().map(|(n, _)| n).collect();
         return error(
             StatusCode::NOT_FOUND,
             api::AGENT_NOT_FOUND,
-            format!("no agent named `{name}` here (serving: {})", served.join(", ")),
+            format!(
+                "no agent named `{name}` here (serving: {})",
+                served.join(", ")
+            ),
         );
     };
     let body = match body {
         Ok(Json(body)) => body,
         Err(rejection) => {
-            return error(rejection.status(), semconv::error_type::INVALID_REQUEST, rejection.body_text());
+            return error(
+                rejection.status(),
+                semconv::error_type::INVALID_REQUEST,
+                rejection.body_text(),
+            );
         }
     };
-    let depth = match headers.get(api::CALL_DEPTH_HEADER).map(|v| v.to_str().ok().and_then(|v| v.parse::<u32>().ok())) {
+    let depth = match headers
+        .get(api::CALL_DEPTH_HEADER)
+        .map(|v| v.to_str().ok().and_then(|v| v.parse::<u32>().ok()))
+    {
         None => 0,
         Some(Some(depth)) => depth,
         Some(None) => {
@@ -237,10 +263,23 @@ async fn start_run(
         .and_then(|accept| accept.to_str().ok())
         .is_some_and(|accept| accept.contains("text/event-stream"));
     if streamed {
-        let events = run_events(shared.runtime.clone(), local, name, request, span, trace_id, in_flight);
-        return Sse::new(events).keep_alive(KeepAlive::default()).into_response();
+        let events = run_events(
+            shared.runtime.clone(),
+            local,
+            name,
+            request,
+            span,
+            trace_id,
+            in_flight,
+        );
+        return Sse::new(events)
+            .keep_alive(KeepAlive::default())
+            .into_response();
     }
-    let outcome = shared.runtime.run_component(&local.component, request).await;
+    let outcome = shared
+        .runtime
+        .run_component(&local.component, request)
+        .await;
     finish_server_span(span, &outcome, &name);
     drop(in_flight);
     run_response(&outcome, &name, trace_id)
@@ -267,7 +306,10 @@ fn finish_server_span(mut span: ActiveSpan, outcome: &Result<String, RunError>, 
         Err(RunError::Stopped(Fault::AtCapacity(_))) => 503,
         Err(_) => 500,
     };
-    span.span().set_attribute(KeyValue::new(semconv::HTTP_RESPONSE_STATUS_CODE, i64::from(status)));
+    span.span().set_attribute(KeyValue::new(
+        semconv::HTTP_RESPONSE_STATUS_CODE,
+        i64::from(status),
+    ));
     if let Err(failure) = outcome {
         let detail = failure_detail(failure, agent);
         span.fail(failure.error_type(), detail.message);

@@ -155,8 +155,8 @@ impl Telemetry {
         let meter = meter_provider.meter(INSTRUMENTATION_SCOPE);
         // A meter provider without a reader refuses observable instruments, loudly.
         let traces_exported = config.otlp.as_ref().is_some_and(|target| target.traces);
-        let metrics_read = config.otlp.as_ref().is_some_and(|target| target.metrics)
-            || prometheus.is_some();
+        let metrics_read =
+            config.otlp.as_ref().is_some_and(|target| target.metrics) || prometheus.is_some();
         if traces_exported && metrics_read {
             observe_export(&meter, export_counts.clone());
         }
@@ -285,9 +285,9 @@ impl Telemetry {
             ]
         };
         let failures: Vec<(&'static str, String)> = results
-        .into_iter()
-        .filter_map(|(signal, result)| result.err().map(|e| (signal, e.to_string())))
-        .collect();
+            .into_iter()
+            .filter_map(|(signal, result)| result.err().map(|e| (signal, e.to_string())))
+            .collect();
         if failures.is_empty() {
             Ok(())
         } else {
