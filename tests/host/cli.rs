@@ -12,7 +12,7 @@ const QUESTION: &str =
 
 /// The binary with a clean environment: no provider, no OTLP settings, and a
 /// component cache of the tests' own.
-fn glassbox() -> Command {
+pub(crate) fn glassbox() -> Command {
     let mut command = Command::new(env!("CARGO_BIN_EXE_glassbox"));
     command.env(
         "GLASSBOX_CACHE_DIR",

@@ -12,6 +12,7 @@ mod replay;
 mod runs;
 mod sandbox;
 mod scale;
+mod serve;
 mod streams;
 mod support;
 

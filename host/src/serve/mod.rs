@@ -53,6 +53,25 @@ struct Shared {
     runtime: Arc<Runtime>,
     draining: AtomicBool,
     in_flight: AtomicUsize,
+    /// Set when the drain time is up: runs still going stop and answer so.
+    abandon: tokio::sync::watch::Sender<bool>,
+}
+
+impl Shared {
+    /// Completes once runs in flight must give up.
+    async fn abandoned(&self) {
+        let mut abandon = self.abandon.subscribe();
+        // An error means the sender is gone, which only happens with the server.
+        let _ = abandon.wait_for(|abandon| *abandon).await;
+    }
+}
+
+/// What a run cancelled at shutdown answers.
+fn abandoned_detail() -> ErrorDetail {
+    ErrorDetail::new(
+        semconv::error_type::UNAVAILABLE,
+        "the host shut down before the run finished",
+    )
 }
 
 /// Counts a run as in flight for as long as it lives.
@@ -83,6 +102,7 @@ pub async fn serve(
         runtime,
         draining: AtomicBool::new(false),
         in_flight: AtomicUsize::new(0),
+        abandon: tokio::sync::watch::Sender::new(false),
     });
     let app = Router::new()
         .route("/health", get(health))
@@ -104,7 +124,7 @@ pub async fn serve(
         draining.draining.store(true, Ordering::SeqCst);
         let _ = stopping.send(());
     });
-    let server = std::pin::pin!(server.into_future());
+    let mut server = std::pin::pin!(server.into_future());
     let deadline = async {
         // Wait for the shutdown signal, then for the drain time.
         if stopped.await.is_ok() {
@@ -114,9 +134,14 @@ pub async fn serve(
         }
     };
     tokio::select! {
-        served = server => served.map(|()| Stopped::Drained),
-        () = deadline => Ok(Stopped::Abandoned { runs: shared.in_flight.load(Ordering::SeqCst) }),
+        served = &mut server => return served.map(|()| Stopped::Drained),
+        () = deadline => {}
     }
+    let runs = shared.in_flight.load(Ordering::SeqCst);
+    shared.abandon.send_replace(true);
+    // The cancelled runs answer at once; give their connections a moment to close.
+    let _ = tokio::time::timeout(Duration::from_secs(1), server).await;
+    Ok(Stopped::Abandoned { runs })
 }
 
 async fn health(State(shared): State<Arc<Shared>>) -> Response {
@@ -276,10 +301,13 @@ async fn start_run(
             .keep_alive(KeepAlive::default())
             .into_response();
     }
-    let outcome = shared
-        .runtime
-        .run_component(&local.component, request)
-        .await;
+    let outcome = tokio::select! {
+        outcome = shared.runtime.run_component(&local.component, request) => outcome,
+        () = shared.abandoned() => {
+            let body = ErrorBody { error: abandoned_detail(), trace_id: Some(trace_id) };
+            return (StatusCode::SERVICE_UNAVAILABLE, Json(body)).into_response();
+        }
+    };
     finish_server_span(span, &outcome, &name);
     drop(in_flight);
     run_response(&outcome, &name, trace_id)
@@ -330,23 +358,28 @@ struct Streaming<R> {
 }
 
 impl<R> Streaming<R> {
-    /// The run ended: the steps it reported last, then `done` or `error`.
-    fn end(&mut self, outcome: Result<String, RunError>) {
+    /// The run ended (`None`: cancelled at shutdown): the steps it reported
+    /// last, then `done` or `error`.
+    fn end(&mut self, outcome: Option<Result<String, RunError>>) {
         self.run = None;
         while let Ok(step) = self.steps.try_recv() {
             self.pending.push_back(step_event(&step));
         }
-        if let Some(span) = self.span.take() {
-            finish_server_span(span, &outcome, &self.agent);
+        if let (Some(span), Some(outcome)) = (self.span.take(), &outcome) {
+            finish_server_span(span, outcome, &self.agent);
         }
         let trace_id = self.trace_id.clone();
         let last = match &outcome {
-            Ok(output) => Event::default().event("done").json_data(RunOutput {
+            Some(Ok(output)) => Event::default().event("done").json_data(RunOutput {
                 output: output.clone(),
                 trace_id,
             }),
-            Err(failure) => Event::default().event("error").json_data(ErrorBody {
+            Some(Err(failure)) => Event::default().event("error").json_data(ErrorBody {
                 error: failure_detail(failure, &self.agent),
+                trace_id: Some(trace_id),
+            }),
+            None => Event::default().event("error").json_data(ErrorBody {
+                error: abandoned_detail(),
                 trace_id: Some(trace_id),
             }),
         };
@@ -372,7 +405,13 @@ fn run_events(
 ) -> impl Stream<Item = Result<Event, Infallible>> {
     let (sink, steps) = StepSink::channel();
     request.parent = sink.attach(&request.parent);
-    let run = async move { runtime.run_component(&local.component, request).await };
+    let shared = in_flight.0.clone();
+    let run = async move {
+        tokio::select! {
+            outcome = runtime.run_component(&local.component, request) => Some(outcome),
+            () = shared.abandoned() => None,
+        }
+    };
     let streaming = Streaming {
         run: Some(Box::pin(run)),
         steps,

@@ -1,0 +1,466 @@
+//! `glassbox serve`: the HTTP API (JSON runs, Server-Sent Events, health,
+//! errors), graceful shutdown, and one trace across two host processes, one
+//! calling an agent on the other, both exporting to the same receiver.
+
+use crate::cli::glassbox;
+use crate::support::otlp::{Receiver, hex, string};
+use crate::support::{Held, artifacts, only, outline, test_agent, with_agents};
+use glassbox::agents::{AgentDirectory, AgentEntry, LocalAgent};
+use glassbox::llm::{Llm, ScriptedProvider};
+use glassbox::sandbox::{Budget, Policy};
+use glassbox::serve::{Stopped, serve};
+use serde_json::{Value, json};
+use std::io::{BufRead, BufReader};
+use std::net::SocketAddr;
+use std::process::{Child, Stdio};
+use std::sync::Arc;
+use std::time::Duration;
+use tokio::sync::oneshot;
+use tokio::task::JoinHandle;
+
+/// A server in this process for `worker`, the test agent, exporting to its own receiver.
+struct Served {
+    receiver: Receiver,
+    address: SocketAddr,
+    stop: Option<oneshot::Sender<()>>,
+    server: JoinHandle<std::io::Result<Stopped>>,
+}
+
+impl Served {
+    async fn start(llm: impl Into<Llm>, drain: Duration) -> Self {
+        let mut agents = AgentDirectory::default();
+        let worker = LocalAgent {
+            component: test_agent().await.named("worker"),
+            policy: Policy::default(),
+            budget: Budget::default(),
+        };
+        agents.add("worker", AgentEntry::Local(worker)).unwrap();
+        let host = with_agents(test_agent().await, agents, llm).await;
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let address = listener.local_addr().unwrap();
+        let (stop, stopped) = oneshot::channel();
+        let runtime = Arc::new(host.runtime);
+        let server = tokio::spawn(async move {
+            let stopped = serve(
+                runtime.clone(),
+                listener,
+                async move {
+                    let _ = stopped.await;
+                },
+                drain,
+            )
+            .await;
+            let telemetry = runtime.telemetry().clone();
+            tokio::task::spawn_blocking(move || telemetry.shutdown())
+                .await
+                .unwrap()
+                .unwrap();
+            stopped
+        });
+        Served {
+            receiver: host.receiver,
+            address,
+            stop: Some(stop),
+            server,
+        }
+    }
+
+    fn url(&self, path: &str) -> String {
+        format!("http://{}{path}", self.address)
+    }
+
+    async fn post(&self, path: &str, body: Value) -> (u16, Value) {
+        let response = reqwest::Client::new()
+            .post(self.url(path))
+            .json(&body)
+            .send()
+            .await
+            .unwrap();
+        (response.status().as_u16(), response.json().await.unwrap())
+    }
+
+    async fn run(&self, body: Value) -> (u16, Value) {
+        self.post("/v1/agents/worker/runs", body).await
+    }
+
+    /// Stops the server, waits for it, and flushes its telemetry.
+    async fn shut_down(&mut self) -> Stopped {
+        self.stop.take().unwrap().send(()).unwrap();
+        (&mut self.server).await.unwrap().unwrap()
+    }
+}
+
+fn demo() -> Arc<ScriptedProvider> {
+    Arc::new(ScriptedProvider::demo())
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn runs_answer_in_json_and_join_the_callers_trace() {
+    let mut served = Served::start(demo(), Duration::from_secs(5)).await;
+    let client = reqwest::Client::new();
+    let get = |path: &str| client.get(served.url(path)).send();
+    let health: Value = get("/health").await.unwrap().json().await.unwrap();
+    assert_eq!(health, json!({ "status": "ok", "runs_in_flight": 0 }));
+    let agents: Value = get("/v1/agents").await.unwrap().json().await.unwrap();
+    assert_eq!(
+        agents,
+        json!({ "agents": [{ "name": "worker", "description": "Does what its input says.", "version": "0.1.0" }] })
+    );
+
+    let trace_id = "4bf92f3577b34da6a3ce929d0e0e4736";
+    let response = client
+        .post(served.url("/v1/agents/worker/runs"))
+        .header("traceparent", format!("00-{trace_id}-00f067aa0ba902b7-01"))
+        .header("baggage", "tenant=acme")
+        .json(&json!({ "input": "conversation", "conversation_id": "c-1" }))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(response.status(), 200);
+    let body: Value = response.json().await.unwrap();
+    assert_eq!(body, json!({ "output": "c-1", "trace_id": trace_id }));
+
+    // A conversation given as messages (which the test agent refuses), with
+    // no traceparent: a trace of its own.
+    let (status, body) = served
+        .run(json!({ "input": [{ "role": "user", "content": "echo hi" }] }))
+        .await;
+    assert_eq!(status, 500);
+    assert_eq!(body["error"]["message"], "give a command as text");
+    assert_ne!(body["trace_id"], json!(trace_id));
+
+    assert_eq!(served.shut_down().await, Stopped::Drained);
+    let spans = served.receiver.spans();
+    let server = spans
+        .iter()
+        .find(|s| hex(&s.trace_id) == trace_id && s.kind == 2)
+        .expect("a SERVER span in the caller's trace");
+    assert_eq!(server.name, "POST /v1/agents/{name}/runs");
+    assert_eq!(hex(&server.parent_span_id), "00f067aa0ba902b7");
+    let run = spans
+        .iter()
+        .find(|s| s.name == "invoke_agent worker" && s.parent_span_id == server.span_id)
+        .expect("the run under the SERVER span");
+    assert_eq!(string(&run.attributes, "tenant").unwrap(), "acme");
+    assert_eq!(
+        string(&run.attributes, "gen_ai.conversation.id").unwrap(),
+        "c-1"
+    );
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn bad_requests_and_failed_runs_get_typed_json_errors() {
+    let mut served = Served::start(demo(), Duration::from_secs(5)).await;
+    let error_type = |body: &Value| body["error"]["type"].as_str().unwrap().to_owned();
+
+    let (status, body) = served
+        .post("/v1/agents/nobody/runs", json!({ "input": "echo hi" }))
+        .await;
+    assert_eq!((status, error_type(&body)), (404, "agent_not_found".into()));
+    assert_eq!(
+        body["error"]["message"],
+        "no agent named `nobody` here (serving: worker)"
+    );
+
+    let (status, body) = served.run(json!({ "prompt": "echo hi" })).await;
+    assert_eq!((status, error_type(&body)), (422, "invalid_request".into()));
+
+    let malformed = reqwest::Client::new()
+        .post(served.url("/v1/agents/worker/runs"))
+        .header("content-type", "application/json")
+        .body("{\"input\": ")
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(malformed.status(), 400);
+    let body: Value = malformed.json().await.unwrap();
+    assert_eq!(error_type(&body), "invalid_request");
+
+    let deep = reqwest::Client::new()
+        .post(served.url("/v1/agents/worker/runs"))
+        .header("glassbox-agent-depth", "deep")
+        .json(&json!({ "input": "echo hi" }))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(deep.status(), 400);
+
+    let (status, body) = served.post("/v2/nothing", json!({})).await;
+    assert_eq!((status, error_type(&body)), (404, "invalid_request".into()));
+
+    // The agent fails: 500 with its typed error and the trace to look at.
+    let (status, body) = served.run(json!({ "input": "dance" })).await;
+    assert_eq!(status, 500);
+    assert_eq!(
+        body["error"],
+        json!({ "type": "invalid_request", "message": "unknown command `dance`" })
+    );
+    assert_eq!(body["trace_id"].as_str().unwrap().len(), 32);
+
+    // The host stops the agent: the fault as the guest error a caller would see.
+    let (status, body) = served.run(json!({ "input": "recurse" })).await;
+    assert_eq!((status, error_type(&body)), (500, "trap".into()));
+    assert_eq!(served.shut_down().await, Stopped::Drained);
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn a_streamed_run_sends_each_step_then_its_answer() {
+    let mut served = Served::start(demo(), Duration::from_secs(5)).await;
+    let response = reqwest::Client::new()
+        .post(served.url("/v1/agents/worker/runs"))
+        .header("accept", "text/event-stream")
+        .json(&json!({ "input": r#"call shout {"words":"hi"}"# }))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(response.status(), 200);
+    assert_eq!(
+        response.headers()["content-type"].to_str().unwrap(),
+        "text/event-stream"
+    );
+    let text = response.text().await.unwrap();
+    let events: Vec<(String, Value)> = text
+        .split("\n\n")
+        .filter_map(|event| {
+            let kind = event.lines().find_map(|l| l.strip_prefix("event: "))?;
+            let data = event.lines().find_map(|l| l.strip_prefix("data: "))?;
+            Some((kind.to_owned(), serde_json::from_str(data).unwrap()))
+        })
+        .collect();
+    let names: Vec<(&str, &str)> = events
+        .iter()
+        .map(|(kind, data)| {
+            let name = data["name"].as_str().or(data["output"].as_str()).unwrap();
+            (kind.as_str(), name)
+        })
+        .collect();
+    assert_eq!(
+        names,
+        [
+            ("step", "execute_tool shout"),
+            ("step", "invoke_agent worker"),
+            ("done", "ok: HI"),
+        ],
+        "{text}"
+    );
+    assert!(events[0].1["duration_ms"].as_f64().unwrap() > 0.0);
+    assert_eq!(events[0].1["error"], Value::Null);
+
+    let failing = reqwest::Client::new()
+        .post(served.url("/v1/agents/worker/runs"))
+        .header("accept", "text/event-stream")
+        .json(&json!({ "input": "dance" }))
+        .send()
+        .await
+        .unwrap()
+        .text()
+        .await
+        .unwrap();
+    assert!(failing.contains("event: error\n"), "{failing}");
+    assert!(failing.contains(r#""type":"invalid_request""#), "{failing}");
+    assert_eq!(served.shut_down().await, Stopped::Drained);
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn shutdown_lets_runs_in_flight_finish_within_the_drain_time() {
+    let model = Arc::new(Held::default());
+    let mut served = Served::start(model.clone(), Duration::from_secs(30)).await;
+    let run = tokio::spawn({
+        let url = served.url("/v1/agents/worker/runs");
+        async move {
+            reqwest::Client::new()
+                .post(url)
+                .json(&json!({ "input": "say hello" }))
+                .send()
+                .await
+                .unwrap()
+                .json::<Value>()
+                .await
+                .unwrap()
+        }
+    });
+    model.until_waiting(1).await;
+    let stop = served.stop.take().unwrap();
+    stop.send(()).unwrap();
+    tokio::time::sleep(Duration::from_millis(200)).await;
+    assert!(!served.server.is_finished(), "the server waits for the run");
+    // New connections are refused while draining.
+    assert!(
+        reqwest::Client::new()
+            .get(served.url("/health"))
+            .send()
+            .await
+            .is_err()
+    );
+    model.release.notify_one();
+    assert_eq!(run.await.unwrap()["output"], "ok: released");
+    assert_eq!(
+        (&mut served.server).await.unwrap().unwrap(),
+        Stopped::Drained
+    );
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn shutdown_cancels_runs_still_going_after_the_drain_time() {
+    let model = Arc::new(Held::default());
+    let mut served = Served::start(model.clone(), Duration::from_millis(200)).await;
+    let url = served.url("/v1/agents/worker/runs");
+    let run = tokio::spawn(async move {
+        let response = reqwest::Client::new()
+            .post(url)
+            .json(&json!({ "input": "say hello" }))
+            .send()
+            .await
+            .unwrap();
+        (
+            response.status().as_u16(),
+            response.json::<Value>().await.unwrap(),
+        )
+    });
+    model.until_waiting(1).await;
+    assert_eq!(served.shut_down().await, Stopped::Abandoned { runs: 1 });
+    let (status, body) = run.await.unwrap();
+    assert_eq!(status, 503);
+    assert_eq!(
+        body["error"],
+        json!({ "type": "unavailable", "message": "the host shut down before the run finished" })
+    );
+    let spans = served.receiver.spans();
+    let cancelled = only(&spans, "invoke_agent worker");
+    assert_eq!(
+        string(&cancelled.attributes, "error.type").unwrap(),
+        "cancelled",
+        "{}",
+        outline(&spans)
+    );
+}
+
+/// A `glassbox serve` process, and the address it listens on.
+struct ServeProcess {
+    child: Child,
+    address: String,
+}
+
+impl ServeProcess {
+    fn start(manifest: &std::path::Path, receiver: &Receiver) -> Self {
+        let mut child = glassbox()
+            .args(["serve", "--manifest"])
+            .arg(manifest)
+            .args(["--listen", "127.0.0.1:0", "--llm", "scripted"])
+            .args([
+                "--otlp-endpoint",
+                receiver.endpoint(),
+                "--otlp-protocol",
+                "grpc",
+            ])
+            .stderr(Stdio::piped())
+            .spawn()
+            .unwrap();
+        let mut lines = BufReader::new(child.stderr.take().unwrap()).lines();
+        let address = loop {
+            let line = lines
+                .next()
+                .expect("the server exited before listening")
+                .unwrap();
+            if let Some((_, address)) = line.split_once(" on http://") {
+                break address.to_owned();
+            }
+        };
+        // Keep reading, so the server never blocks on a full pipe.
+        std::thread::spawn(move || lines.for_each(drop));
+        ServeProcess { child, address }
+    }
+
+    /// SIGTERM, as an orchestrator stops it; it drains and flushes, then exits 0.
+    fn stop(mut self) {
+        let status = std::process::Command::new("kill")
+            .args(["-TERM", &self.child.id().to_string()])
+            .status()
+            .unwrap();
+        assert!(status.success());
+        assert!(self.child.wait().unwrap().success());
+    }
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn one_trace_across_two_host_processes() {
+    let receiver = Receiver::start(glassbox::telemetry::OtlpProtocol::Grpc).await;
+    let dir = tempfile::tempdir().unwrap();
+    let worker_manifest = dir.path().join("worker.toml");
+    std::fs::write(
+        &worker_manifest,
+        format!(
+            "[agent]\nname = \"worker\"\npath = {:?}\n",
+            artifacts::TEST_AGENT
+        ),
+    )
+    .unwrap();
+    let worker = ServeProcess::start(&worker_manifest, &receiver);
+    let front_manifest = dir.path().join("front.toml");
+    std::fs::write(
+        &front_manifest,
+        format!(
+            "[agent]\nname = \"front\"\npath = {:?}\nallow_agents = [\"worker\"]\n\n\
+             [[agents]]\nname = \"worker\"\nurl = \"http://{}\"\ntimeout = \"30s\"\n",
+            artifacts::TEST_AGENT,
+            worker.address
+        ),
+    )
+    .unwrap();
+    let front = ServeProcess::start(&front_manifest, &receiver);
+
+    let trace_id = "0af7651916cd43dd8448eb211c80319c";
+    let response = reqwest::Client::new()
+        .post(format!("http://{}/v1/agents/front/runs", front.address))
+        .header("traceparent", format!("00-{trace_id}-b7ad6b7169203331-01"))
+        .header("baggage", "tenant=acme")
+        .json(&json!({ "input": "ask worker conversation", "conversation_id": "c-7" }))
+        .send()
+        .await
+        .unwrap();
+    let body: Value = response.json().await.unwrap();
+    assert_eq!(body, json!({ "output": "ok: c-7", "trace_id": trace_id }));
+    let (front_pid, worker_pid) = (front.child.id(), worker.child.id());
+    front.stop();
+    worker.stop();
+
+    let spans = receiver.spans();
+    assert!(
+        spans.iter().all(|s| hex(&s.trace_id) == trace_id),
+        "{}",
+        outline(&spans)
+    );
+    let find = |name: &str, kind: i32, parent: &[u8]| {
+        spans
+            .iter()
+            .find(|s| s.name == name && s.kind == kind && s.parent_span_id == parent)
+            .unwrap_or_else(|| {
+                panic!(
+                    "no {name} (kind {kind}) under {}:\n{}",
+                    hex(parent),
+                    outline(&spans)
+                )
+            })
+    };
+    let caller_span: Vec<u8> = (0..16)
+        .step_by(2)
+        .map(|i| u8::from_str_radix(&"b7ad6b7169203331"[i..i + 2], 16).unwrap())
+        .collect();
+    let front_server = find("POST /v1/agents/{name}/runs", 2, &caller_span);
+    let front_run = find("invoke_agent front", 1, &front_server.span_id);
+    let client = find("invoke_agent worker", 3, &front_run.span_id);
+    let worker_server = find("POST /v1/agents/{name}/runs", 2, &client.span_id);
+    let worker_run = find("invoke_agent worker", 1, &worker_server.span_id);
+    for run in [front_run, worker_run] {
+        assert_eq!(string(&run.attributes, "tenant").unwrap(), "acme");
+        assert_eq!(
+            string(&run.attributes, "gen_ai.conversation.id").unwrap(),
+            "c-7"
+        );
+    }
+    assert_eq!(
+        string(&client.attributes, "server.address").unwrap(),
+        "127.0.0.1"
+    );
+    assert_ne!(front_pid, worker_pid);
+}
