@@ -3,8 +3,10 @@
 
 use crate::support::llm_server::{MockLlm, Reply};
 use crate::support::otlp::{Receiver, hex, string};
-use crate::support::{artifacts, assert_strings};
+use crate::support::{artifacts, assert_strings, only};
 use glassbox::telemetry::OtlpProtocol;
+use opentelemetry_proto::tonic::trace::v1::Span;
+use std::path::{Path, PathBuf};
 use std::process::{Command, Output};
 
 const QUESTION: &str =
@@ -714,4 +716,100 @@ fn a_second_run_loads_compiled_components_and_a_damaged_entry_is_rebuilt() {
         .unwrap();
     assert!(output.status.success(), "{}", text(&output.stderr));
     assert_eq!(std::fs::read_dir(uncached.path()).unwrap().count(), 0);
+}
+
+/// The planner example as shipped (`workflow.toml`), pointed at the components
+/// built for the tests.
+fn workflow_manifest(dir: &Path) -> PathBuf {
+    let components = Path::new(artifacts::PLANNER_AGENT).parent().unwrap();
+    let repository = Path::new(env!("CARGO_MANIFEST_DIR")).join("..");
+    let manifest = std::fs::read_to_string(repository.join("workflow.toml"))
+        .unwrap()
+        .replace("target/wasm32-wasip2/release", components.to_str().unwrap())
+        .replace(
+            "plugins/planner-agent",
+            repository.join("plugins/planner-agent").to_str().unwrap(),
+        );
+    let path = dir.join("workflow.toml");
+    std::fs::write(&path, manifest).unwrap();
+    path
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn the_planner_example_delegates_to_two_workers_in_one_workflow_trace() {
+    let receiver = Receiver::start(OtlpProtocol::Grpc).await;
+    let dir = tempfile::tempdir().unwrap();
+    let mut command = glassbox();
+    command
+        .args(["run", "--manifest"])
+        .arg(workflow_manifest(dir.path()))
+        .args(["--conversation-id", "trip-42", "--input"])
+        .arg("Plan a day out in Lisbon for three: the weather, and the museum tickets at 24 euros each?")
+        .args(["--otlp-endpoint", receiver.endpoint(), "--otlp-protocol", "grpc"]);
+    let output = tokio::task::spawn_blocking(move || command.output().unwrap())
+        .await
+        .unwrap();
+    assert!(output.status.success(), "{}", text(&output.stderr));
+    let answer = text(&output.stdout);
+    assert!(
+        answer.starts_with("Weather: Lisbon today: ")
+            && answer.contains("Tickets: three tickets cost 72 euros."),
+        "{answer}"
+    );
+
+    let spans: Vec<_> = receiver
+        .resource_spans()
+        .into_iter()
+        .map(|(_, s)| s)
+        .collect();
+    let workflow = only(&spans, "invoke_workflow day-planner");
+    assert!(
+        workflow.parent_span_id.is_empty(),
+        "the workflow is the root"
+    );
+    assert_eq!(
+        string(&workflow.attributes, "gen_ai.operation.name").as_deref(),
+        Some("invoke_workflow")
+    );
+    assert_eq!(
+        string(&workflow.attributes, "gen_ai.workflow.name").as_deref(),
+        Some("day-planner")
+    );
+    let planner = only(&spans, "invoke_agent planner");
+    assert_eq!(planner.parent_span_id, workflow.span_id);
+    for worker in ["weather-worker", "math-worker"] {
+        let run = only(&spans, &format!("invoke_agent {worker}"));
+        assert_eq!(
+            run.parent_span_id, planner.span_id,
+            "{worker} runs under the planner"
+        );
+        assert_eq!(
+            string(&run.attributes, "gen_ai.conversation.id").as_deref(),
+            Some("trip-42")
+        );
+        let within_run = |span: &&Span| {
+            let mut parent = &span.parent_span_id;
+            while let Some(up) = spans.iter().find(|s| &s.span_id == parent) {
+                if up.span_id == run.span_id {
+                    return true;
+                }
+                parent = &up.parent_span_id;
+            }
+            false
+        };
+        assert_eq!(
+            spans
+                .iter()
+                .filter(|s| s.name.starts_with("execute_tool"))
+                .filter(within_run)
+                .count(),
+            1,
+            "{worker} makes its one tool call within its run"
+        );
+    }
+    assert!(spans.iter().all(|s| s.trace_id == workflow.trace_id));
+    assert_eq!(
+        string(&planner.attributes, "gen_ai.conversation.id").as_deref(),
+        Some("trip-42")
+    );
 }

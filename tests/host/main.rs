@@ -25,6 +25,8 @@ fn every_guest_component_is_exercised() {
             include_str!("attacks.rs"),
             include_str!("errors.rs"),
             include_str!("cli.rs"),
+            include_str!("agents.rs"),
+            include_str!("serve.rs"),
             include_str!("sandbox.rs"),
             include_str!("scale.rs"),
             include_str!("support/mod.rs"),
