@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # Runs every check: formatting, lints, the unit and integration tests (which
-# build the guest components from source), and the end-to-end check against a
-# real Arize Phoenix.
+# build the guest components from source), the end-to-end check against a
+# real Arize Phoenix, and a real Prometheus scraping `glassbox serve`.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
@@ -10,3 +10,4 @@ cargo fmt --all -- --check
 cargo clippy --workspace --all-targets -- -D warnings
 cargo test --workspace
 tests/phoenix/e2e.sh
+tests/prometheus/check.sh
