@@ -350,6 +350,10 @@ impl Manifest {
     }
 }
 
+/// A component section read: its resolved path (where it has one), its
+/// policy, and its budget (where it sets one).
+type Granted = (Option<Spanned<PathBuf>>, Policy, Option<Budget>);
+
 impl ComponentSection {
     /// `[agent]`, or a local agent of `[[agents]]`: a component file.
     fn into_agent_spec(
@@ -467,7 +471,7 @@ impl ComponentSection {
         self,
         at: &Locator<'_>,
         resolve: &impl Fn(&Path) -> PathBuf,
-    ) -> Result<(Option<Spanned<PathBuf>>, Policy, Option<Budget>), ManifestError> {
+    ) -> Result<Granted, ManifestError> {
         let mut policy = Policy {
             env: self.env.into_iter().collect(),
             models: self.allow_models,

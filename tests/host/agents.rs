@@ -21,11 +21,11 @@ fn granting(agents: &[&str]) -> Policy {
 
 /// The test agent known as `name`, granted `agents`.
 async fn local(name: &str, agents: &[&str]) -> AgentEntry {
-    AgentEntry::Local(LocalAgent {
+    AgentEntry::Local(Box::new(LocalAgent {
         component: test_agent().await.named(name),
         policy: granting(agents),
         budget: Budget::default(),
-    })
+    }))
 }
 
 fn directory(entries: Vec<(&str, AgentEntry)>) -> AgentDirectory {

@@ -5,6 +5,7 @@
 mod agents;
 mod attacks;
 mod cli;
+mod embedding;
 mod errors;
 mod export;
 mod providers;

@@ -34,7 +34,9 @@ impl Served {
             policy: Policy::default(),
             budget: Budget::default(),
         };
-        agents.add("worker", AgentEntry::Local(worker)).unwrap();
+        agents
+            .add("worker", AgentEntry::Local(Box::new(worker)))
+            .unwrap();
         let host = with_agents(test_agent().await, agents, llm).await;
         let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
         let address = listener.local_addr().unwrap();

@@ -36,7 +36,7 @@ pub struct LocalAgent {
 /// Where an agent of the directory runs.
 #[derive(Clone)]
 pub enum AgentEntry {
-    Local(LocalAgent),
+    Local(Box<LocalAgent>),
     Remote(RemoteAgent),
 }
 
@@ -105,7 +105,7 @@ impl AgentDirectory {
     /// The local agents, which a host serving this directory offers to callers.
     pub fn locals(&self) -> impl Iterator<Item = (&str, &LocalAgent)> {
         self.iter().filter_map(|(name, entry)| match entry {
-            AgentEntry::Local(local) => Some((name, local)),
+            AgentEntry::Local(local) => Some((name, local.as_ref())),
             AgentEntry::Remote(_) => None,
         })
     }

@@ -265,11 +265,11 @@ impl Engine {
             component
         };
         let local = |component: &AgentComponent, spec: &AgentSpec| {
-            AgentEntry::Local(LocalAgent {
+            AgentEntry::Local(Box::new(LocalAgent {
                 component: component.clone(),
                 policy: spec.policy.clone(),
                 budget: spec.budget,
-            })
+            }))
         };
         let agent = declared(agent, main);
         agents.add(agent.info().name.clone(), local(&agent, main))?;
