@@ -715,6 +715,85 @@ api_key_env = "MY_ANTHROPIC_KEY"
     }
 
     #[test]
+    fn agents_are_components_or_urls_with_grants_between_them() {
+        let dir = workspace();
+        let manifest = parse(
+            &dir,
+            r#"
+max_agent_depth = 3
+
+[agent]
+path = "agent.wasm"
+workflow = "trip"
+allow_agents = ["helper", "far"]
+
+[[agents]]
+name = "helper"
+description = "Helps."
+path = "agent.wasm"
+memory = "64 MiB"
+
+[[agents]]
+name = "far"
+url = "http://10.0.0.7:8080"
+timeout = "20s"
+"#,
+        )
+        .unwrap();
+        assert_eq!(manifest.max_agent_depth, Some(3));
+        assert_eq!(manifest.agent.workflow.as_deref(), Some("trip"));
+        assert_eq!(manifest.agent.policy.agents, ["helper", "far"]);
+        let [AgentDecl::Local(helper), AgentDecl::Remote(far)] = &manifest.agents[..] else {
+            panic!("expected a local and a remote agent: {:?}", manifest.agents);
+        };
+        assert_eq!(helper.name.as_deref(), Some("helper"));
+        assert_eq!(helper.description.as_deref(), Some("Helps."));
+        assert_eq!(helper.policy.limits.memory, 64 * 1024 * 1024);
+        assert_eq!(far.name, "far");
+        assert_eq!(far.url.as_str(), "http://10.0.0.7:8080/");
+        assert_eq!(far.timeout, std::time::Duration::from_secs(20));
+    }
+
+    #[test]
+    fn agent_sections_refuse_what_does_not_apply() {
+        let dir = workspace();
+        let agent = "[agent]\npath = \"agent.wasm\"\n";
+        let cases = [
+            (
+                "[[agents]]\nname = \"far\"\nurl = \"http://x:1\"\nmemory = \"1 GiB\"\n",
+                "DIR/glassbox.toml:3:1: an agent on another host takes only `name`, `url`, `description` and `timeout`; its own host sandboxes it",
+            ),
+            (
+                "[[agents]]\nname = \"far\"\nurl = \"ftp://x\"\n",
+                "DIR/glassbox.toml:5:7: `ftp://x` is not an http(s) URL such as `http://10.0.0.7:8080`",
+            ),
+            (
+                "[[agents]]\nurl = \"http://x:1\"\n",
+                "DIR/glassbox.toml:3:1: an agent on another host needs its `name` there",
+            ),
+            (
+                "[[agents]]\nname = \"nowhere\"\n",
+                "DIR/glassbox.toml:3:1: an agent needs a `path` (or, on another host, a `url`)",
+            ),
+            (
+                "[[plugins]]\npath = \"plugins\"\nallow_agents = [\"x\"]\n",
+                "DIR/glassbox.toml:3:1: `name`, `url`, `description`, `workflow` and `allow_agents` are for agents, not a plugin",
+            ),
+        ];
+        for (text, expected) in cases {
+            assert_eq!(
+                parse(&dir, &format!("{agent}{text}")).unwrap_err(),
+                expected
+            );
+        }
+        let zero = parse(&dir, &format!("max_agent_depth = 0\n{agent}")).unwrap_err();
+        assert!(
+            zero.starts_with("DIR/glassbox.toml:1:19: a depth of 0"),
+            "{zero}"
+        );
+    }
+
+    #[test]
     fn errors_name_the_file_line_and_column() {
         let dir = workspace();
         let cases = [

@@ -4,9 +4,10 @@
 //! hang give typed errors on a CLIENT span.
 
 use crate::support::otlp::{int, string};
-use crate::support::{only, outline, status, test_agent, with_agents};
+use crate::support::{artifacts, engine, only, outline, status, test_agent, with_agents};
 use glassbox::agents::{AgentDirectory, AgentEntry, LocalAgent, RemoteAgent};
 use glassbox::llm::ScriptedProvider;
+use glassbox::manifest::Manifest;
 use glassbox::sandbox::{Budget, Policy};
 use glassbox::{GuestError, RunError, RunRequest};
 use std::sync::Arc;
@@ -263,4 +264,33 @@ async fn a_remote_host_that_hangs_times_out() {
     let client = only(&spans, "invoke_agent remote");
     assert_eq!(string(&client.attributes, "error.type").unwrap(), "timeout");
     assert_eq!(status(client).0, 2, "ERROR");
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn a_manifest_must_define_every_agent_it_grants_once() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("glassbox.toml");
+    let load = |text: String| async {
+        std::fs::write(&path, text).unwrap();
+        let manifest = Manifest::load(&path).unwrap();
+        engine()
+            .load_manifest(&manifest)
+            .await
+            .err()
+            .unwrap()
+            .to_string()
+    };
+    let agent = format!("[agent]\npath = {:?}\n", artifacts::TEST_AGENT);
+    assert_eq!(
+        load(format!("{agent}allow_agents = [\"nobody\"]\n")).await,
+        "agent `test-agent` is granted agent `nobody`, which is not defined (defined: test-agent)"
+    );
+    assert_eq!(
+        load(format!(
+            "{agent}\n[[agents]]\npath = {:?}\n",
+            artifacts::TEST_AGENT
+        ))
+        .await,
+        "two agents are named `test-agent`; give one of them another `name`"
+    );
 }
