@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
 # Sets everything up and runs the demo: installs the wasm32-wasip2 target,
-# builds the glassbox host and the example components, and runs the react agent
+# builds the glassbox host and the example components (the planner of
+# workflow.toml too), and runs the react agent
 # with the weather and calculator plugins. With no OPENAI_* variable set it
 # uses the offline scripted provider; extra arguments go to `glassbox run`.
 set -euo pipefail
@@ -8,7 +9,7 @@ cd "$(dirname "$0")/.."
 
 rustup target add wasm32-wasip2
 cargo build --release -p glassbox
-cargo build --release --target wasm32-wasip2 -p react-agent -p weather -p calculator
+cargo build --release --target wasm32-wasip2 -p react-agent -p weather -p calculator -p planner-agent
 
 target="${CARGO_TARGET_DIR:-target}"
 plugins="$target/demo-plugins"
