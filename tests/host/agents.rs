@@ -294,3 +294,47 @@ async fn a_manifest_must_define_every_agent_it_grants_once() {
         "two agents are named `test-agent`; give one of them another `name`"
     );
 }
+
+#[tokio::test(flavor = "multi_thread")]
+async fn a_remote_host_answering_nonsense_or_too_much_is_unavailable() {
+    let app = axum::Router::new()
+        .route(
+            "/v1/agents/nonsense/runs",
+            axum::routing::post(|| async { "<html>welcome to nginx</html>" }),
+        )
+        .route(
+            "/v1/agents/flood/runs",
+            axum::routing::post(|| async { "x".repeat(17 << 20) }),
+        );
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let address = listener.local_addr().unwrap();
+    let server = tokio::spawn(async move { axum::serve(listener, app).await });
+    let url: url::Url = format!("http://{address}").parse().unwrap();
+    let remote = |name: &str| {
+        AgentEntry::Remote(RemoteAgent::new(name, url.clone(), Duration::from_secs(10)))
+    };
+    let agents = directory(vec![
+        ("nonsense", remote("nonsense")),
+        ("flood", remote("flood")),
+    ]);
+    let host = with_agents(
+        test_agent().await,
+        agents,
+        Arc::new(ScriptedProvider::demo()),
+    )
+    .await;
+    let ask = |input: &'static str| host.runtime.run(request(input, &["nonsense", "flood"]));
+    assert_eq!(
+        ask("ask nonsense echo hi").await.unwrap(),
+        format!(
+            "unavailable: agent `nonsense` at http://{address}/ answered HTTP 200 with something that is not a run's result: <html>welcome to nginx</html>"
+        )
+    );
+    assert_eq!(
+        ask("ask flood echo hi").await.unwrap(),
+        format!(
+            "unavailable: agent `flood` at http://{address}/ answered HTTP 200 with something that is not a run's result: an answer over 16 MiB"
+        )
+    );
+    server.abort();
+}

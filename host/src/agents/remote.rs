@@ -9,6 +9,10 @@ use opentelemetry::{Context, KeyValue};
 use std::time::Duration;
 use url::Url;
 
+/// The largest answer read from another host; a run's output is text for an
+/// agent, and a host answering more is broken or hostile.
+const MAX_ANSWER_BYTES: usize = 16 * 1024 * 1024;
+
 /// How long a remote agent may take when its entry sets no timeout.
 pub const DEFAULT_REMOTE_TIMEOUT: Duration = Duration::from_secs(300);
 
@@ -120,12 +124,25 @@ impl RemoteAgent {
             .json(&body)
             .timeout(self.timeout)
             .send();
-        let response = sent.await.map_err(|error| self.transport_error(&error))?;
+        let mut response = sent.await.map_err(|error| self.transport_error(&error))?;
         let status = response.status();
-        let text = response
-            .text()
+        let mut body = Vec::new();
+        while let Some(chunk) = response
+            .chunk()
             .await
-            .map_err(|error| self.transport_error(&error))?;
+            .map_err(|error| self.transport_error(&error))?
+        {
+            body.extend_from_slice(&chunk);
+            if body.len() > MAX_ANSWER_BYTES {
+                return Err(RemoteError::Unusable {
+                    agent: self.name.clone(),
+                    url: self.url.to_string(),
+                    status: status.as_u16(),
+                    body: format!("an answer over {} MiB", MAX_ANSWER_BYTES >> 20),
+                });
+            }
+        }
+        let text = String::from_utf8_lossy(&body);
         if status.is_success()
             && let Ok(output) = serde_json::from_str::<RunOutput>(&text)
         {
