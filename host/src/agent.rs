@@ -1,7 +1,7 @@
 //! The agent component: loading it, and running it as one trace rooted in an
 //! `invoke_agent {name}` span.
 
-use crate::agents::CallDepth;
+use crate::agents::{self, CallDepth};
 use crate::bindings::GuestError;
 use crate::bindings::agent::exports::glassbox::agent::entrypoint;
 use crate::bindings::agent::{AgentPre, glassbox::agent::types};
@@ -215,26 +215,20 @@ impl AgentComponent {
         request: RunRequest,
     ) -> Result<String, RunError> {
         let telemetry = &capabilities.telemetry;
-        let mut attributes = vec![
-            KeyValue::new(
-                semconv::GEN_AI_OPERATION_NAME,
-                semconv::operation::INVOKE_AGENT,
-            ),
+        let mut attributes =
+            agents::agent_attributes(&self.info.name, request.conversation_id.as_deref());
+        attributes.extend([
             KeyValue::new(
                 semconv::GEN_AI_PROVIDER_NAME,
                 capabilities.llm.default_provider().name(),
             ),
-            KeyValue::new(semconv::GEN_AI_AGENT_NAME, self.info.name.clone()),
             KeyValue::new(
                 semconv::GEN_AI_AGENT_DESCRIPTION,
                 self.info.description.clone(),
             ),
             KeyValue::new(semconv::GEN_AI_AGENT_VERSION, self.info.version.clone()),
             KeyValue::new(semconv::GLASSBOX_COMPONENT, self.label.to_string()),
-        ];
-        if let Some(id) = &request.conversation_id {
-            attributes.push(KeyValue::new(semconv::GEN_AI_CONVERSATION_ID, id.clone()));
-        }
+        ]);
         attributes.extend(request.policy.span_attributes());
         attributes.extend(propagation::baggage_attributes(&request.parent));
         let name = format!("{} {}", semconv::operation::INVOKE_AGENT, self.info.name);

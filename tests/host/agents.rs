@@ -114,7 +114,7 @@ async fn agents_not_granted_or_not_defined_are_refused_on_their_span() {
             .run(request("ask other echo hi", &[]))
             .await
             .unwrap(),
-        "not allowed: agent `other` is not granted to this agent (granted: none)"
+        "not allowed: agent `other` is not granted to this agent (granted: nothing)"
     );
     assert_eq!(
         host.runtime

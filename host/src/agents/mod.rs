@@ -13,7 +13,7 @@ pub use remote::{DEFAULT_REMOTE_TIMEOUT, RemoteAgent, RemoteError};
 use crate::agent::{AgentComponent, AgentInput, RunError, RunRequest};
 use crate::bindings::GuestError;
 use crate::bindings::agent::glassbox::agent::{agents as wit, types};
-use crate::runtime::{ComponentState, RunScope};
+use crate::runtime::{ComponentState, RunScope, list_or_none};
 use crate::sandbox::{Budget, Policy};
 use crate::telemetry::semconv;
 use opentelemetry::trace::SpanKind;
@@ -208,7 +208,8 @@ impl CallDepth {
     }
 }
 
-fn agent_attributes(name: &str, conversation_id: Option<&str>) -> Vec<KeyValue> {
+/// What every `invoke_agent` span carries: the operation, the agent and the conversation.
+pub(crate) fn agent_attributes(name: &str, conversation_id: Option<&str>) -> Vec<KeyValue> {
     let mut attributes = vec![
         KeyValue::new(
             semconv::GEN_AI_OPERATION_NAME,
@@ -251,14 +252,6 @@ fn refuse(
     span.fail(agent_error_type(&error), error.message().to_owned());
     span.finish();
     error
-}
-
-fn list_or_none(names: &[String]) -> String {
-    if names.is_empty() {
-        "none".to_owned()
-    } else {
-        names.join(", ")
-    }
 }
 
 impl From<types::AgentInput> for AgentInput {

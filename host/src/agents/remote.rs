@@ -3,6 +3,7 @@
 //! `agents` capability turns its errors into the guest's.
 
 use crate::agent::AgentInput;
+use crate::llm::http::{error_chain, excerpt};
 use crate::serve::api::{self, ErrorDetail, RunBody, RunOutput};
 use crate::telemetry::{propagation, semconv};
 use opentelemetry::{Context, KeyValue};
@@ -158,7 +159,7 @@ impl RemoteAgent {
                 agent: self.name.clone(),
                 url: self.url.to_string(),
                 status: status.as_u16(),
-                body: text.chars().take(200).collect(),
+                body: excerpt(&text),
             }),
         }
     }
@@ -171,16 +172,10 @@ impl RemoteAgent {
                 after: self.timeout,
             };
         }
-        let mut reason = error.to_string();
-        let mut source = std::error::Error::source(error);
-        while let Some(cause) = source {
-            reason = format!("{reason}: {cause}");
-            source = cause.source();
-        }
         RemoteError::Unreachable {
             agent: self.name.clone(),
             url: self.url.to_string(),
-            reason,
+            reason: error_chain(error),
         }
     }
 }

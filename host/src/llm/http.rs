@@ -482,7 +482,8 @@ pub(super) struct ErrorDetail {
     pub message: String,
 }
 
-fn error_chain(error: &dyn std::error::Error) -> String {
+/// An error and its causes, on one line.
+pub(crate) fn error_chain(error: &dyn std::error::Error) -> String {
     let mut text = error.to_string();
     let mut source = error.source();
     while let Some(cause) = source {
@@ -493,7 +494,8 @@ fn error_chain(error: &dyn std::error::Error) -> String {
     text
 }
 
-fn excerpt(body: &str) -> String {
+/// The start of a response body, for a message.
+pub(crate) fn excerpt(body: &str) -> String {
     let trimmed = body.trim();
     match trimmed.char_indices().nth(MAX_ERROR_EXCERPT) {
         Some((end, _)) => format!("{}…", &trimmed[..end]),

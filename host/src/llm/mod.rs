@@ -7,7 +7,7 @@ mod anthropic;
 mod call;
 mod cassette;
 mod content;
-mod http;
+pub(crate) mod http;
 mod import;
 mod model;
 mod openai;

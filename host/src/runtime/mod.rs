@@ -634,7 +634,8 @@ fn component_label(path: &Path) -> Arc<str> {
         .into()
 }
 
-fn list_or_none(names: &[String]) -> String {
+/// `a, b, c`, or `nothing`, for messages.
+pub(crate) fn list_or_none(names: &[String]) -> String {
     if names.is_empty() {
         "nothing".to_owned()
     } else {

@@ -202,10 +202,7 @@ fn run_response(outcome: &Result<String, RunError>, agent: &str, trace_id: Strin
         })
         .into_response(),
         Err(failure) => {
-            let status = match failure {
-                RunError::Stopped(Fault::AtCapacity(_)) => StatusCode::SERVICE_UNAVAILABLE,
-                _ => StatusCode::INTERNAL_SERVER_ERROR,
-            };
+            let status = status_of(outcome);
             let body = ErrorBody {
                 error: failure_detail(failure, agent),
                 trace_id: Some(trace_id),
@@ -328,15 +325,19 @@ fn server_span(runtime: &Runtime, headers: &HeaderMap, agent: &str) -> ActiveSpa
     )
 }
 
+/// The status a finished run answers with: a full host is unavailable, not failed.
+fn status_of(outcome: &Result<String, RunError>) -> StatusCode {
+    match outcome {
+        Ok(_) => StatusCode::OK,
+        Err(RunError::Stopped(Fault::AtCapacity(_))) => StatusCode::SERVICE_UNAVAILABLE,
+        Err(_) => StatusCode::INTERNAL_SERVER_ERROR,
+    }
+}
+
 fn finish_server_span(mut span: ActiveSpan, outcome: &Result<String, RunError>, agent: &str) {
-    let status: u16 = match outcome {
-        Ok(_) => 200,
-        Err(RunError::Stopped(Fault::AtCapacity(_))) => 503,
-        Err(_) => 500,
-    };
     span.span().set_attribute(KeyValue::new(
         semconv::HTTP_RESPONSE_STATUS_CODE,
-        i64::from(status),
+        i64::from(status_of(outcome).as_u16()),
     ));
     if let Err(failure) = outcome {
         let detail = failure_detail(failure, agent);
