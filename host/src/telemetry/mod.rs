@@ -18,6 +18,7 @@ pub use content::{ContentConfig, DEFAULT_MAX_LENGTH, REDACTED};
 pub use export::{BatchSettings, ExportStats};
 pub use guest::GuestSpan;
 pub(crate) use guest::SpanScope;
+use steps::StepRecorder;
 pub use steps::{Step, StepError, StepSink};
 
 use export::{BoundedBatchProcessor, ExportCounts};
@@ -239,17 +240,16 @@ impl Telemetry {
         attributes: Vec<KeyValue>,
         parent: &Context,
     ) -> ActiveSpan {
+        let step = StepRecorder::start(parent, &name);
         let span = self
             .tracer
-            .span_builder(name.clone())
+            .span_builder(name)
             .with_kind(kind)
             .with_attributes(attributes)
             .start_with_context(&self.tracer, parent);
         ActiveSpan {
             cx: parent.with_span(span),
-            name,
-            started: std::time::Instant::now(),
-            error: None,
+            step,
             finished: false,
         }
     }
@@ -327,10 +327,8 @@ impl Telemetry {
 /// it was abandoned (Ctrl-C, or a caller giving up), which the span then records.
 pub(crate) struct ActiveSpan {
     cx: Context,
-    /// Kept for the step reported when the span ends.
-    name: String,
-    started: std::time::Instant,
-    error: Option<StepError>,
+    /// When the run is followed: the step reported as the span ends.
+    step: Option<StepRecorder>,
     finished: bool,
 }
 
@@ -347,10 +345,9 @@ impl ActiveSpan {
     /// Records a failure: status ERROR with `message`, and `error.type`.
     pub fn fail(&mut self, error_type: impl Into<opentelemetry::StringValue>, message: String) {
         let error_type = error_type.into();
-        self.error = Some(StepError {
-            error_type: error_type.to_string(),
-            message: message.clone(),
-        });
+        if let Some(step) = &mut self.step {
+            step.fail(error_type.as_str(), &message);
+        }
         self.span()
             .set_attribute(KeyValue::new(semconv::ERROR_TYPE, error_type));
         self.span().set_status(Status::error(message));
@@ -363,11 +360,9 @@ impl ActiveSpan {
     fn end(&mut self) {
         self.finished = true;
         self.cx.span().end();
-        StepSink::report(&self.cx, || Step {
-            name: std::mem::take(&mut self.name),
-            duration_ms: steps::millis(self.started.elapsed()),
-            error: self.error.take(),
-        });
+        if let Some(step) = self.step.take() {
+            step.report();
+        }
     }
 }
 

@@ -5,7 +5,7 @@
 
 use opentelemetry::Context;
 use serde::Serialize;
-use std::time::Duration;
+use std::time::Instant;
 use tokio::sync::mpsc;
 
 /// One finished host span of a run.
@@ -42,16 +42,42 @@ impl StepSink {
     pub fn attach(&self, parent: &Context) -> Context {
         parent.with_value(self.clone())
     }
-
-    /// Reports `step` to the sink attached to `cx`, if any. A follower that
-    /// went away is not an error: the run goes on without it.
-    pub(crate) fn report(cx: &Context, step: impl FnOnce() -> Step) {
-        if let Some(sink) = cx.get::<StepSink>() {
-            let _ = sink.0.send(step());
-        }
-    }
 }
 
-pub(crate) fn millis(duration: Duration) -> f64 {
-    duration.as_secs_f64() * 1000.0
+/// A step being recorded for a span opened under a followed run: nothing is
+/// kept for spans no one follows.
+pub(crate) struct StepRecorder {
+    sink: StepSink,
+    name: String,
+    started: Instant,
+    error: Option<StepError>,
+}
+
+impl StepRecorder {
+    /// A recorder for the span `name` opened under `cx`, if a sink is attached to it.
+    pub fn start(cx: &Context, name: &str) -> Option<Self> {
+        cx.get::<StepSink>().map(|sink| StepRecorder {
+            sink: sink.clone(),
+            name: name.to_owned(),
+            started: Instant::now(),
+            error: None,
+        })
+    }
+
+    pub fn fail(&mut self, error_type: &str, message: &str) {
+        self.error = Some(StepError {
+            error_type: error_type.to_owned(),
+            message: message.to_owned(),
+        });
+    }
+
+    /// Sends the step. A follower that went away is not an error: the run
+    /// goes on without it.
+    pub fn report(self) {
+        let _ = self.sink.0.send(Step {
+            name: self.name,
+            duration_ms: self.started.elapsed().as_secs_f64() * 1000.0,
+            error: self.error,
+        });
+    }
 }
