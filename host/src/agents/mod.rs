@@ -102,6 +102,14 @@ impl AgentDirectory {
             .map(|(name, entry)| (name.as_str(), entry))
     }
 
+    /// The local agent `name`, if there is one.
+    pub fn local(&self, name: &str) -> Option<&LocalAgent> {
+        match self.entries.get(name)? {
+            AgentEntry::Local(local) => Some(local),
+            AgentEntry::Remote(_) => None,
+        }
+    }
+
     /// The local agents, which a host serving this directory offers to callers.
     pub fn locals(&self) -> impl Iterator<Item = (&str, &LocalAgent)> {
         self.iter().filter_map(|(name, entry)| match entry {

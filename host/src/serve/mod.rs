@@ -229,13 +229,7 @@ async fn start_run(
     headers: HeaderMap,
     body: Result<Json<RunBody>, JsonRejection>,
 ) -> Response {
-    let Some(local) = shared
-        .runtime
-        .agents()
-        .locals()
-        .find(|(n, _)| *n == name)
-        .map(|(_, local)| local.clone())
-    else {
+    let Some(local) = shared.runtime.agents().local(&name).cloned() else {
         let served: Vec<&str> = shared.runtime.agents().locals().map(|(n, _)| n).collect();
         return error(
             StatusCode::NOT_FOUND,
