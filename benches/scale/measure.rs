@@ -4,7 +4,7 @@ use crate::receiver::CountingReceiver;
 use crate::report::{Row, Section, Summary};
 use crate::workload::{self, ANSWER, QUESTION, SPANS_PER_RUN, Slow, Stopwatch, mib};
 use glassbox::telemetry::BatchSettings;
-use glassbox::{RunRequest, Runtime};
+use glassbox::{Host, RunRequest};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
@@ -17,19 +17,19 @@ pub async fn per_call() -> Section {
     let agent = workload::test_agent(&engine).await;
     let tools = workload::calculator(&engine).await;
     let receiver = CountingReceiver::start();
-    let traced = Runtime::new(
+    let traced = Host::new(
         agent.clone(),
         tools.clone(),
         workload::shared(workload::instant()),
         workload::traced(&receiver, BatchSettings::default()),
     );
-    let unexported = Runtime::new(
+    let unexported = Host::new(
         agent.clone(),
         tools.clone(),
         workload::shared(workload::instant()),
         workload::recording_only(),
     );
-    let untraced = Runtime::new(
+    let untraced = Host::new(
         agent,
         tools,
         workload::shared(workload::instant()),
@@ -104,7 +104,7 @@ pub async fn per_call() -> Section {
 }
 
 /// One run of `input`, which makes `calls` calls: its time per call, in seconds.
-async fn time_per_call(runtime: &Runtime, input: &str, calls: u32) -> f64 {
+async fn time_per_call(runtime: &Host, input: &str, calls: u32) -> f64 {
     let started = Instant::now();
     runtime
         .run(RunRequest::text(input))
@@ -125,9 +125,9 @@ pub async fn start() -> Section {
             answers: workload::instant(),
             first_call: Mutex::new(None),
         });
-        let runtime = Runtime::new(
+        let runtime = Host::new(
             agent,
-            glassbox::tools::ToolRegistry::default(),
+            glassbox::ToolRegistry::default(),
             provider.clone() as glassbox::llm::SharedProvider,
             workload::traced(&receiver, BatchSettings::default()),
         );
@@ -166,7 +166,7 @@ pub async fn start() -> Section {
         title: "2. Start".into(),
         rows,
         notes: vec![
-            "In process: from `Runtime::run` to the model provider receiving the agent's first \
+            "In process: from `Host::run` to the model provider receiving the agent's first \
              `llm.chat`: the run's span, a store with its sandbox, instantiation, the guest's own \
              start, and the host side of the call with its span. Components were compiled once \
              and loaded from the cache; the first 100 runs are warm-up."
@@ -222,7 +222,7 @@ fn roomy_batch() -> BatchSettings {
 }
 
 /// Runs `question` on `runtime` from `tasks` tasks at once until `until`; returns the runs completed.
-async fn run_until(runtime: &Arc<Runtime>, tasks: usize, until: Instant) -> u64 {
+async fn run_until(runtime: &Arc<Host>, tasks: usize, until: Instant) -> u64 {
     let workers: Vec<_> = (0..tasks)
         .map(|_| {
             let runtime = runtime.clone();
@@ -252,7 +252,7 @@ pub async fn throughput() -> Section {
     let agent = workload::react_agent(&engine).await;
     let tools = workload::calculator(&engine).await;
     let receiver = CountingReceiver::start();
-    let runtime = Arc::new(Runtime::new(
+    let runtime = Arc::new(Host::new(
         agent,
         tools,
         workload::shared(workload::instant()),
@@ -311,7 +311,7 @@ pub async fn concurrency() -> Section {
     let agent = workload::react_agent(&engine).await;
     let tools = workload::calculator(&engine).await;
     let receiver = CountingReceiver::start();
-    let runtime = Arc::new(Runtime::new(
+    let runtime = Arc::new(Host::new(
         agent,
         tools,
         workload::shared(Slow {
@@ -401,7 +401,7 @@ pub async fn export() -> Section {
     let agent = workload::react_agent(&engine).await;
     let tools = workload::calculator(&engine).await;
     let run_runtime = |receiver: &CountingReceiver, batch: BatchSettings| {
-        Arc::new(Runtime::new(
+        Arc::new(Host::new(
             agent.clone(),
             tools.clone(),
             workload::shared(workload::instant()),

@@ -6,8 +6,8 @@ use glassbox::llm::{
     ChatRequest, ChatResponse, Endpoint, LlmError, LlmProvider, ScriptedProvider, SharedProvider,
 };
 use glassbox::telemetry::{BatchSettings, OtlpProtocol, OtlpTarget, TelemetryConfig};
-use glassbox::tools::{PluginSpec, ToolRegistry};
-use glassbox::{AgentComponent, Engine, EngineConfig, PoolingConfig, Telemetry};
+use glassbox::tools::PluginSpec;
+use glassbox::{AgentComponent, EngineConfig, Loader, PoolingConfig, Telemetry, ToolRegistry};
 use glassbox_test_artifacts as artifacts;
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
@@ -30,8 +30,8 @@ pub const QUESTION: &str = "What is six times seven?";
 pub const ANSWER: &str = "The answer is 42.";
 
 /// An engine pooling `instances`, with compiled components cached beside the build.
-pub fn engine(pooling: Option<u32>) -> Engine {
-    Engine::with_config(&EngineConfig {
+pub fn engine(pooling: Option<u32>) -> Loader {
+    Loader::with_config(&EngineConfig {
         pooling: pooling.map(PoolingConfig::new),
         cache_dir: Some(concat!(env!("CARGO_TARGET_TMPDIR"), "/bench-component-cache").into()),
         ..EngineConfig::default()
@@ -39,21 +39,21 @@ pub fn engine(pooling: Option<u32>) -> Engine {
     .expect("cannot build the engine")
 }
 
-pub async fn react_agent(engine: &Engine) -> AgentComponent {
+pub async fn react_agent(engine: &Loader) -> AgentComponent {
     engine
         .load_agent(artifacts::REACT_AGENT.as_ref())
         .await
         .expect("cannot load the react agent")
 }
 
-pub async fn test_agent(engine: &Engine) -> AgentComponent {
+pub async fn test_agent(engine: &Loader) -> AgentComponent {
     engine
         .load_agent(artifacts::TEST_AGENT.as_ref())
         .await
         .expect("cannot load the test agent")
 }
 
-pub async fn calculator(engine: &Engine) -> ToolRegistry {
+pub async fn calculator(engine: &Loader) -> ToolRegistry {
     engine
         .load_tools(&[PluginSpec::new(artifacts::CALCULATOR)])
         .await

@@ -1,5 +1,8 @@
-//! Host-side bindings for the two worlds of `wit/`. Interfaces both worlds
-//! import are generated once, with the `agent` world, and shared.
+//! The WIT contract, host side: bindings for the two worlds of `wit/`.
+//! Interfaces both worlds import are generated once, with the `agent` world,
+//! and shared. The contract imports no capability: a resource the host
+//! implements (`chat-stream`, `span`) is a handle here, and the capability
+//! that owns it keeps its state in the store's table under the same handle.
 
 /// Bindings for the `agent` world.
 pub mod agent {
@@ -11,10 +14,6 @@ pub mod agent {
             default: async | trappable,
         },
         exports: { default: async },
-        with: {
-            "glassbox:agent/telemetry.span": crate::telemetry::GuestSpan,
-            "glassbox:agent/llm.chat-stream": crate::llm::ChatStreamState,
-        },
     });
 }
 

@@ -5,36 +5,35 @@
 //! telemetry and nothing else, and traces every call with OpenTelemetry spans
 //! and metrics that follow the GenAI semantic conventions.
 //!
-//! The crate is laid out by capability, each owning its host binding, its
-//! configuration and its instrumentation:
+//! The crate is laid out by capability (see `ARCHITECTURE.md` for the layers
+//! and what may import what):
 //!
-//! - [`llm`]: model providers (OpenAI-compatible, Anthropic, scripted) chosen by
-//!   model, retries, streams, record and replay, prices, and the `llm` import
-//!   (`chat` spans);
-//! - [`tools`]: the tool registry and the `tools` import (`execute_tool` spans);
-//! - [`agents`]: agents calling agents, in this host or on another, and the
-//!   `agents` import (`invoke_agent` spans, CLIENT when remote);
-//! - [`telemetry`]: providers, OTLP export, the console tree, opt-in message
-//!   content with redaction, and guest spans and logs;
-//! - [`sandbox`]: what a component may touch and use (deny by default),
-//!   its limits and the run's budget, and outbound HTTP;
-//! - [`agent`]: the agent component and its run (`invoke_agent` spans);
-//! - [`runtime`]: the engine (pooled instances, a disk cache of compiled
-//!   components), linking and loading, composing the above;
-//! - [`manifest`]: `glassbox.toml`, naming the components and their policies;
-//! - [`serve`]: the agents over HTTP (`glassbox serve`).
+//! - [`telemetry`]: the pipeline (providers from sinks: OTLP, Prometheus, the
+//!   console tree, or an embedder's), traced operations, propagation, names;
+//! - [`sandbox`]: what a component may touch and use (deny by default), its
+//!   limits, the run's budget, and outbound HTTP;
+//! - the capabilities a guest imports, each owning its host context and view,
+//!   its spans and its metrics: [`llm`] (model providers, `chat` spans),
+//!   [`tools`] (`execute_tool` spans), [`agents`] (agents calling agents,
+//!   `invoke_agent` spans) and `guest_telemetry` (guest spans and logs);
+//! - [`manifest`]: `glassbox.toml`, naming the components and their grants;
+//! - [`runtime`]: loading components and composing the capabilities into a
+//!   [`Host`], which [`Host::from_manifest`] builds exactly as the CLI does;
+//! - [`serve`]: a host's agents over HTTP (`glassbox serve`).
 //!
 //! ## Embedding
 //!
-//! A program with telemetry of its own hands the runtime its tracer and meter
+//! A program with telemetry of its own hands the host its tracer and meter
 //! providers, so the host's spans and metrics go where the program's go, and
-//! runs an agent inside one of its own spans, so both are one trace:
+//! runs an agent inside one of its own spans, so both are one trace. The
+//! manifest's limits (`memory`, `timeout`, `fuel`) and the agents it names
+//! apply exactly as under `glassbox run`:
 //!
 //! ```no_run
 //! # async fn handle() -> Result<(), Box<dyn std::error::Error>> {
 //! use glassbox::manifest::Manifest;
 //! use glassbox::telemetry::ContentConfig;
-//! use glassbox::{Engine, RunRequest, Telemetry};
+//! use glassbox::{Host, HostOptions, RunRequest, Telemetry, TelemetrySetup};
 //! use opentelemetry::trace::{TraceContextExt, Tracer, TracerProvider as _};
 //! use opentelemetry_sdk::metrics::SdkMeterProvider;
 //! use opentelemetry_sdk::trace::SdkTracerProvider;
@@ -49,23 +48,21 @@
 //!     &ContentConfig::default(),
 //! )?;
 //!
-//! // Components, policies and model from a manifest (or built in code, below).
+//! // Components, grants, limits and models from a manifest.
 //! let manifest = Manifest::load("glassbox.toml".as_ref())?;
-//! let (llm, _) = manifest.llm.clone().build()?;
-//! let runtime = Engine::new()?
-//!     .load_manifest(&manifest)
-//!     .await?
-//!     .into_runtime(llm, Arc::new(telemetry));
+//! let options = HostOptions {
+//!     telemetry: TelemetrySetup::Shared(Arc::new(telemetry)),
+//!     ..HostOptions::default()
+//! };
+//! let host = Host::from_manifest(&manifest, options).await?;
 //!
 //! // A run under the application's span for the request it is handling.
 //! let span = tracer_provider.tracer("my-service").start("POST /questions");
 //! let request = RunRequest {
 //!     parent: opentelemetry::Context::current_with_span(span),
-//!     policy: manifest.agent.policy.clone(),
-//!     budget: manifest.agent.budget,
-//!     ..RunRequest::text("Which is warmer, Paris or Lisbon?")
+//!     ..host.request("Which is warmer, Paris or Lisbon?")
 //! };
-//! let answer = runtime.run(request).await?;
+//! let answer = host.run(request).await?;
 //! println!("{answer}");
 //! // `Telemetry::shutdown` (blocking) only flushes the application's
 //! // providers: shutting them down stays the application's job.
@@ -76,31 +73,35 @@
 //!
 //! ```no_run
 //! # async fn demo() -> Result<(), Box<dyn std::error::Error>> {
-//! use glassbox::{Engine, Runtime, RunRequest, Telemetry, llm::ScriptedProvider, tools::PluginSpec};
+//! use glassbox::{Host, Loader, RunRequest, Telemetry, llm::ScriptedProvider, tools::PluginSpec};
 //! use std::sync::Arc;
 //!
-//! let engine = Engine::new()?;
-//! let agent = engine.load_agent("react_agent.wasm".as_ref()).await?;
-//! let tools = engine.load_tools(&[PluginSpec::new("weather.wasm")]).await?;
-//! let runtime = Runtime::new(agent, tools, Arc::new(ScriptedProvider::demo()), Arc::new(Telemetry::disabled()));
-//! let answer = runtime.run(RunRequest::text("Which is warmer, Paris or Lisbon?")).await?;
+//! let loader = Loader::new()?;
+//! let agent = loader.load_agent("react_agent.wasm".as_ref()).await?;
+//! let tools = loader.load_tools(&[PluginSpec::new("weather.wasm")]).await?;
+//! let host = Host::new(agent, tools, Arc::new(ScriptedProvider::demo()), Arc::new(Telemetry::disabled()));
+//! let answer = host.run(RunRequest::text("Which is warmer, Paris or Lisbon?")).await?;
 //! println!("{answer}");
 //! # Ok(()) }
 //! ```
 
-pub mod agent;
 pub mod agents;
 mod bindings;
+mod guest_telemetry;
 pub mod llm;
 pub mod manifest;
 pub mod runtime;
 pub mod sandbox;
 pub mod serve;
 pub mod telemetry;
+mod text;
 pub mod tools;
 
-pub use agent::{AgentComponent, AgentInfo, AgentInput, RunError, RunRequest};
+pub use agents::{AgentInput, RunError, RunRequest};
 pub use bindings::GuestError;
 pub use bindings::agent::glassbox::agent::types::{ChatMessage, Role, ToolCall, ToolDefinition};
-pub use runtime::{Engine, EngineConfig, LoadError, PoolingConfig, Runtime};
+pub use runtime::{
+    AgentComponent, AgentDirectory, AgentEntry, AgentInfo, EngineConfig, Host, HostError,
+    HostOptions, LoadError, Loader, LocalAgent, PoolingConfig, TelemetrySetup, ToolRegistry,
+};
 pub use telemetry::Telemetry;

@@ -4,7 +4,6 @@
 
 use anyhow::{Context as _, bail};
 use clap::{Args, Parser, Subcommand};
-use glassbox::agents;
 use glassbox::llm::{LlmSettings, ProviderKind, ProviderSettings};
 use glassbox::manifest::{AgentDecl, AgentSpec, Manifest, parse_memory, parse_timeout};
 use glassbox::sandbox::{Budget, DirGrant, HostPattern, Policy};
@@ -13,7 +12,7 @@ use glassbox::telemetry::{
     OtlpProtocol, TelemetryConfig, TelemetryError, TelemetryOverrides, propagation,
 };
 use glassbox::tools::PluginSpec;
-use glassbox::{AgentInput, Engine, EngineConfig, PoolingConfig, RunRequest, Runtime, Telemetry};
+use glassbox::{EngineConfig, Host, HostOptions, Loader, RunRequest, Telemetry, TelemetrySetup};
 use std::io::{IsTerminal, Read};
 use std::path::PathBuf;
 use std::process::ExitCode;
@@ -353,16 +352,15 @@ fn fail(code: u8, error: &anyhow::Error) -> ExitCode {
 }
 
 async fn run(args: RunArgs) -> ExitCode {
-    let (runtime, request) = match prepare_run(&args).await {
+    let (host, request) = match prepare_run(&args).await {
         Ok(prepared) => prepared,
         Err(error) => return fail(EXIT_USAGE, &error),
     };
-    let runtime = Arc::new(runtime);
     let outcome = tokio::select! {
-        outcome = runtime.run(request) => Some(outcome),
+        outcome = host.run(request) => Some(outcome),
         _ = tokio::signal::ctrl_c() => None,
     };
-    let (flush_result, tree) = flush(runtime.telemetry().clone()).await;
+    let (flush_result, tree) = flush(host.telemetry().clone()).await;
     if let Some(tree) = tree.filter(|t| !t.is_empty()) {
         eprintln!("\n{}", tree.trim_end());
     }
@@ -411,19 +409,19 @@ async fn serve(args: ServeArgs) -> anyhow::Result<ExitCode> {
     let overrides = args.host.telemetry.overrides(Some(false));
     let mut telemetry_config = TelemetryConfig::from_env(&overrides).map_err(anyhow::Error::msg)?;
     telemetry_config.prometheus = args.prometheus;
-    let (runtime, _) = prepare(&args.host, &telemetry_config, args.instances).await?;
+    let host = prepare(&args.host, telemetry_config, Some(args.instances)).await?;
     let listener = tokio::net::TcpListener::bind(args.listen)
         .await
         .with_context(|| format!("cannot listen on {}", args.listen))?;
-    let served: Vec<&str> = runtime.agents().locals().map(|(name, _)| name).collect();
+    let served: Vec<&str> = host.agents().locals().map(|(name, _)| name).collect();
     tracing::info!(
         "serving {} on http://{}",
         served.join(", "),
         listener.local_addr().unwrap_or(args.listen)
     );
-    let runtime = Arc::new(runtime);
+    let host = Arc::new(host);
     let stopped = glassbox::serve::serve(
-        runtime.clone(),
+        host.clone(),
         listener,
         shutdown_signal(),
         args.drain_timeout,
@@ -437,7 +435,7 @@ async fn serve(args: ServeArgs) -> anyhow::Result<ExitCode> {
             humantime::format_duration(args.drain_timeout)
         ),
     }
-    warn_unflushed(flush(runtime.telemetry().clone()).await.0);
+    warn_unflushed(flush(host.telemetry().clone()).await.0);
     Ok(ExitCode::SUCCESS)
 }
 
@@ -465,7 +463,7 @@ async fn shutdown_signal() {
 }
 
 /// Everything that can fail before the agent starts: input, components, provider, telemetry.
-async fn prepare_run(args: &RunArgs) -> anyhow::Result<(Runtime, RunRequest)> {
+async fn prepare_run(args: &RunArgs) -> anyhow::Result<(Host, RunRequest)> {
     let trace_tree = match (args.trace_tree, args.no_trace_tree) {
         (_, true) => Some(false),
         (true, _) => Some(true),
@@ -480,25 +478,21 @@ async fn prepare_run(args: &RunArgs) -> anyhow::Result<(Runtime, RunRequest)> {
         None => opentelemetry::Context::new(),
     };
     let input = read_input(args.input.as_deref())?;
-    let (runtime, agent) = prepare(&args.host, &telemetry_config, 0).await?;
-    let request = RunRequest {
-        input: AgentInput::Text(input),
-        conversation_id: args.conversation_id.clone(),
-        parent,
-        policy: agent.policy,
-        budget: agent.budget,
-    };
-    Ok((runtime, request))
+    let host = prepare(&args.host, telemetry_config, None).await?;
+    let mut request = host.request(input);
+    request.conversation_id = args.conversation_id.clone();
+    request.parent = parent;
+    Ok((host, request))
 }
 
-/// Loads what `args` name into a runtime with `instances` pooled slots (0:
-/// enough for one run whose agent calls nest as deep as allowed). Returns
-/// the main agent's spec too, with the command line's grants applied.
+/// Loads what `args` name, the command line's grants applied to the
+/// manifest's, into a host with `instances` pooled slots (by default, enough
+/// for one run whose agent calls nest as deep as allowed).
 async fn prepare(
     args: &HostArgs,
-    telemetry_config: &TelemetryConfig,
-    instances: u32,
-) -> anyhow::Result<(Runtime, AgentSpec)> {
+    telemetry_config: TelemetryConfig,
+    instances: Option<u32>,
+) -> anyhow::Result<Host> {
     let mut manifest = match &args.manifest {
         Some(path) => {
             let manifest = Manifest::load(path)?;
@@ -546,36 +540,13 @@ async fn prepare(
         }
     }
     args.sandbox.limit(&mut manifest.agent.budget);
-    let (llm, description) = manifest.llm.clone().overlay(args.llm.settings()).build()?;
-    tracing::info!("LLM provider: {description}");
-
-    let max_depth = manifest
-        .max_agent_depth
-        .unwrap_or(agents::DEFAULT_MAX_DEPTH);
-    let instances = match instances {
-        // Each level of nesting holds an agent and the tool it calls, plus
-        // room for the components being loaded.
-        0 => 2 * (max_depth + 1) + 2,
-        n => n,
-    };
-    let engine = Engine::with_config(&EngineConfig {
-        fuel_metering: manifest.limits().any(|limits| limits.fuel.is_some()),
-        pooling: Some(PoolingConfig {
-            instances,
-            max_memory: manifest
-                .limits()
-                .map(|limits| limits.memory)
-                .max()
-                .unwrap_or_default(),
-        }),
+    manifest.llm = manifest.llm.overlay(args.llm.settings());
+    let options = HostOptions {
+        instances,
         cache_dir: args.cache.dir(),
-    })?;
-    let components = engine.load_manifest(&manifest).await?;
-    let telemetry = Arc::new(Telemetry::new(
-        telemetry_config,
-        &components.agent.info().name,
-    )?);
-    Ok((components.into_runtime(llm, telemetry), manifest.agent))
+        telemetry: TelemetrySetup::Config(telemetry_config),
+    };
+    Ok(Host::from_manifest(&manifest, options).await?)
 }
 
 fn read_input(input: Option<&str>) -> anyhow::Result<String> {
@@ -611,11 +582,11 @@ async fn list_tools(args: PluginArgs, cache: CacheArgs) -> anyhow::Result<ExitCo
         bail!("no plugins given: pass --plugins DIR or --tool FILE");
     }
     let plugins: Vec<PluginSpec> = paths.into_iter().map(PluginSpec::new).collect();
-    let engine = Engine::with_config(&EngineConfig {
+    let loader = Loader::with_config(&EngineConfig {
         cache_dir: cache.dir(),
         ..EngineConfig::default()
     })?;
-    let registry = engine.load_tools(&plugins).await?;
+    let registry = loader.load_tools(&plugins).await?;
     for tool in registry.definitions() {
         let schema: serde_json::Value = serde_json::from_str(&tool.parameters)?;
         let provider = registry

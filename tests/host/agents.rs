@@ -5,10 +5,11 @@
 
 use crate::support::otlp::{int, string};
 use crate::support::{artifacts, engine, only, outline, status, test_agent, with_agents};
-use glassbox::agents::{AgentDirectory, AgentEntry, LocalAgent, RemoteAgent};
+use glassbox::agents::RemoteAgent;
 use glassbox::llm::ScriptedProvider;
 use glassbox::manifest::Manifest;
 use glassbox::sandbox::{Budget, Policy};
+use glassbox::{AgentDirectory, AgentEntry, LocalAgent};
 use glassbox::{GuestError, RunError, RunRequest};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
@@ -184,7 +185,7 @@ async fn agents_calling_each_other_stop_at_the_depth_limit() {
 }
 
 /// A runtime whose agent may call `remote`, an agent on another host.
-async fn calling_remote(remote: RemoteAgent) -> crate::support::Host {
+async fn calling_remote(remote: RemoteAgent) -> crate::support::TestHost {
     let agents = directory(vec![("remote", AgentEntry::Remote(remote))]);
     with_agents(
         test_agent().await,

@@ -4,7 +4,8 @@
 
 use crate::support::otlp::{attribute, int, string};
 use crate::support::{
-    Host, TOOL_LIMITS, assert_strings, limited_tools, only, outline, scripted, status, test_agent,
+    TOOL_LIMITS, TestHost, assert_strings, limited_tools, only, outline, scripted, status,
+    test_agent,
 };
 use glassbox::llm::{Price, Prices};
 use glassbox::sandbox::{Budget, Fault, Limits, Policy};
@@ -20,8 +21,8 @@ const PARROT: &str = r#"
     content = "again"
 "#;
 
-async fn host() -> Host {
-    Host::start(
+async fn host() -> TestHost {
+    TestHost::start(
         test_agent().await,
         limited_tools().await,
         scripted(PARROT),
@@ -237,7 +238,7 @@ async fn tool_token_and_cost_budgets_refuse_the_next_call() {
             cache_write: None,
         },
     )]));
-    let host = Host::start(
+    let host = TestHost::start(
         test_agent().await,
         limited_tools().await,
         glassbox::llm::Llm::new(scripted(PARROT)).with_prices(prices),
@@ -316,12 +317,12 @@ async fn an_agent_calling_tools_without_end_is_stopped_by_its_time_limit() {
 
 #[tokio::test(flavor = "multi_thread")]
 async fn a_fuel_limit_on_an_engine_without_metering_is_a_clear_error() {
-    let engine = glassbox::Engine::new().unwrap();
+    let engine = glassbox::Loader::new().unwrap();
     let agent = engine
         .load_agent(crate::support::artifacts::TEST_AGENT.as_ref())
         .await
         .unwrap();
-    let host = Host::start(
+    let host = TestHost::start(
         agent,
         limited_tools().await,
         scripted(PARROT),
@@ -338,6 +339,6 @@ async fn a_fuel_limit_on_an_engine_without_metering_is_a_clear_error() {
     };
     assert_eq!(
         message,
-        "a fuel limit needs an engine that meters fuel (`Engine::with_fuel_metering`)"
+        "a fuel limit needs an engine that meters fuel (`Loader::with_fuel_metering`)"
     );
 }

@@ -3,10 +3,9 @@
 
 use crate::support::llm_server::{MockLlm, Reply};
 use crate::support::otlp::{Receiver, hex, string};
-use crate::support::{artifacts, assert_strings, only};
+use crate::support::{artifacts, assert_strings, only, workflow_manifest};
 use glassbox::telemetry::OtlpProtocol;
 use opentelemetry_proto::tonic::trace::v1::Span;
-use std::path::{Path, PathBuf};
 use std::process::{Command, Output};
 
 const QUESTION: &str =
@@ -716,23 +715,6 @@ fn a_second_run_loads_compiled_components_and_a_damaged_entry_is_rebuilt() {
         .unwrap();
     assert!(output.status.success(), "{}", text(&output.stderr));
     assert_eq!(std::fs::read_dir(uncached.path()).unwrap().count(), 0);
-}
-
-/// The planner example as shipped (`workflow.toml`), pointed at the components
-/// built for the tests.
-fn workflow_manifest(dir: &Path) -> PathBuf {
-    let components = Path::new(artifacts::PLANNER_AGENT).parent().unwrap();
-    let repository = Path::new(env!("CARGO_MANIFEST_DIR")).join("..");
-    let manifest = std::fs::read_to_string(repository.join("workflow.toml"))
-        .unwrap()
-        .replace("target/wasm32-wasip2/release", components.to_str().unwrap())
-        .replace(
-            "plugins/planner-agent",
-            repository.join("plugins/planner-agent").to_str().unwrap(),
-        );
-    let path = dir.join("workflow.toml");
-    std::fs::write(&path, manifest).unwrap();
-    path
 }
 
 #[tokio::test(flavor = "multi_thread")]

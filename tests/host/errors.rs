@@ -7,7 +7,7 @@ use crate::support::{
     artifacts, assert_strings, engine, only, openai, run_against_mock, run_agent, status,
 };
 use glassbox::telemetry::OtlpProtocol;
-use glassbox::tools::PluginSpec;
+use glassbox::tools::{PluginSpec, RegistrationError};
 use glassbox::{GuestError, LoadError, RunError, RunRequest};
 use opentelemetry_proto::tonic::metrics::v1::metric::Data;
 use std::path::Path;
@@ -338,7 +338,10 @@ async fn two_plugins_providing_the_same_tool_are_refused_naming_both() {
     else {
         panic!()
     };
-    assert!(matches!(error, LoadError::DuplicateTool { .. }));
+    assert!(matches!(
+        error,
+        LoadError::Tool(RegistrationError::DuplicateTool { .. })
+    ));
     assert_eq!(
         error.to_string(),
         format!(

@@ -3,7 +3,7 @@
 //! in metrics that reach the backend.
 
 use crate::support::otlp::{Intake, Receiver, string};
-use crate::support::{Host, exporting_to, react_agent, tools};
+use crate::support::{TestHost, exporting_to, react_agent, tools};
 use glassbox::RunRequest;
 use glassbox::llm::ScriptedProvider;
 use glassbox::telemetry::{BatchSettings, OtlpProtocol, TelemetryConfig};
@@ -13,12 +13,12 @@ use std::time::Duration;
 /// Spans in one run of the demo.
 const SPANS_PER_RUN: i64 = 10;
 
-async fn host(receiver: Receiver, batch: BatchSettings) -> Host {
+async fn host(receiver: Receiver, batch: BatchSettings) -> TestHost {
     let config = TelemetryConfig {
         batch,
         ..exporting_to(&receiver, OtlpProtocol::Grpc)
     };
-    Host::with_telemetry(
+    TestHost::with_telemetry(
         react_agent().await,
         tools().await,
         Arc::new(ScriptedProvider::demo()),
@@ -27,7 +27,7 @@ async fn host(receiver: Receiver, batch: BatchSettings) -> Host {
     )
 }
 
-async fn run_demo(host: &Host, runs: usize) {
+async fn run_demo(host: &TestHost, runs: usize) {
     for _ in 0..runs {
         host.runtime
             .run(RunRequest::text("Which is warmer?"))

@@ -3,6 +3,7 @@
 //! `glassbox` binary itself.
 
 mod agents;
+mod architecture;
 mod attacks;
 mod cli;
 mod embedding;

@@ -7,7 +7,7 @@ use crate::support::llm_server::{
 };
 use crate::support::otlp::{double, int, string, strings};
 use crate::support::{
-    API_KEY, Host, anthropic, assert_strings, mock_connection, only, openai, openai_over,
+    API_KEY, TestHost, anthropic, assert_strings, mock_connection, only, openai, openai_over,
     run_against_mock, run_agent, status,
 };
 use glassbox::llm::{Connection, Llm};
@@ -164,7 +164,7 @@ async fn requests_go_to_the_provider_serving_their_model() {
         vec!["claude-*".into()],
         anthropic(anthropic_mock.anthropic_base_url()),
     );
-    let host = Host::test_agent(llm).await;
+    let host = TestHost::test_agent(llm).await;
     let run = |input: &str| host.runtime.run(RunRequest::text(input));
     assert_eq!(
         run("model claude-haiku-4-5").await.unwrap(),
@@ -280,7 +280,7 @@ async fn a_stream_is_retried_only_before_it_starts() {
         Reply::Events(openai_text_stream(&["Hel", "lo"], (4, 2))),
     ])
     .await;
-    let host = Host::test_agent(openai(&mock.base_url)).await;
+    let host = TestHost::test_agent(openai(&mock.base_url)).await;
     let output = host.runtime.run(RunRequest::text("stream")).await.unwrap();
     assert_eq!(output, "ok: Hel|lo [FinishReason::Stop]");
     host.flush().await;
@@ -297,7 +297,7 @@ async fn a_provider_that_does_not_answer_times_out_on_every_attempt() {
         timeout: Duration::from_millis(200),
         ..mock_connection(&mock.base_url)
     });
-    let host = Host::test_agent(provider).await;
+    let host = TestHost::test_agent(provider).await;
     // Whole and streamed: the wait for the first byte is bounded either way.
     for input in ["model gpt-4.1", "stream gpt-4.1"] {
         let output = host.runtime.run(RunRequest::text(input)).await.unwrap();

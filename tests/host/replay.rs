@@ -4,7 +4,7 @@
 use crate::support::llm_server::{MockLlm, Reply, answer, openai_text_stream, tool_calls};
 use crate::support::otlp::{boolean, string};
 use crate::support::{
-    API_KEY, Host, only, openai, outline, react_agent, scripted, test_agent, tools,
+    API_KEY, TestHost, only, openai, outline, react_agent, scripted, test_agent, tools,
 };
 use glassbox::llm::{Cassette, CassetteWriter, Llm};
 use glassbox::telemetry::{ContentConfig, OtlpProtocol};
@@ -31,7 +31,7 @@ async fn run(
     llm: Llm,
     input: &str,
 ) -> (Result<String, RunError>, Vec<Span>) {
-    let host = Host::start(agent, tools().await, llm, OtlpProtocol::Grpc).await;
+    let host = TestHost::start(agent, tools().await, llm, OtlpProtocol::Grpc).await;
     let result = host.runtime.run(RunRequest::text(input)).await;
     host.flush().await;
     (result, host.receiver.spans())
@@ -189,7 +189,7 @@ async fn captured_content_follows_the_schemas_with_secrets_redacted() {
         redact: vec![r"ticket-\d+".into()],
         ..ContentConfig::default()
     };
-    let host = Host::start_with_content(
+    let host = TestHost::start_with_content(
         test_agent().await,
         tools().await,
         scripted("[[turn]]\ncontent = \"noted\"\n"),
@@ -235,7 +235,7 @@ async fn captured_content_follows_the_schemas_with_secrets_redacted() {
         answer("chatcmpl-2", "14 °C.", (150, 9)),
     ])
     .await;
-    let host = Host::start_with_content(
+    let host = TestHost::start_with_content(
         react_agent().await,
         tools().await,
         openai(&mock.base_url),

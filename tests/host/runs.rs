@@ -548,7 +548,7 @@ fn the_bundled_demo_script_is_the_one_documented() {
 
 #[tokio::test(flavor = "multi_thread")]
 async fn calls_in_a_row_each_get_their_own_span() {
-    let host = crate::support::Host::test_agent(Arc::new(ScriptedProvider::demo())).await;
+    let host = crate::support::TestHost::test_agent(Arc::new(ScriptedProvider::demo())).await;
     let chats = host.runtime.run(RunRequest::text("chats 3")).await;
     let calls = host
         .runtime

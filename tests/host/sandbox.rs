@@ -3,7 +3,7 @@
 
 use crate::support::otlp::{hex, string, strings};
 use crate::support::{
-    Host, assert_strings, limited_tools, only, outline, run_agent, scripted, status, test_agent,
+    TestHost, assert_strings, limited_tools, only, outline, run_agent, scripted, status, test_agent,
 };
 use axum::http::HeaderMap;
 use glassbox::sandbox::{DirGrant, Policy};
@@ -11,8 +11,8 @@ use glassbox::telemetry::OtlpProtocol;
 use glassbox::{GuestError, RunError, RunRequest};
 use std::sync::{Arc, Mutex};
 
-async fn host() -> Host {
-    Host::start(
+async fn host() -> TestHost {
+    TestHost::start(
         test_agent().await,
         limited_tools().await,
         scripted("[[turn]]\ncontent = \"hello\""),

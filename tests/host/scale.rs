@@ -3,12 +3,14 @@
 //! or too small for a policy says so.
 
 use crate::support::otlp::string;
-use crate::support::{Held, Host, artifacts, only, status};
+use crate::support::{Held, TestHost, artifacts, only, status};
 use glassbox::llm::{ChatRequest, ChatResponse, Endpoint, LlmError, LlmProvider, ScriptedProvider};
 use glassbox::sandbox::{Limits, Policy};
 use glassbox::telemetry::OtlpProtocol;
-use glassbox::tools::{PluginSpec, ToolRegistry};
-use glassbox::{AgentComponent, Engine, EngineConfig, PoolingConfig, RunError, RunRequest};
+use glassbox::tools::PluginSpec;
+use glassbox::{
+    AgentComponent, EngineConfig, Loader, PoolingConfig, RunError, RunRequest, ToolRegistry,
+};
 use std::collections::HashMap;
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::{Arc, OnceLock};
@@ -19,10 +21,10 @@ const DEMO_ANSWER: &str =
     "Lisbon is warmer: 19 °C and sunny, against 14 °C and clear in Paris, a difference of 9 °F.";
 
 /// A pooled engine with room for a few hundred runs, sharing the tests' cache.
-fn pooled_engine() -> &'static Engine {
-    static ENGINE: OnceLock<Engine> = OnceLock::new();
+fn pooled_engine() -> &'static Loader {
+    static ENGINE: OnceLock<Loader> = OnceLock::new();
     ENGINE.get_or_init(|| {
-        Engine::with_config(&EngineConfig {
+        Loader::with_config(&EngineConfig {
             pooling: Some(PoolingConfig::new(512)),
             cache_dir: Some(concat!(env!("CARGO_TARGET_TMPDIR"), "/component-cache").into()),
             ..EngineConfig::default()
@@ -32,10 +34,10 @@ fn pooled_engine() -> &'static Engine {
 }
 
 /// A pool of one instance, each held to 64 MiB.
-fn one_slot_engine() -> &'static Engine {
-    static ENGINE: OnceLock<Engine> = OnceLock::new();
+fn one_slot_engine() -> &'static Loader {
+    static ENGINE: OnceLock<Loader> = OnceLock::new();
     ENGINE.get_or_init(|| {
-        Engine::with_config(&EngineConfig {
+        Loader::with_config(&EngineConfig {
             pooling: Some(PoolingConfig {
                 instances: 1,
                 max_memory: SLOT_MEMORY,
@@ -59,7 +61,7 @@ fn slot_policy() -> Policy {
 }
 
 /// The test agent and tools on the one-slot engine, loaded once.
-async fn one_slot_host(llm: Arc<dyn LlmProvider>) -> Host {
+async fn one_slot_host(llm: Arc<dyn LlmProvider>) -> TestHost {
     static LOADED: OnceCell<(AgentComponent, ToolRegistry)> = OnceCell::const_new();
     let (agent, tools) = LOADED
         .get_or_init(|| async {
@@ -79,7 +81,7 @@ async fn one_slot_host(llm: Arc<dyn LlmProvider>) -> Host {
         })
         .await
         .clone();
-    Host::start(agent, tools, llm, OtlpProtocol::Grpc).await
+    TestHost::start(agent, tools, llm, OtlpProtocol::Grpc).await
 }
 
 /// The demo's answers, given only once every run has asked its first question:
@@ -136,7 +138,7 @@ async fn hundreds_of_runs_wait_on_the_model_at_once_on_two_threads() {
         barrier: Barrier::new(RUNS),
         answers: ScriptedProvider::demo(),
     });
-    let host = Arc::new(Host::start(agent, tools, provider, OtlpProtocol::Grpc).await);
+    let host = Arc::new(TestHost::start(agent, tools, provider, OtlpProtocol::Grpc).await);
 
     let runs: Vec<_> = (0..RUNS)
         .map(|i| {

@@ -5,10 +5,10 @@
 use crate::cli::glassbox;
 use crate::support::otlp::{Receiver, hex, string};
 use crate::support::{Held, artifacts, only, outline, test_agent, with_agents};
-use glassbox::agents::{AgentDirectory, AgentEntry, LocalAgent};
 use glassbox::llm::{Llm, ScriptedProvider};
 use glassbox::sandbox::{Budget, Policy};
 use glassbox::serve::{Stopped, serve};
+use glassbox::{AgentDirectory, AgentEntry, LocalAgent};
 use serde_json::{Value, json};
 use std::io::{BufRead, BufReader};
 use std::net::SocketAddr;

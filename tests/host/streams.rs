@@ -4,7 +4,7 @@
 
 use crate::support::llm_server::{MockLlm, Reply, anthropic_tool_stream, openai_text_stream};
 use crate::support::otlp::{boolean, double, int, string};
-use crate::support::{Host, anthropic, assert_strings, openai, scripted, status};
+use crate::support::{TestHost, anthropic, assert_strings, openai, scripted, status};
 use glassbox::RunRequest;
 use glassbox::llm::SharedProvider;
 use opentelemetry_proto::tonic::metrics::v1::metric::Data;
@@ -12,8 +12,8 @@ use opentelemetry_proto::tonic::trace::v1::Span;
 
 /// Runs the test agent's `input` against `provider` and returns its output
 /// with the one chat span, once exported.
-async fn stream(provider: SharedProvider, input: &str) -> (String, Span, Host) {
-    let host = Host::test_agent(provider).await;
+async fn stream(provider: SharedProvider, input: &str) -> (String, Span, TestHost) {
+    let host = TestHost::test_agent(provider).await;
     let output = host.runtime.run(RunRequest::text(input)).await.unwrap();
     host.flush().await;
     let spans = host.receiver.spans();

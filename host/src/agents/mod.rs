@@ -5,28 +5,43 @@
 //! `invoke_agent` span whose context travels as `traceparent` and `baggage`).
 //! Every call counts one level of nesting; past the directory's limit the call
 //! is refused, so agents calling each other cannot recurse without end.
+//!
+//! Local runs are started by the runtime through [`AgentLauncher`]: this
+//! capability decides, traces and refuses, and never sees an instance, so
+//! `A`, a local agent's compiled component, is whatever the runtime makes of it.
 
+pub mod api;
 mod remote;
+mod run;
 
 pub use remote::{DEFAULT_REMOTE_TIMEOUT, RemoteAgent, RemoteError};
+pub use run::{AgentInput, RunError, RunRequest};
 
-use crate::agent::{AgentComponent, AgentInput, RunError, RunRequest};
 use crate::bindings::GuestError;
+use crate::bindings::agent::exports::glassbox::agent::entrypoint::AgentInfo;
 use crate::bindings::agent::glassbox::agent::{agents as wit, types};
-use crate::runtime::{ComponentState, RunScope, list_or_none};
 use crate::sandbox::{Budget, Policy};
-use crate::telemetry::semconv;
-use opentelemetry::trace::SpanKind;
+use crate::telemetry::{Operation, OperationMetrics, SpanScope, Telemetry, semconv};
+use crate::text::list_or_none;
+use opentelemetry::trace::{SpanKind, Status};
 use opentelemetry::{Context, KeyValue};
 use std::collections::BTreeMap;
+use std::marker::PhantomData;
+use std::sync::Arc;
+use wasmtime::component::HasData;
 
 /// How deep agent calls may nest when nothing else is configured.
 pub const DEFAULT_MAX_DEPTH: u32 = 8;
 
+/// A compiled agent that has described itself.
+pub trait DescribedAgent {
+    fn info(&self) -> &AgentInfo;
+}
+
 /// An agent component this host runs by name, and what each run of it is granted.
 #[derive(Clone)]
-pub struct LocalAgent {
-    pub component: AgentComponent,
+pub struct LocalAgent<A> {
+    pub component: A,
     pub policy: Policy,
     /// The budget of a run started for a caller outside the host (a request
     /// to `glassbox serve`). Called by another agent, it spends the caller's.
@@ -35,12 +50,12 @@ pub struct LocalAgent {
 
 /// Where an agent of the directory runs.
 #[derive(Clone)]
-pub enum AgentEntry {
-    Local(Box<LocalAgent>),
+pub enum AgentEntry<A> {
+    Local(Box<LocalAgent<A>>),
     Remote(RemoteAgent),
 }
 
-impl AgentEntry {
+impl<A: DescribedAgent> AgentEntry<A> {
     fn description(&self) -> String {
         match self {
             AgentEntry::Local(local) => local.component.info().description.clone(),
@@ -49,14 +64,14 @@ impl AgentEntry {
     }
 }
 
-/// The agents of one runtime by name, and how deep their calls may nest.
+/// The agents of one host by name, and how deep their calls may nest.
 #[derive(Clone)]
-pub struct AgentDirectory {
-    entries: BTreeMap<String, AgentEntry>,
+pub struct AgentDirectory<A> {
+    entries: BTreeMap<String, AgentEntry<A>>,
     max_depth: u32,
 }
 
-impl Default for AgentDirectory {
+impl<A> Default for AgentDirectory<A> {
     fn default() -> Self {
         AgentDirectory {
             entries: BTreeMap::new(),
@@ -70,12 +85,12 @@ impl Default for AgentDirectory {
 #[error("two agents are named `{0}`; give one of them another `name`")]
 pub struct DuplicateAgent(pub String);
 
-impl AgentDirectory {
+impl<A> AgentDirectory<A> {
     /// Adds `agent` under `name`.
     pub fn add(
         &mut self,
         name: impl Into<String>,
-        agent: AgentEntry,
+        agent: AgentEntry<A>,
     ) -> Result<(), DuplicateAgent> {
         let name = name.into();
         if self.entries.contains_key(&name) {
@@ -91,19 +106,19 @@ impl AgentDirectory {
         self
     }
 
-    pub fn get(&self, name: &str) -> Option<&AgentEntry> {
+    pub fn get(&self, name: &str) -> Option<&AgentEntry<A>> {
         self.entries.get(name)
     }
 
     /// Every agent, in name order.
-    pub fn iter(&self) -> impl Iterator<Item = (&str, &AgentEntry)> {
+    pub fn iter(&self) -> impl Iterator<Item = (&str, &AgentEntry<A>)> {
         self.entries
             .iter()
             .map(|(name, entry)| (name.as_str(), entry))
     }
 
     /// The local agent `name`, if there is one.
-    pub fn local(&self, name: &str) -> Option<&LocalAgent> {
+    pub fn local(&self, name: &str) -> Option<&LocalAgent<A>> {
         match self.entries.get(name)? {
             AgentEntry::Local(local) => Some(local),
             AgentEntry::Remote(_) => None,
@@ -111,13 +126,15 @@ impl AgentDirectory {
     }
 
     /// The local agents, which a host serving this directory offers to callers.
-    pub fn locals(&self) -> impl Iterator<Item = (&str, &LocalAgent)> {
+    pub fn locals(&self) -> impl Iterator<Item = (&str, &LocalAgent<A>)> {
         self.iter().filter_map(|(name, entry)| match entry {
             AgentEntry::Local(local) => Some((name, local.as_ref())),
             AgentEntry::Remote(_) => None,
         })
     }
+}
 
+impl<A: DescribedAgent> AgentDirectory<A> {
     fn card(&self, name: &str) -> Option<wit::AgentCard> {
         let entry = self.entries.get(name)?;
         Some(wit::AgentCard {
@@ -129,20 +146,111 @@ impl AgentDirectory {
             },
         })
     }
+}
 
-    /// One call from the run `caller`, whose current span is `parent`.
+/// Starts runs of local agents on behalf of a calling run, on its budget.
+/// The runtime implements it; this capability only ever asks.
+#[async_trait::async_trait]
+pub(crate) trait AgentLauncher<A>: Send + Sync {
+    async fn run(
+        self: Arc<Self>,
+        agent: &LocalAgent<A>,
+        request: RunRequest,
+    ) -> Result<String, RunError>;
+}
+
+/// The agents a host offers, and where their runs and calls are recorded.
+pub(crate) struct AgentsCapability<A> {
+    directory: AgentDirectory<A>,
+    telemetry: Arc<Telemetry>,
+    /// `glassbox.agent.duration` and `glassbox.agent.errors`, per run.
+    metrics: OperationMetrics,
+}
+
+impl<A> AgentsCapability<A> {
+    pub fn new(directory: AgentDirectory<A>, telemetry: Arc<Telemetry>) -> Self {
+        use semconv::metric;
+        let metrics = OperationMetrics::new(
+            telemetry.meter(),
+            metric::AGENT_DURATION,
+            "Duration of agent runs",
+        )
+        .counting_errors(
+            telemetry.meter(),
+            metric::AGENT_ERRORS,
+            "Agent runs that failed, by error.type",
+        );
+        AgentsCapability {
+            directory,
+            telemetry,
+            metrics,
+        }
+    }
+
+    pub fn directory(&self) -> &AgentDirectory<A> {
+        &self.directory
+    }
+
+    /// Opens the `invoke_agent {name}` span of a run of a local agent, with
+    /// `attributes` beside the operation's own, measured as an agent run.
+    pub fn start_run(
+        &self,
+        name: &str,
+        conversation_id: Option<&str>,
+        attributes: Vec<KeyValue>,
+        parent: &Context,
+    ) -> Operation {
+        let mut span_attributes = agent_attributes(name, conversation_id);
+        span_attributes.extend(attributes);
+        let metric_attributes = vec![KeyValue::new(semconv::GEN_AI_AGENT_NAME, name.to_owned())];
+        self.telemetry
+            .start_operation(
+                invoke_agent_span_name(name),
+                SpanKind::Internal,
+                span_attributes,
+                parent,
+            )
+            .measured(&self.metrics, metric_attributes)
+    }
+
+    /// Opens the `invoke_workflow {workflow}` span over a run and every agent it calls.
+    pub fn start_workflow(
+        &self,
+        workflow: &str,
+        conversation_id: Option<&str>,
+        parent: &Context,
+    ) -> Operation {
+        let mut attributes = vec![
+            KeyValue::new(
+                semconv::GEN_AI_OPERATION_NAME,
+                semconv::operation::INVOKE_WORKFLOW,
+            ),
+            KeyValue::new(semconv::GEN_AI_WORKFLOW_NAME, workflow.to_owned()),
+        ];
+        if let Some(id) = conversation_id {
+            attributes.push(KeyValue::new(
+                semconv::GEN_AI_CONVERSATION_ID,
+                id.to_owned(),
+            ));
+        }
+        let name = format!("{} {workflow}", semconv::operation::INVOKE_WORKFLOW);
+        self.telemetry
+            .start_operation(name, SpanKind::Internal, attributes, parent)
+    }
+
+    /// One call from `run`, whose current span is `parent`.
     async fn invoke(
         &self,
-        caller: &RunScope,
+        run: &AgentsRun<A>,
         granted: &[String],
         parent: &Context,
         name: String,
         input: AgentInput,
         conversation_id: Option<String>,
     ) -> Result<String, GuestError> {
-        let conversation_id = conversation_id.or_else(|| caller.conversation_id.clone());
-        let depth = caller.depth + 1;
-        let entry = match self.entries.get(&name) {
+        let conversation_id = conversation_id.or_else(|| run.conversation_id.clone());
+        let depth = run.depth + 1;
+        let entry = match self.directory.entries.get(&name) {
             Some(entry) if granted.contains(&name) => entry,
             known => {
                 let granted = list_or_none(granted);
@@ -154,15 +262,15 @@ impl AgentDirectory {
                         "no agent named `{name}` (granted: {granted})"
                     )),
                 };
-                return Err(refuse(caller, parent, &name, conversation_id, error));
+                return Err(self.refuse(parent, &name, conversation_id, error));
             }
         };
-        if depth > self.max_depth {
+        if depth > self.directory.max_depth {
             let error = GuestError::LimitExceeded(format!(
                 "calling agent `{name}` would nest agent calls {depth} deep; the limit is {}",
-                self.max_depth
+                self.directory.max_depth
             ));
-            return Err(refuse(caller, parent, &name, conversation_id, error));
+            return Err(self.refuse(parent, &name, conversation_id, error));
         }
         match entry {
             AgentEntry::Local(local) => {
@@ -174,34 +282,55 @@ impl AgentDirectory {
                     budget: local.budget,
                 };
                 // Boxed: this call runs an agent, which may call agents in turn.
-                let run = Box::pin(local.component.run_nested(caller, request));
-                run.await.map_err(|error| match error {
-                    RunError::Agent(error) => error,
-                    RunError::Stopped(fault) => fault.to_guest_error(&name),
-                    RunError::Sandbox(reason) => GuestError::NotAllowed(format!(
-                        "the sandbox of agent `{name}` cannot be set up: {reason}"
-                    )),
-                })
+                let started = Box::pin(run.launcher.clone().run(local, request));
+                started.await.map_err(|error| error.into_guest_error(&name))
             }
             AgentEntry::Remote(remote) => {
-                let telemetry = &caller.capabilities.telemetry;
                 let mut attributes = agent_attributes(&name, conversation_id.as_deref());
                 attributes.extend(remote.span_attributes());
-                let span_name = format!("{} {name}", semconv::operation::INVOKE_AGENT);
-                let mut span =
-                    telemetry.start_span(span_name, SpanKind::Client, attributes, parent);
+                let operation = self.telemetry.start_operation(
+                    invoke_agent_span_name(&name),
+                    SpanKind::Client,
+                    attributes,
+                    parent,
+                );
                 let result = remote
-                    .invoke(span.context(), depth, &input, conversation_id.as_deref())
+                    .invoke(
+                        operation.context(),
+                        depth,
+                        &input,
+                        conversation_id.as_deref(),
+                    )
                     .await
                     .map_err(GuestError::from);
-                match &result {
-                    Ok(_) => span.span().set_status(opentelemetry::trace::Status::Ok),
-                    Err(error) => span.fail(agent_error_type(error), error.message().to_owned()),
+                if result.is_ok() {
+                    operation.span().set_status(Status::Ok);
                 }
-                span.finish();
+                operation.end_with(&result, |error| {
+                    (agent_error_type(error), error.message().to_owned())
+                });
                 result
             }
         }
+    }
+
+    /// Records a call refused before any agent ran, as its own failed span.
+    fn refuse(
+        &self,
+        parent: &Context,
+        name: &str,
+        conversation_id: Option<String>,
+        error: GuestError,
+    ) -> GuestError {
+        self.telemetry
+            .start_operation(
+                invoke_agent_span_name(name),
+                SpanKind::Internal,
+                agent_attributes(name, conversation_id.as_deref()),
+                parent,
+            )
+            .fail(agent_error_type(&error), error.message().to_owned());
+        error
     }
 }
 
@@ -216,8 +345,12 @@ impl CallDepth {
     }
 }
 
+fn invoke_agent_span_name(agent: &str) -> String {
+    format!("{} {agent}", semconv::operation::INVOKE_AGENT)
+}
+
 /// What every `invoke_agent` span carries: the operation, the agent and the conversation.
-pub(crate) fn agent_attributes(name: &str, conversation_id: Option<&str>) -> Vec<KeyValue> {
+fn agent_attributes(name: &str, conversation_id: Option<&str>) -> Vec<KeyValue> {
     let mut attributes = vec![
         KeyValue::new(
             semconv::GEN_AI_OPERATION_NAME,
@@ -234,7 +367,7 @@ pub(crate) fn agent_attributes(name: &str, conversation_id: Option<&str>) -> Vec
     attributes
 }
 
-/// `error.type` of a failed agent call: an unknown agent is not an unknown tool.
+/// `error.type` of a failed agent call: an unknown name is an unknown agent.
 fn agent_error_type(error: &GuestError) -> &'static str {
     match error {
         GuestError::NotFound(_) => semconv::error_type::AGENT_NOT_FOUND,
@@ -242,45 +375,62 @@ fn agent_error_type(error: &GuestError) -> &'static str {
     }
 }
 
-/// Records a call refused before any agent ran, as its own failed span.
-fn refuse(
-    caller: &RunScope,
-    parent: &Context,
-    name: &str,
-    conversation_id: Option<String>,
-    error: GuestError,
-) -> GuestError {
-    let span_name = format!("{} {name}", semconv::operation::INVOKE_AGENT);
-    let mut span = caller.capabilities.telemetry.start_span(
-        span_name,
-        SpanKind::Internal,
-        agent_attributes(name, conversation_id.as_deref()),
-        parent,
-    );
-    span.fail(agent_error_type(&error), error.message().to_owned());
-    span.finish();
-    error
+/// What one run may do with agents: the host's agents, how deep the run is,
+/// its conversation, and the runtime that starts local runs.
+pub(crate) struct AgentsRun<A> {
+    pub capability: Arc<AgentsCapability<A>>,
+    pub launcher: Arc<dyn AgentLauncher<A>>,
+    pub depth: u32,
+    pub conversation_id: Option<String>,
 }
 
-impl From<types::AgentInput> for AgentInput {
-    fn from(input: types::AgentInput) -> Self {
-        match input {
-            types::AgentInput::Text(text) => AgentInput::Text(text),
-            types::AgentInput::Messages(messages) => AgentInput::Messages(messages),
+impl<A> Clone for AgentsRun<A> {
+    fn clone(&self) -> Self {
+        AgentsRun {
+            capability: self.capability.clone(),
+            launcher: self.launcher.clone(),
+            depth: self.depth,
+            conversation_id: self.conversation_id.clone(),
         }
     }
 }
 
-impl wit::Host for ComponentState {
+/// One store's `agents` state: the component's grant and the run it serves,
+/// or `None` (while loading, and in plugins, which cannot call agents).
+pub(crate) struct AgentsCtx<A> {
+    policy: Arc<Policy>,
+    run: Option<AgentsRun<A>>,
+}
+
+impl<A> AgentsCtx<A> {
+    pub fn new(policy: Arc<Policy>, run: Option<AgentsRun<A>>) -> Self {
+        AgentsCtx { policy, run }
+    }
+}
+
+/// The parts of a store the `agents` import works on.
+pub(crate) struct AgentsView<'a, A> {
+    pub ctx: &'a AgentsCtx<A>,
+    pub spans: &'a SpanScope,
+}
+
+/// Links the `agents` import through [`AgentsView`].
+pub(crate) struct AgentsImport<A>(PhantomData<A>);
+
+impl<A: 'static> HasData for AgentsImport<A> {
+    type Data<'a> = AgentsView<'a, A>;
+}
+
+impl<A: DescribedAgent + Send + Sync + 'static> wit::Host for AgentsView<'_, A> {
     async fn list(&mut self) -> wasmtime::Result<Vec<wit::AgentCard>> {
-        let Some(capabilities) = self.capabilities() else {
+        let Some(run) = &self.ctx.run else {
             return Ok(Vec::new());
         };
-        let mut granted = self.policy.agents.clone();
+        let mut granted = self.ctx.policy.agents.clone();
         granted.sort();
         Ok(granted
             .iter()
-            .filter_map(|name| capabilities.agents.card(name))
+            .filter_map(|name| run.capability.directory.card(name))
             .collect())
     }
 
@@ -290,16 +440,15 @@ impl wit::Host for ComponentState {
         input: types::AgentInput,
         conversation_id: Option<String>,
     ) -> wasmtime::Result<Result<String, GuestError>> {
-        let Some(run) = self.run().cloned() else {
+        let Some(run) = self.ctx.run.clone() else {
             return Ok(Err(GuestError::NotAllowed(
                 "agents can only be called during a run".into(),
             )));
         };
         let parent = self.spans.current().clone();
-        let granted = self.policy.agents.clone();
+        let granted = self.ctx.policy.agents.clone();
         Ok(run
-            .capabilities
-            .agents
+            .capability
             .invoke(&run, &granted, &parent, name, input.into(), conversation_id)
             .await)
     }

@@ -1,11 +1,11 @@
 //! Agents served by another Glassbox host, called over its HTTP API (see
-//! [`crate::serve::api`]). Knows HTTP and nothing of WebAssembly: the
-//! `agents` capability turns its errors into the guest's.
+//! [`super::api`]). Knows HTTP and nothing of WebAssembly: the `agents`
+//! capability turns its errors into the guest's.
 
-use crate::agent::AgentInput;
-use crate::llm::http::{error_chain, excerpt};
-use crate::serve::api::{self, ErrorDetail, RunBody, RunOutput};
+use super::api::{self, ErrorDetail, RunBody, RunOutput};
+use super::run::AgentInput;
 use crate::telemetry::{propagation, semconv};
+use crate::text::{cause_chain, excerpt};
 use opentelemetry::{Context, KeyValue};
 use std::time::Duration;
 use url::Url;
@@ -175,7 +175,7 @@ impl RemoteAgent {
         RemoteError::Unreachable {
             agent: self.name.clone(),
             url: self.url.to_string(),
-            reason: error_chain(error),
+            reason: cause_chain(error),
         }
     }
 }

@@ -2,18 +2,18 @@
 //! opened before the provider is asked, then the answer or the error, the
 //! duration, token usage, cost, stream timings and, when captured, the content.
 
+use super::context::LlmRun;
 use super::model::{ChatRequest, FinishReason, LlmError, Message, Usage};
 use super::{SharedProvider, content};
 use crate::bindings::GuestError;
-use crate::runtime::RunScope;
-use crate::telemetry::{ActiveSpan, semconv};
+use crate::telemetry::{Operation, semconv};
 use opentelemetry::trace::{FutureExt as _, SpanKind};
 use opentelemetry::{Context, KeyValue, StringValue, Value};
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 /// A call about to be made, on behalf of one run.
 pub(super) struct Call {
-    run: RunScope,
+    run: LlmRun,
     provider: SharedProvider,
     operation: &'static str,
     model: String,
@@ -32,15 +32,12 @@ pub(super) struct Reported {
 /// A call under way: its span is open and its clock running.
 pub(super) struct OpenCall {
     call: Call,
-    span: ActiveSpan,
-    /// The attributes of every metric point, growing as the call reports.
-    common: Vec<KeyValue>,
-    started: Instant,
+    operation: Operation,
 }
 
 impl Call {
     pub fn new(
-        run: &RunScope,
+        run: &LlmRun,
         provider: SharedProvider,
         operation: &'static str,
         model: String,
@@ -106,7 +103,7 @@ impl Call {
                 Value::Array(stops.into()),
             ));
         }
-        if let Some(capture) = self.run.capabilities.telemetry.content() {
+        if let Some(capture) = self.run.capability.telemetry.content() {
             attributes.extend(content::input_attributes(capture, request));
         }
         attributes
@@ -118,20 +115,22 @@ impl Call {
         let name = format!("{} {}", self.operation, self.model);
         let mut attributes: Vec<KeyValue> =
             common.iter().cloned().chain(request_attributes).collect();
-        if self.run.capabilities.llm.replaying() {
+        if self.run.capability.llm.replaying() {
             attributes.push(KeyValue::new(semconv::GLASSBOX_LLM_REPLAYED, true));
         }
-        let span = self.run.capabilities.telemetry.start_span(
-            name.trim_end().to_owned(),
-            SpanKind::Client,
-            attributes,
-            &self.parent,
-        );
+        let capability = &self.run.capability;
+        let operation = capability
+            .telemetry
+            .start_operation(
+                name.trim_end().to_owned(),
+                SpanKind::Client,
+                attributes,
+                &self.parent,
+            )
+            .measured(&capability.metrics.operation, common);
         OpenCall {
             call: self,
-            span,
-            common,
-            started: Instant::now(),
+            operation,
         }
     }
 
@@ -142,9 +141,9 @@ impl Call {
         error_type: &'static str,
         error: GuestError,
     ) -> GuestError {
-        let mut open = self.start(request_attributes);
-        open.span.fail(error_type, error.message().to_owned());
-        open.span.finish();
+        self.start(request_attributes)
+            .operation
+            .fail(error_type, error.message().to_owned());
         error
     }
 
@@ -168,49 +167,53 @@ impl Call {
 
 impl OpenCall {
     pub fn context(&self) -> &Context {
-        self.span.context()
+        self.operation.context()
     }
 
     /// The first chunk of a streamed answer arrived now: time to first chunk
     /// counts from the call's start, the request and its retries included.
     pub fn first_chunk(&self) {
-        let after = self.started.elapsed();
-        self.span.span().set_attribute(KeyValue::new(
+        let after = self.operation.elapsed();
+        self.operation.span().set_attribute(KeyValue::new(
             semconv::GEN_AI_RESPONSE_TIME_TO_FIRST_CHUNK,
             after.as_secs_f64(),
         ));
-        self.instruments()
+        self.call
+            .run
+            .capability
+            .metrics
             .time_to_first_chunk
-            .record(after.as_secs_f64(), &self.common);
+            .record(after.as_secs_f64(), self.operation.metric_attributes());
     }
 
     /// A later chunk arrived `gap` after the one before it.
     pub fn next_chunk(&self, gap: Duration) {
-        self.instruments()
+        self.call
+            .run
+            .capability
+            .metrics
             .time_per_output_chunk
-            .record(gap.as_secs_f64(), &self.common);
+            .record(gap.as_secs_f64(), self.operation.metric_attributes());
     }
 
     /// Sets attributes known only along the way (a stream's chunk count).
     pub fn set_attribute(&self, attribute: KeyValue) {
-        self.span.span().set_attribute(attribute);
+        self.operation.span().set_attribute(attribute);
     }
 
     /// Records the answer's content, when content is captured.
     pub fn record_output(&self, message: &Message, finish_reason: FinishReason) {
-        if let Some(capture) = self.call.run.capabilities.telemetry.content() {
-            self.span.span().set_attribute(content::output_attribute(
-                capture,
-                message,
-                finish_reason,
-            ));
+        if let Some(capture) = self.call.run.capability.telemetry.content() {
+            self.operation
+                .span()
+                .set_attribute(content::output_attribute(capture, message, finish_reason));
         }
     }
 
     /// Records the answer: its attributes, usage, cost and duration.
     pub fn succeed(mut self, reported: Reported) {
-        let span = self.span.span();
-        let llm = &self.call.run.capabilities.llm;
+        let capability = self.call.run.capability.clone();
+        let span = self.operation.span();
         span.set_attributes(reported.attributes);
         span.set_attribute(KeyValue::new(
             semconv::GEN_AI_RESPONSE_MODEL,
@@ -219,52 +222,41 @@ impl OpenCall {
         if let Some((message, finish_reason)) = &reported.output {
             self.record_output(message, *finish_reason);
         }
-        self.common.push(KeyValue::new(
+        self.operation.add_metric_attribute(KeyValue::new(
             semconv::GEN_AI_RESPONSE_MODEL,
             reported.model.clone(),
         ));
         if let Some(usage) = &reported.usage {
+            let span = self.operation.span();
             span.set_attributes(usage_attributes(usage, self.call.operation));
-            let cost = llm
-                .prices
+            let prices = &capability.llm.prices;
+            let cost = prices
                 .cost(&reported.model, usage)
-                .or_else(|| llm.prices.cost(&self.call.model, usage));
+                .or_else(|| prices.cost(&self.call.model, usage));
+            let common = self.operation.metric_attributes();
             if let Some(cost) = cost {
                 span.set_attribute(KeyValue::new(semconv::GEN_AI_USAGE_COST, cost));
-                self.instruments().cost.add(cost, &self.common);
+                capability.metrics.cost.add(cost, common);
             }
             self.call.run.budget.record_usage(
                 u64::from(usage.input_tokens) + u64::from(usage.output_tokens),
                 cost,
             );
             for (kind, count) in token_counts(usage, self.call.operation) {
-                let mut attributes = self.common.clone();
+                let mut attributes = common.to_vec();
                 attributes.push(KeyValue::new(semconv::GEN_AI_TOKEN_TYPE, kind));
-                self.instruments()
+                capability
+                    .metrics
                     .token_usage
                     .record(u64::from(count), &attributes);
             }
         }
-        self.end();
+        self.operation.succeed();
     }
 
     /// Records a failure, with its `error.type`.
-    pub fn fail(mut self, error_type: &'static str, message: String) {
-        self.span.fail(error_type, message);
-        self.common
-            .push(KeyValue::new(semconv::ERROR_TYPE, error_type));
-        self.end();
-    }
-
-    fn end(self) {
-        self.instruments()
-            .operation_duration
-            .record(self.started.elapsed().as_secs_f64(), &self.common);
-        self.span.finish();
-    }
-
-    fn instruments(&self) -> &crate::telemetry::Instruments {
-        self.call.run.capabilities.telemetry.instruments()
+    pub fn fail(self, error_type: &'static str, message: String) {
+        self.operation.fail(error_type, message);
     }
 }
 

@@ -6,6 +6,7 @@
 
 use super::model::{ChatStream, Endpoint, LlmError, StreamEvent};
 use crate::telemetry::semconv;
+use crate::text::{cause_chain, excerpt};
 use backon::{BackoffBuilder, ExponentialBuilder};
 use eventsource_stream::{Event, Eventsource};
 use futures_util::StreamExt;
@@ -14,9 +15,6 @@ use opentelemetry::{Context, KeyValue};
 use reqwest::header::{HeaderMap, HeaderValue};
 use std::collections::VecDeque;
 use std::time::{Duration, Instant, SystemTime};
-
-/// Longest excerpt of an error body quoted back to the caller.
-const MAX_ERROR_EXCERPT: usize = 300;
 
 /// When and how often a failed request is tried again: on 429, 5xx and
 /// connection failures, never on a refusal that would only repeat.
@@ -276,7 +274,7 @@ impl ApiClient {
 
     fn transport_error(&self, url: &url::Url, error: &reqwest::Error) -> LlmError {
         // reqwest's message names the URL, never the headers; scrub anyway.
-        let message = self.scrub(format!("{url}: {}", error_chain(error)));
+        let message = self.scrub(format!("{url}: {}", cause_chain(error)));
         if error.is_timeout() {
             LlmError::Timeout(format!(
                 "no answer within {:?} from {message}",
@@ -457,7 +455,7 @@ where
                     "the stream from {} broke after {} events: {}",
                     self.source,
                     self.received,
-                    error_chain(&error)
+                    cause_chain(&error)
                 ),
                 None if self.decoder.finished() => return None,
                 None => format!(
@@ -480,27 +478,6 @@ pub(super) struct ErrorBody {
 #[derive(serde::Deserialize)]
 pub(super) struct ErrorDetail {
     pub message: String,
-}
-
-/// An error and its causes, on one line.
-pub(crate) fn error_chain(error: &dyn std::error::Error) -> String {
-    let mut text = error.to_string();
-    let mut source = error.source();
-    while let Some(cause) = source {
-        text.push_str(": ");
-        text.push_str(&cause.to_string());
-        source = cause.source();
-    }
-    text
-}
-
-/// The start of a response body, for a message.
-pub(crate) fn excerpt(body: &str) -> String {
-    let trimmed = body.trim();
-    match trimmed.char_indices().nth(MAX_ERROR_EXCERPT) {
-        Some((end, _)) => format!("{}…", &trimmed[..end]),
-        None => trimmed.to_owned(),
-    }
 }
 
 #[cfg(test)]

@@ -6,10 +6,10 @@
 
 use super::SharedProvider;
 use super::call::{Call, OpenCall, Reported};
+use super::context::{LlmRun, LlmView};
 use super::model::*;
 use crate::bindings::GuestError;
 use crate::bindings::agent::glassbox::agent::{llm as wit, types};
-use crate::runtime::{ComponentState, RunScope};
 use crate::telemetry::semconv;
 use futures_util::StreamExt;
 use opentelemetry::trace::FutureExt as _;
@@ -17,13 +17,13 @@ use opentelemetry::{KeyValue, StringValue, Value};
 use std::time::Instant;
 use wasmtime::component::Resource;
 
-impl types::Host for ComponentState {}
+impl types::Host for LlmView<'_> {}
 
 /// Largest request a guest may send a model, in bytes of text: past it the
 /// call is refused, never cut, since a cut prompt would change its meaning.
 const MAX_REQUEST_BYTES: usize = 4 * 1024 * 1024;
 
-impl wit::Host for ComponentState {
+impl wit::Host for LlmView<'_> {
     async fn chat(
         &mut self,
         request: wit::ChatRequest,
@@ -46,7 +46,7 @@ impl wit::Host for ComponentState {
     async fn stream_chat(
         &mut self,
         request: wit::ChatRequest,
-    ) -> wasmtime::Result<Result<Resource<ChatStreamState>, GuestError>> {
+    ) -> wasmtime::Result<Result<Resource<wit::ChatStream>, GuestError>> {
         let (call, provider, request, attributes) = match self.begin_chat(request, true) {
             Ok(begun) => begun,
             Err(refused) => return Ok(Err(refused)),
@@ -59,7 +59,7 @@ impl wit::Host for ComponentState {
         match started {
             Ok(events) => {
                 let stream = self.table.push(ChatStreamState::new(open, events))?;
-                Ok(Ok(stream))
+                Ok(Ok(Resource::new_own(stream.rep())))
             }
             Err(error) => {
                 open.fail(error.error_type(), error.to_string());
@@ -72,11 +72,11 @@ impl wit::Host for ComponentState {
         &mut self,
         request: wit::EmbeddingsRequest,
     ) -> wasmtime::Result<Result<wit::EmbeddingsResponse, GuestError>> {
-        let Some(run) = self.run().cloned() else {
+        let Some(run) = self.ctx.run.clone() else {
             return Ok(Err(not_during_loading()));
         };
         let provider = run
-            .capabilities
+            .capability
             .llm
             .provider_for(request.model.as_deref())
             .clone();
@@ -113,21 +113,23 @@ impl wit::Host for ComponentState {
     }
 }
 
-impl wit::HostChatStream for ComponentState {
+impl wit::HostChatStream for LlmView<'_> {
     async fn next(
         &mut self,
-        stream: Resource<ChatStreamState>,
+        stream: Resource<wit::ChatStream>,
     ) -> wasmtime::Result<Result<Option<wit::ChatChunk>, GuestError>> {
-        Ok(self.table.get_mut(&stream)?.next().await)
+        let state = Resource::<ChatStreamState>::new_borrow(stream.rep());
+        Ok(self.table.get_mut(&state)?.next().await)
     }
 
-    async fn drop(&mut self, stream: Resource<ChatStreamState>) -> wasmtime::Result<()> {
-        self.table.delete(stream)?;
+    async fn drop(&mut self, stream: Resource<wit::ChatStream>) -> wasmtime::Result<()> {
+        self.table
+            .delete(Resource::<ChatStreamState>::new_own(stream.rep()))?;
         Ok(())
     }
 }
 
-impl ComponentState {
+impl LlmView<'_> {
     /// Resolves a chat request against the run: the provider serving its
     /// model, the call to record and its span attributes; or the refusal.
     fn begin_chat(
@@ -135,9 +137,9 @@ impl ComponentState {
         request: wit::ChatRequest,
         stream: bool,
     ) -> Result<(Call, SharedProvider, ChatRequest, Vec<KeyValue>), GuestError> {
-        let run = self.run().cloned().ok_or_else(not_during_loading)?;
+        let run = self.ctx.run.clone().ok_or_else(not_during_loading)?;
         let provider = run
-            .capabilities
+            .capability
             .llm
             .provider_for(request.model.as_deref())
             .clone();
@@ -161,18 +163,19 @@ impl ComponentState {
     /// A refusal comes with its `error.type`.
     fn admit(
         &self,
-        run: &RunScope,
+        run: &LlmRun,
         model: &str,
         request_bytes: usize,
     ) -> Result<(), (&'static str, GuestError)> {
         use semconv::error_type;
-        if !self.policy.allows_model(model) {
-            let allowed = self.policy.models.as_deref().unwrap_or_default().join(", ");
+        let policy = &self.ctx.policy;
+        if !policy.allows_model(model) {
+            let allowed = policy.models.as_deref().unwrap_or_default().join(", ");
             return Err((
                 error_type::SANDBOX_DENIED,
                 GuestError::NotAllowed(format!(
                     "{} may not use model `{model}`; allowed: {allowed}",
-                    self.component
+                    self.ctx.component
                 )),
             ));
         }
@@ -204,10 +207,11 @@ fn response_attributes(id: &str, finish_reason: FinishReason) -> Vec<KeyValue> {
     ]
 }
 
-/// A streamed answer in progress: the provider's events, the open call, and
+/// A streamed answer in progress, kept in the store's table under the
+/// guest's `chat-stream` handle: the provider's events, the open call, and
 /// the answer assembled so far. Its span ends with the last chunk, an error,
 /// or, when the guest drops the stream early, as abandoned.
-pub struct ChatStreamState {
+pub(crate) struct ChatStreamState {
     events: ChatStream,
     /// `None` once the span has ended.
     call: Option<OpenCall>,

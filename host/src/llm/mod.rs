@@ -1,12 +1,14 @@
 //! The `llm` capability: providers behind [`LlmProvider`] (OpenAI-compatible,
 //! Anthropic, scripted), chosen per call by model name; record and replay of
 //! their answers; prices; and the host side of the `llm` import, which opens a
-//! `chat {model}` span and records GenAI metrics around every call.
+//! `chat {model}` span and records GenAI metrics around every call. Providers
+//! know nothing of WebAssembly: only `import` and `context` see the WIT types.
 
 mod anthropic;
 mod call;
 mod cassette;
 mod content;
+mod context;
 pub(crate) mod http;
 mod import;
 mod model;
@@ -17,8 +19,9 @@ mod settings;
 
 pub use anthropic::{AnthropicConfig, AnthropicProvider};
 pub use cassette::{Cassette, CassetteError, CassetteWriter};
+pub use context::LlmCapability;
+pub(crate) use context::{LlmCtx, LlmImport, LlmRun, LlmView};
 pub use http::{Connection, RetryPolicy};
-pub use import::ChatStreamState;
 pub use model::*;
 pub use openai::{OpenAiConfig, OpenAiProvider};
 pub use pricing::{Price, PriceError, Prices};

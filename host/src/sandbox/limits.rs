@@ -2,8 +2,8 @@
 //! typed [`Fault`] that says which one stopped a guest, or that it trapped.
 
 use crate::bindings::GuestError;
-use crate::runtime::error_chain;
 use crate::telemetry::semconv::error_type;
+use crate::text::error_chain;
 use bytesize::ByteSize;
 use std::time::Duration;
 use wasmtime::{ResourceLimiter, Trap};
@@ -111,24 +111,6 @@ pub(crate) async fn guard<T>(
     }
 }
 
-/// Cuts `text` to at most `max` bytes on a character boundary, marking the
-/// cut so nothing is lost silently. Says whether it cut.
-pub(crate) fn cap_text(mut text: String, max: usize) -> (String, bool) {
-    if text.len() <= max {
-        return (text, false);
-    }
-    let size = text.len();
-    let mut end = max;
-    while !text.is_char_boundary(end) {
-        end -= 1;
-    }
-    text.truncate(end);
-    text.push_str(&format!(
-        "…[truncated by glassbox: {size} bytes, limit {max}]"
-    ));
-    (text, true)
-}
-
 /// Tables larger than this are refused growth; components need a few hundred entries.
 const MAX_TABLE_ELEMENTS: usize = 100_000;
 
@@ -183,14 +165,6 @@ impl ResourceLimiter for MemoryLimiter {
 #[cfg(test)]
 mod tests {
     use super::*;
-
-    #[test]
-    fn long_text_is_cut_on_a_character_boundary_with_a_marker() {
-        assert_eq!(cap_text("short".into(), 10), ("short".into(), false));
-        let (cut, truncated) = cap_text("ééééé".into(), 5);
-        assert!(truncated);
-        assert_eq!(cut, "éé…[truncated by glassbox: 10 bytes, limit 5]");
-    }
 
     #[test]
     fn faults_read_well_and_map_to_guest_errors() {

@@ -5,17 +5,17 @@
 //! denial or limit hit is recorded in the trace.
 
 mod budget;
+mod context;
 mod http;
 mod limits;
 mod wasi;
 
 pub use budget::Budget;
 pub(crate) use budget::RunBudget;
-pub(crate) use http::HttpGate;
+pub(crate) use context::SandboxCtx;
 pub use http::{HostPattern, HostPatternError};
+pub(crate) use limits::guard;
 pub use limits::{Fault, Limits};
-pub(crate) use limits::{MemoryLimiter, cap_text, guard};
-pub(crate) use wasi::wasi_ctx;
 
 use crate::telemetry::semconv;
 use opentelemetry::trace::TraceContextExt;

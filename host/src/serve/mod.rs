@@ -1,4 +1,4 @@
-//! `glassbox serve`: a runtime's local agents over HTTP. Runs start from JSON
+//! `glassbox serve`: a host's local agents over HTTP. Runs start from JSON
 //! and answer in JSON, or stream their steps as Server-Sent Events; each joins
 //! the caller's trace (`traceparent`, `baggage`) under a SERVER span. The
 //! server keeps no state between requests, so any number of them can sit
@@ -12,11 +12,10 @@
 //! | `POST /v1/agents/{name}/runs` | body [`api::RunBody`]; [`api::RunOutput`], or with `Accept: text/event-stream`, `step` events then `done` or `error` |
 //! | `GET /metrics` | Prometheus text, when the telemetry keeps a Prometheus registry |
 
-pub mod api;
+pub use crate::agents::api;
 
-use crate::agent::{AgentInput, RunError, RunRequest};
-use crate::agents::{CallDepth, LocalAgent};
-use crate::runtime::Runtime;
+use crate::agents::{AgentInput, CallDepth, RunError, RunRequest};
+use crate::runtime::{Host, LocalAgent};
 use crate::sandbox::Fault;
 use crate::telemetry::{ActiveSpan, Step, StepSink, propagation, semconv};
 use api::{AgentList, AgentSummary, ErrorBody, ErrorDetail, RunBody, RunOutput};
@@ -50,7 +49,7 @@ pub enum Stopped {
 }
 
 struct Shared {
-    runtime: Arc<Runtime>,
+    host: Arc<Host>,
     draining: AtomicBool,
     in_flight: AtomicUsize,
     /// Set when the drain time is up: runs still going stop and answer so.
@@ -90,16 +89,16 @@ impl Drop for InFlight {
     }
 }
 
-/// Serves `runtime`'s local agents on `listener` until `shutdown` completes,
+/// Serves `host`'s local agents on `listener` until `shutdown` completes,
 /// then lets runs in flight finish for at most `drain`.
 pub async fn serve(
-    runtime: Arc<Runtime>,
+    host: Arc<Host>,
     listener: TcpListener,
     shutdown: impl Future<Output = ()> + Send + 'static,
     drain: Duration,
 ) -> std::io::Result<Stopped> {
     let shared = Arc::new(Shared {
-        runtime,
+        host,
         draining: AtomicBool::new(false),
         in_flight: AtomicUsize::new(0),
         abandon: tokio::sync::watch::Sender::new(false),
@@ -155,7 +154,7 @@ async fn health(State(shared): State<Arc<Shared>>) -> Response {
 
 async fn list_agents(State(shared): State<Arc<Shared>>) -> Json<AgentList> {
     let agents = shared
-        .runtime
+        .host
         .agents()
         .locals()
         .map(|(name, local)| AgentSummary {
@@ -168,7 +167,7 @@ async fn list_agents(State(shared): State<Arc<Shared>>) -> Json<AgentList> {
 }
 
 async fn metrics(State(shared): State<Arc<Shared>>) -> Response {
-    match shared.runtime.telemetry().prometheus_text() {
+    match shared.host.telemetry().prometheus_text() {
         Some(Ok(text)) => {
             ([(header::CONTENT_TYPE, "text/plain; version=0.0.4")], text).into_response()
         }
@@ -229,8 +228,8 @@ async fn start_run(
     headers: HeaderMap,
     body: Result<Json<RunBody>, JsonRejection>,
 ) -> Response {
-    let Some(local) = shared.runtime.agents().local(&name).cloned() else {
-        let served: Vec<&str> = shared.runtime.agents().locals().map(|(n, _)| n).collect();
+    let Some(local) = shared.host.agents().local(&name).cloned() else {
+        let served: Vec<&str> = shared.host.agents().locals().map(|(n, _)| n).collect();
         return error(
             StatusCode::NOT_FOUND,
             api::AGENT_NOT_FOUND,
@@ -265,7 +264,7 @@ async fn start_run(
         }
     };
     let in_flight = InFlight::new(&shared);
-    let span = server_span(&shared.runtime, &headers, &name);
+    let span = server_span(&shared.host, &headers, &name);
     let trace_id = span.span().span_context().trace_id().to_string();
     let request = RunRequest {
         input: AgentInput::from(body.input),
@@ -280,7 +279,7 @@ async fn start_run(
         .is_some_and(|accept| accept.contains("text/event-stream"));
     if streamed {
         let events = run_events(
-            shared.runtime.clone(),
+            shared.host.clone(),
             local,
             name,
             request,
@@ -293,7 +292,7 @@ async fn start_run(
             .into_response();
     }
     let outcome = tokio::select! {
-        outcome = shared.runtime.run_component(&local.component, request) => outcome,
+        outcome = shared.host.run_component(&local.component, request) => outcome,
         () = shared.abandoned() => {
             let body = ErrorBody { error: abandoned_detail(), trace_id: Some(trace_id) };
             return (StatusCode::SERVICE_UNAVAILABLE, Json(body)).into_response();
@@ -305,9 +304,9 @@ async fn start_run(
 }
 
 /// The SERVER span a served run nests under, a child of the caller's span.
-fn server_span(runtime: &Runtime, headers: &HeaderMap, agent: &str) -> ActiveSpan {
+fn server_span(host: &Host, headers: &HeaderMap, agent: &str) -> ActiveSpan {
     let parent = propagation::extract(headers);
-    runtime.telemetry().start_span(
+    host.telemetry().start_span(
         format!("POST {RUNS_ROUTE}"),
         SpanKind::Server,
         vec![
@@ -390,7 +389,7 @@ fn step_event(step: &Step) -> Event {
 /// The events of a streamed run. The run is polled by the stream itself, so
 /// a client that hangs up cancels it.
 fn run_events(
-    runtime: Arc<Runtime>,
+    host: Arc<Host>,
     local: LocalAgent,
     agent: String,
     mut request: RunRequest,
@@ -403,7 +402,7 @@ fn run_events(
     let shared = in_flight.0.clone();
     let run = async move {
         tokio::select! {
-            outcome = runtime.run_component(&local.component, request) => Some(outcome),
+            outcome = host.run_component(&local.component, request) => Some(outcome),
             () = shared.abandoned() => None,
         }
     };

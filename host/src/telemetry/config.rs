@@ -95,6 +95,21 @@ pub struct TelemetryOverrides {
 }
 
 impl TelemetryConfig {
+    /// Where this configuration sends telemetry, in the order the sinks attach.
+    pub fn sinks(&self) -> Vec<super::Sink> {
+        let mut sinks = Vec::new();
+        if let Some(target) = &self.otlp {
+            sinks.push(super::Sink::Otlp(target.clone()));
+        }
+        if self.prometheus {
+            sinks.push(super::Sink::Prometheus);
+        }
+        if self.trace_tree {
+            sinks.push(super::Sink::ConsoleTree);
+        }
+        sinks
+    }
+
     /// Reads the process environment, then applies `overrides`.
     pub fn from_env(overrides: &TelemetryOverrides) -> Result<Self, String> {
         Self::from_lookup(

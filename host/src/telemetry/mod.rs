@@ -1,14 +1,18 @@
-//! Telemetry: the tracer, meter and logger providers, their OTLP exporters, the
-//! console trace tree, and the guest-facing `telemetry` capability. Capability
-//! modules open their own spans through [`Telemetry`]; every name they use
-//! lives in [`semconv`].
+//! The telemetry pipeline: tracer, meter and logger providers built from a
+//! list of [`Sink`]s (OTLP, Prometheus, the console tree) or handed over by an
+//! embedding application, and the one way capabilities record a traced
+//! operation ([`Operation`]). It knows nothing of WebAssembly: the guest-facing
+//! `telemetry` import is a capability of its own (`crate::guest_telemetry`).
+//! Every name a span, attribute or metric uses lives in [`semconv`].
 
 mod config;
 mod content;
 mod export;
-mod guest;
+mod operation;
 pub mod propagation;
+mod scope;
 pub mod semconv;
+mod sinks;
 mod steps;
 mod tree;
 
@@ -16,21 +20,22 @@ pub use config::{OtlpProtocol, OtlpTarget, TelemetryConfig, TelemetryOverrides};
 pub(crate) use content::{ContentCapture, json_or_text};
 pub use content::{ContentConfig, DEFAULT_MAX_LENGTH, REDACTED};
 pub use export::{BatchSettings, ExportStats};
-pub use guest::GuestSpan;
-pub(crate) use guest::SpanScope;
+pub(crate) use operation::{ActiveSpan, Operation, OperationMetrics, seconds_histogram};
+pub(crate) use scope::SpanScope;
+pub use sinks::Sink;
 use steps::StepRecorder;
 pub use steps::{Step, StepError, StepSink};
 
-use export::{BoundedBatchProcessor, ExportCounts};
-use opentelemetry::metrics::{Counter, Histogram, Meter, MeterProvider as _};
+use export::ExportCounts;
+use opentelemetry::metrics::{Meter, MeterProvider as _};
 use opentelemetry::trace::TracerProvider as _;
-use opentelemetry::trace::{SpanKind, SpanRef, Status, TraceContextExt, Tracer as _};
+use opentelemetry::trace::{SpanKind, TraceContextExt, Tracer as _};
 use opentelemetry::{Context, KeyValue};
-use opentelemetry_otlp::WithExportConfig;
 use opentelemetry_sdk::Resource;
 use opentelemetry_sdk::logs::{SdkLogger, SdkLoggerProvider};
-use opentelemetry_sdk::metrics::{PeriodicReader, SdkMeterProvider};
+use opentelemetry_sdk::metrics::SdkMeterProvider;
 use opentelemetry_sdk::trace::{Sampler, SdkTracer, SdkTracerProvider};
+use sinks::Pipeline;
 use std::sync::Arc;
 use tree::TraceTree;
 
@@ -59,11 +64,11 @@ impl TelemetryError {
     }
 }
 
-/// The providers behind one host process, and the instruments capability modules record into.
+/// The providers behind one host process, through which capabilities trace and measure.
 pub struct Telemetry {
     tracer: SdkTracer,
     logger: SdkLogger,
-    instruments: Instruments,
+    meter: Meter,
     tracer_provider: SdkTracerProvider,
     meter_provider: SdkMeterProvider,
     logger_provider: SdkLoggerProvider,
@@ -92,82 +97,36 @@ impl Drop for Telemetry {
 impl Telemetry {
     /// Builds providers and exporters for `config`. `agent_name` goes on the resource.
     pub fn new(config: &TelemetryConfig, agent_name: &str) -> Result<Self, TelemetryError> {
+        Self::from_sinks(config.sinks(), config, agent_name)
+    }
+
+    /// Builds providers that deliver to each of `sinks`; `config` says what
+    /// else applies to all of them (sampling, batching, content capture).
+    pub fn from_sinks(
+        sinks: Vec<Sink>,
+        config: &TelemetryConfig,
+        agent_name: &str,
+    ) -> Result<Self, TelemetryError> {
         let content = ContentCapture::new(&config.content).map_err(TelemetryError::Config)?;
-        let resource = resource(agent_name);
-        let mut tracer_provider = SdkTracerProvider::builder().with_resource(resource.clone());
-        let mut meter_provider = SdkMeterProvider::builder().with_resource(resource.clone());
-        let mut logger_provider = SdkLoggerProvider::builder().with_resource(resource);
+        let mut pipeline = Pipeline::new(resource(agent_name), config.batch);
         if config.disabled {
-            tracer_provider = tracer_provider.with_sampler(Sampler::AlwaysOff);
+            pipeline.tracer = pipeline.tracer.with_sampler(Sampler::AlwaysOff);
         }
-        let export_counts = Arc::new(ExportCounts::default());
-        let mut export_runtime = None;
-        if let Some(target) = &config.otlp {
-            // The exporters' connections run on a runtime of their own: on the
-            // host's workers, guests computing between yields would starve them.
-            let runtime = tokio::runtime::Builder::new_multi_thread()
-                .worker_threads(1)
-                .thread_name("glassbox-otlp")
-                .enable_all()
-                .build()
-                .map_err(|e| {
-                    TelemetryError::Config(format!("cannot start the export runtime: {e}"))
-                })?;
-            let entered = runtime.enter();
-            if target.traces {
-                tracer_provider = tracer_provider.with_span_processor(BoundedBatchProcessor::new(
-                    span_exporter(target)?,
-                    config.batch,
-                    export_counts.clone(),
-                ));
-            }
-            if target.metrics {
-                meter_provider = meter_provider
-                    .with_reader(PeriodicReader::builder(metric_exporter(target)?).build());
-            }
-            if target.logs {
-                logger_provider = logger_provider.with_batch_exporter(log_exporter(target)?);
-            }
-            drop(entered);
-            export_runtime = Some(runtime);
+        for sink in sinks {
+            sink.attach(&mut pipeline)?;
         }
-        let prometheus = if config.prometheus {
-            let registry = prometheus::Registry::new();
-            let exporter = opentelemetry_prometheus::exporter()
-                .with_registry(registry.clone())
-                .build()
-                .map_err(|e| {
-                    TelemetryError::Config(format!("cannot set up Prometheus metrics: {e}"))
-                })?;
-            meter_provider = meter_provider.with_reader(exporter);
-            Some(registry)
-        } else {
-            None
-        };
-        let tree = config.trace_tree.then(TraceTree::default);
-        if let Some(tree) = &tree {
-            tracer_provider = tracer_provider.with_span_processor(tree.clone());
-        }
-        let (tracer_provider, meter_provider, logger_provider) = (
-            tracer_provider.build(),
-            meter_provider.build(),
-            logger_provider.build(),
+        let built = pipeline.build();
+        let mut telemetry = Self::assemble(
+            built.tracer_provider,
+            built.meter_provider,
+            built.logger_provider,
+            content,
         );
-        let meter = meter_provider.meter(INSTRUMENTATION_SCOPE);
-        // A meter provider without a reader refuses observable instruments, loudly.
-        let traces_exported = config.otlp.as_ref().is_some_and(|target| target.traces);
-        let metrics_read =
-            config.otlp.as_ref().is_some_and(|target| target.metrics) || prometheus.is_some();
-        if traces_exported && metrics_read {
-            observe_export(&meter, export_counts.clone());
-        }
-        let mut telemetry =
-            Self::assemble(tracer_provider, meter_provider, logger_provider, content);
         telemetry.owns_providers = true;
-        telemetry.prometheus = prometheus;
-        telemetry.tree = tree;
-        telemetry.export_counts = export_counts;
-        telemetry.export_runtime = export_runtime;
+        telemetry.prometheus = built.prometheus;
+        telemetry.tree = built.tree;
+        telemetry.export_counts = built.export_counts;
+        telemetry.export_runtime = built.export_runtime;
         Ok(telemetry)
     }
 
@@ -195,14 +154,13 @@ impl Telemetry {
         logger_provider: SdkLoggerProvider,
         content: Option<ContentCapture>,
     ) -> Self {
-        let meter = meter_provider.meter(INSTRUMENTATION_SCOPE);
         Telemetry {
             tracer: tracer_provider.tracer(INSTRUMENTATION_SCOPE),
             logger: opentelemetry::logs::LoggerProvider::logger(
                 &logger_provider,
                 INSTRUMENTATION_SCOPE,
             ),
-            instruments: Instruments::new(&meter),
+            meter: meter_provider.meter(INSTRUMENTATION_SCOPE),
             tracer_provider,
             meter_provider,
             logger_provider,
@@ -247,11 +205,23 @@ impl Telemetry {
             .with_kind(kind)
             .with_attributes(attributes)
             .start_with_context(&self.tracer, parent);
-        ActiveSpan {
-            cx: parent.with_span(span),
-            step,
-            finished: false,
-        }
+        ActiveSpan::new(parent.with_span(span), step)
+    }
+
+    /// Starts a traced operation under `parent`; see [`Operation`].
+    pub(crate) fn start_operation(
+        &self,
+        name: String,
+        kind: SpanKind,
+        attributes: Vec<KeyValue>,
+        parent: &Context,
+    ) -> Operation {
+        Operation::new(self.start_span(name, kind, attributes, parent))
+    }
+
+    /// The meter capabilities make their instruments with.
+    pub(crate) fn meter(&self) -> &Meter {
+        &self.meter
     }
 
     pub(crate) fn logger(&self) -> &SdkLogger {
@@ -261,10 +231,6 @@ impl Telemetry {
     /// How to capture message content, when it is captured at all.
     pub(crate) fn content(&self) -> Option<&ContentCapture> {
         self.content.as_ref()
-    }
-
-    pub(crate) fn instruments(&self) -> &Instruments {
-        &self.instruments
     }
 
     /// Exports everything still buffered and stops the exporters. Blocks the
@@ -323,61 +289,6 @@ impl Telemetry {
     }
 }
 
-/// A host span in progress. Dropping it unfinished means the future that owned
-/// it was abandoned (Ctrl-C, or a caller giving up), which the span then records.
-pub(crate) struct ActiveSpan {
-    cx: Context,
-    /// When the run is followed: the step reported as the span ends.
-    step: Option<StepRecorder>,
-    finished: bool,
-}
-
-impl ActiveSpan {
-    /// The context holding the span, for children.
-    pub fn context(&self) -> &Context {
-        &self.cx
-    }
-
-    pub fn span(&self) -> SpanRef<'_> {
-        self.cx.span()
-    }
-
-    /// Records a failure: status ERROR with `message`, and `error.type`.
-    pub fn fail(&mut self, error_type: impl Into<opentelemetry::StringValue>, message: String) {
-        let error_type = error_type.into();
-        if let Some(step) = &mut self.step {
-            step.fail(error_type.as_str(), &message);
-        }
-        self.span()
-            .set_attribute(KeyValue::new(semconv::ERROR_TYPE, error_type));
-        self.span().set_status(Status::error(message));
-    }
-
-    pub fn finish(mut self) {
-        self.end();
-    }
-
-    fn end(&mut self) {
-        self.finished = true;
-        self.cx.span().end();
-        if let Some(step) = self.step.take() {
-            step.report();
-        }
-    }
-}
-
-impl Drop for ActiveSpan {
-    fn drop(&mut self) {
-        if !self.finished {
-            self.fail(
-                semconv::error_type::CANCELLED,
-                "cancelled before it finished".into(),
-            );
-            self.end();
-        }
-    }
-}
-
 /// `service.name` defaults to `glassbox` unless `OTEL_SERVICE_NAME` or
 /// `OTEL_RESOURCE_ATTRIBUTES` (read by the SDK's detectors) names the service.
 fn resource(agent_name: &str) -> Resource {
@@ -394,193 +305,4 @@ fn resource(agent_name: &str) -> Resource {
             KeyValue::new(semconv::GEN_AI_AGENT_NAME, agent_name.to_owned()),
         ])
         .build()
-}
-
-/// For HTTP, an explicit base endpoint gets the signal's path, as the
-/// specification does for `OTEL_EXPORTER_OTLP_ENDPOINT`.
-fn signal_endpoint(target: &OtlpTarget, path: &str) -> Option<String> {
-    let endpoint = target.endpoint.as_deref()?;
-    Some(match target.protocol {
-        Some(OtlpProtocol::HttpProtobuf) => format!("{}/{path}", endpoint.trim_end_matches('/')),
-        _ => endpoint.to_owned(),
-    })
-}
-
-/// Builds one signal's exporter from a builder that has not chosen a
-/// transport yet: the protocol given, else the one the environment names.
-macro_rules! otlp_exporter {
-    ($builder:expr, $target:expr, $signal:literal, $path:literal) => {{
-        let target: &OtlpTarget = $target;
-        let endpoint = signal_endpoint(target, $path);
-        let built = match target.protocol {
-            Some(OtlpProtocol::Grpc) => {
-                let builder = $builder
-                    .with_tonic()
-                    .with_protocol(opentelemetry_otlp::Protocol::Grpc);
-                match endpoint {
-                    Some(endpoint) => builder.with_endpoint(endpoint).build(),
-                    None => builder.build(),
-                }
-            }
-            Some(OtlpProtocol::HttpProtobuf) => {
-                let builder = $builder
-                    .with_http()
-                    .with_protocol(opentelemetry_otlp::Protocol::HttpBinary);
-                match endpoint {
-                    Some(endpoint) => builder.with_endpoint(endpoint).build(),
-                    None => builder.build(),
-                }
-            }
-            None => $builder.build(),
-        };
-        built.map_err(|source| TelemetryError::Exporter {
-            signal: $signal,
-            source,
-        })
-    }};
-}
-
-fn span_exporter(target: &OtlpTarget) -> Result<opentelemetry_otlp::SpanExporter, TelemetryError> {
-    otlp_exporter!(
-        opentelemetry_otlp::SpanExporter::builder(),
-        target,
-        "traces",
-        "v1/traces"
-    )
-}
-
-fn metric_exporter(
-    target: &OtlpTarget,
-) -> Result<opentelemetry_otlp::MetricExporter, TelemetryError> {
-    otlp_exporter!(
-        opentelemetry_otlp::MetricExporter::builder(),
-        target,
-        "metrics",
-        "v1/metrics"
-    )
-}
-
-fn log_exporter(target: &OtlpTarget) -> Result<opentelemetry_otlp::LogExporter, TelemetryError> {
-    otlp_exporter!(
-        opentelemetry_otlp::LogExporter::builder(),
-        target,
-        "logs",
-        "v1/logs"
-    )
-}
-
-/// Reports what became of every span: exported, or dropped and why, and how
-/// export requests fared. Read when metrics are collected, so counting costs
-/// the export path nothing but atomic increments.
-fn observe_export(meter: &Meter, counts: Arc<ExportCounts>) {
-    use semconv::metric;
-    let read = |counts: &Arc<ExportCounts>,
-                field: fn(&ExportCounts) -> &std::sync::atomic::AtomicU64| {
-        let counts = counts.clone();
-        move || ExportCounts::get(field(&counts))
-    };
-    let exported = read(&counts, |c| &c.exported);
-    meter
-        .u64_observable_counter(metric::SPANS_EXPORTED)
-        .with_unit("{span}")
-        .with_description("Spans the exporter delivered")
-        .with_callback(move |observer| observer.observe(exported(), &[]))
-        .build();
-    let dropped = [
-        (
-            metric::DROP_QUEUE_FULL,
-            read(&counts, |c| &c.dropped_queue_full),
-        ),
-        (
-            metric::DROP_EXPORT_FAILED,
-            read(&counts, |c| &c.dropped_export_failed),
-        ),
-        (
-            metric::DROP_AFTER_SHUTDOWN,
-            read(&counts, |c| &c.dropped_after_shutdown),
-        ),
-    ];
-    meter
-        .u64_observable_counter(metric::SPANS_DROPPED)
-        .with_unit("{span}")
-        .with_description("Spans that were never delivered, by reason")
-        .with_callback(move |observer| {
-            for (reason, count) in &dropped {
-                observer.observe(count(), &[KeyValue::new(semconv::ERROR_TYPE, *reason)]);
-            }
-        })
-        .build();
-    let attempts = read(&counts, |c| &c.export_attempts);
-    meter
-        .u64_observable_counter(metric::EXPORT_ATTEMPTS)
-        .with_unit("{request}")
-        .with_description("Span export requests made")
-        .with_callback(move |observer| observer.observe(attempts(), &[]))
-        .build();
-    let failures = read(&counts, |c| &c.export_failures);
-    meter
-        .u64_observable_counter(metric::EXPORT_FAILURES)
-        .with_unit("{request}")
-        .with_description("Span export requests that failed or timed out; their spans are dropped")
-        .with_callback(move |observer| observer.observe(failures(), &[]))
-        .build();
-}
-
-/// The metric instruments; capability modules record into them beside their spans.
-pub(crate) struct Instruments {
-    pub token_usage: Histogram<u64>,
-    pub operation_duration: Histogram<f64>,
-    pub time_to_first_chunk: Histogram<f64>,
-    pub time_per_output_chunk: Histogram<f64>,
-    pub cost: Counter<f64>,
-    pub tool_duration: Histogram<f64>,
-    pub tool_errors: Counter<u64>,
-    pub agent_duration: Histogram<f64>,
-    pub agent_errors: Counter<u64>,
-}
-
-impl Instruments {
-    fn new(meter: &Meter) -> Self {
-        use semconv::metric;
-        let seconds = |name: &'static str, description: &'static str| {
-            meter
-                .f64_histogram(name)
-                .with_unit("s")
-                .with_description(description)
-                .with_boundaries(metric::DURATION_BUCKETS.to_vec())
-                .build()
-        };
-        Instruments {
-            token_usage: meter
-                .u64_histogram(metric::TOKEN_USAGE)
-                .with_unit("{token}")
-                .with_description("Tokens used per LLM call, by token type")
-                .with_boundaries(metric::TOKEN_BUCKETS.to_vec())
-                .build(),
-            operation_duration: seconds(metric::OPERATION_DURATION, "Duration of LLM calls"),
-            time_to_first_chunk: seconds(
-                metric::TIME_TO_FIRST_CHUNK,
-                "Time from a streamed LLM call's start to its first chunk",
-            ),
-            time_per_output_chunk: seconds(
-                metric::TIME_PER_OUTPUT_CHUNK,
-                "Time between the chunks of a streamed LLM answer, after the first",
-            ),
-            cost: meter
-                .f64_counter(metric::COST)
-                .with_unit("USD")
-                .with_description("What LLM calls cost, for models with a known price")
-                .build(),
-            tool_duration: seconds(metric::TOOL_DURATION, "Duration of tool calls"),
-            tool_errors: meter
-                .u64_counter(metric::TOOL_ERRORS)
-                .with_description("Tool calls that failed, by error.type")
-                .build(),
-            agent_duration: seconds(metric::AGENT_DURATION, "Duration of agent runs"),
-            agent_errors: meter
-                .u64_counter(metric::AGENT_ERRORS)
-                .with_description("Agent runs that failed, by error.type")
-                .build(),
-        }
-    }
 }

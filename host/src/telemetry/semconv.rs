@@ -122,7 +122,9 @@ pub mod error_type {
     pub const TIMEOUT: &str = "timeout";
     pub const INVALID_REQUEST: &str = "invalid_request";
     pub const NOT_ALLOWED: &str = "not_allowed";
-    pub const NOT_FOUND: &str = "tool_not_found";
+    /// A name nothing answers to; capabilities say what was not found.
+    pub const NOT_FOUND: &str = "not_found";
+    pub const TOOL_NOT_FOUND: &str = "tool_not_found";
     pub const INVALID_ARGUMENTS: &str = "invalid_arguments";
     pub const TOOL_FAILED: &str = "tool_failed";
     pub const TRAP: &str = "trap";

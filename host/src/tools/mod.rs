@@ -1,20 +1,23 @@
-//! The `tools` capability: tool plugins loaded into a registry by tool name, and
-//! the host side of the `tools` import, which checks arguments against each
-//! tool's schema and runs every call in a fresh plugin instance under an
-//! `execute_tool {name}` span.
+//! The `tools` capability: the registry of tools by name, and the host side
+//! of the `tools` import, which checks each call's arguments against the
+//! tool's schema, counts it against the run's budget and traces it as an
+//! `execute_tool {name}` span. The call itself runs in a fresh instance of the
+//! tool's plugin, started by the runtime through [`ToolLauncher`]: this
+//! capability never sees an instance, so `P`, a plugin's compiled component,
+//! is whatever the runtime makes of it.
 
 use crate::bindings::GuestError;
 use crate::bindings::agent::glassbox::agent::{tools as wit, types::ToolDefinition};
-use crate::bindings::tool_plugin::ToolPluginPre;
-use crate::runtime::{ComponentState, Engine, LoadError, RunScope, World, new_store};
-use crate::sandbox::{Fault, Policy, cap_text, guard};
-use crate::telemetry::semconv;
+use crate::sandbox::{Fault, Policy, RunBudget};
+use crate::telemetry::{OperationMetrics, SpanScope, Telemetry, semconv};
+use crate::text::cap_text;
 use opentelemetry::trace::SpanKind;
 use opentelemetry::{Context, KeyValue};
 use std::collections::BTreeMap;
+use std::marker::PhantomData;
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
-use std::time::Instant;
+use wasmtime::component::HasData;
 
 /// Longest tool name the model providers accept.
 const MAX_TOOL_NAME: usize = 64;
@@ -38,18 +41,63 @@ impl PluginSpec {
     }
 }
 
-/// One plugin file, compiled and linked once.
-struct Plugin {
+/// One plugin file, compiled and linked once: `compiled` is the runtime's.
+pub struct Plugin<P> {
     path: PathBuf,
     label: Arc<str>,
-    pre: ToolPluginPre<ComponentState>,
     policy: Arc<Policy>,
     /// The policy as span attributes, built once for every call's span.
     policy_attributes: Vec<KeyValue>,
+    compiled: P,
+}
+
+impl<P> Plugin<P> {
+    /// The plugin at `path`, known as `label` in logs and spans.
+    pub(crate) fn new(path: PathBuf, label: Arc<str>, policy: Arc<Policy>, compiled: P) -> Self {
+        Plugin {
+            path,
+            label,
+            policy_attributes: policy.span_attributes(),
+            policy,
+            compiled,
+        }
+    }
+
+    pub(crate) fn label(&self) -> &Arc<str> {
+        &self.label
+    }
+
+    pub(crate) fn policy(&self) -> &Arc<Policy> {
+        &self.policy
+    }
+
+    pub(crate) fn compiled(&self) -> &P {
+        &self.compiled
+    }
+}
+
+/// One tool call, as the plugin's `invoke` export takes it.
+pub(crate) struct Invocation<'a> {
+    pub name: &'a str,
+    pub arguments: &'a str,
+    pub call_id: Option<&'a str>,
+}
+
+/// Starts tool calls in fresh plugin instances, on behalf of one run. The
+/// runtime implements it; this capability only ever asks.
+#[async_trait::async_trait]
+pub(crate) trait ToolLauncher<P>: Send + Sync {
+    /// Runs `call` in a fresh instance of `plugin`, its spans nesting under `parent`.
+    async fn invoke(
+        self: Arc<Self>,
+        plugin: &Plugin<P>,
+        parent: &Context,
+        call: Invocation<'_>,
+    ) -> Result<String, Failure>;
 }
 
 /// How a tool call failed: the host or the tool said no, or the host stopped the tool.
-enum Failure {
+pub(crate) enum Failure {
     Refused(GuestError),
     Stopped(Fault),
 }
@@ -66,62 +114,67 @@ impl From<Fault> for Failure {
     }
 }
 
-struct RegisteredTool {
+struct RegisteredTool<P> {
     definition: ToolDefinition,
     validator: jsonschema::Validator,
-    plugin: Arc<Plugin>,
+    plugin: Arc<Plugin<P>>,
+}
+
+/// A tool that cannot be registered, and why.
+#[derive(Debug, thiserror::Error)]
+pub enum RegistrationError {
+    #[error("{}: tool `{tool}`: {reason}", .path.display())]
+    BadTool {
+        path: PathBuf,
+        tool: String,
+        reason: String,
+    },
+    #[error("tool `{tool}` is provided by both {} and {}", .first.display(), .second.display())]
+    DuplicateTool {
+        tool: String,
+        first: PathBuf,
+        second: PathBuf,
+    },
+}
+
+/// A plugin folder that cannot be listed.
+#[derive(Debug, thiserror::Error)]
+#[error("{}: cannot list plugins: {source}", .path.display())]
+pub struct PluginDirError {
+    path: PathBuf,
+    source: std::io::Error,
 }
 
 /// Every tool a run may call, by name. Cheap to clone: components are compiled once.
-#[derive(Clone, Default)]
-pub struct ToolRegistry {
-    tools: BTreeMap<String, Arc<RegisteredTool>>,
+pub struct ToolRegistry<P> {
+    tools: BTreeMap<String, Arc<RegisteredTool<P>>>,
 }
 
-impl ToolRegistry {
-    /// Loads each plugin, asks it for its tools and checks their definitions.
-    pub(crate) async fn load(engine: &Engine, plugins: &[PluginSpec]) -> Result<Self, LoadError> {
-        let mut registry = ToolRegistry::default();
-        for PluginSpec { path, policy } in plugins {
-            let (label, pre) = engine.prepare(path, World::ToolPlugin, ToolPluginPre::new)?;
-            let policy = Arc::new(policy.clone());
-            let mut store = engine.loading_store(path, &label, &policy)?;
-            let definitions = guard(&policy.limits, async {
-                let instance = pre.instantiate_async(&mut store).await?;
-                instance
-                    .glassbox_agent_tool()
-                    .call_definitions(&mut store)
-                    .await
-            })
-            .await
-            .map_err(LoadError::startup(path, "definitions"))?;
-            if definitions.is_empty() {
-                return Err(LoadError::Startup {
-                    path: path.clone(),
-                    call: "definitions",
-                    reason: "the plugin provides no tools".into(),
-                });
-            }
-            let plugin = Arc::new(Plugin {
-                path: path.clone(),
-                label,
-                pre,
-                policy_attributes: policy.span_attributes(),
-                policy,
-            });
-            for definition in definitions {
-                registry.register(definition, &plugin)?;
-            }
+impl<P> Clone for ToolRegistry<P> {
+    fn clone(&self) -> Self {
+        ToolRegistry {
+            tools: self.tools.clone(),
         }
-        Ok(registry)
     }
+}
 
-    fn register(
+impl<P> Default for ToolRegistry<P> {
+    fn default() -> Self {
+        ToolRegistry {
+            tools: BTreeMap::new(),
+        }
+    }
+}
+
+impl<P> ToolRegistry<P> {
+    /// Adds `definition`, a tool of `plugin`, once its name is unique and
+    /// its parameter schema is a JSON Schema.
+    pub(crate) fn register(
         &mut self,
         definition: ToolDefinition,
-        plugin: &Arc<Plugin>,
-    ) -> Result<(), LoadError> {
-        let bad = |reason: String| LoadError::BadTool {
+        plugin: &Arc<Plugin<P>>,
+    ) -> Result<(), RegistrationError> {
+        let bad = |reason: String| RegistrationError::BadTool {
             path: plugin.path.clone(),
             tool: definition.name.clone(),
             reason,
@@ -138,7 +191,7 @@ impl ToolRegistry {
             )));
         }
         if let Some(existing) = self.tools.get(name) {
-            return Err(LoadError::DuplicateTool {
+            return Err(RegistrationError::DuplicateTool {
                 tool: name.clone(),
                 first: existing.plugin.path.clone(),
                 second: plugin.path.clone(),
@@ -177,18 +230,47 @@ impl ToolRegistry {
     pub fn provider_of(&self, tool: &str) -> Option<&Path> {
         self.tools.get(tool).map(|t| t.plugin.path.as_path())
     }
+}
+
+/// The tools a host offers, and where their calls are recorded.
+pub(crate) struct ToolsCapability<P> {
+    registry: ToolRegistry<P>,
+    telemetry: Arc<Telemetry>,
+    /// `glassbox.tool.duration` and `glassbox.tool.errors`.
+    metrics: OperationMetrics,
+}
+
+impl<P> ToolsCapability<P> {
+    pub fn new(registry: ToolRegistry<P>, telemetry: Arc<Telemetry>) -> Self {
+        use semconv::metric;
+        let metrics = OperationMetrics::new(
+            telemetry.meter(),
+            metric::TOOL_DURATION,
+            "Duration of tool calls",
+        )
+        .counting_errors(
+            telemetry.meter(),
+            metric::TOOL_ERRORS,
+            "Tool calls that failed, by error.type",
+        );
+        ToolsCapability {
+            registry,
+            telemetry,
+            metrics,
+        }
+    }
 
     /// One traced tool call, made during `run` by a component whose current span is `parent`.
     async fn call(
         &self,
-        run: &RunScope,
+        run: &ToolsRun<P>,
         parent: &Context,
         name: String,
         arguments: String,
         call_id: Option<String>,
     ) -> Result<String, GuestError> {
-        let telemetry = &run.capabilities.telemetry;
-        let registered = self.tools.get(&name);
+        let telemetry = &self.telemetry;
+        let registered = self.registry.tools.get(&name);
         let mut attributes = vec![
             KeyValue::new(
                 semconv::GEN_AI_OPERATION_NAME,
@@ -219,27 +301,34 @@ impl ToolRegistry {
             ));
         }
         let span_name = format!("{} {name}", semconv::operation::EXECUTE_TOOL);
-        let mut span = telemetry.start_span(span_name, SpanKind::Internal, attributes, parent);
-        let started = Instant::now();
+        let metric_attributes = vec![KeyValue::new(semconv::GEN_AI_TOOL_NAME, name.clone())];
+        let operation = telemetry
+            .start_operation(span_name, SpanKind::Internal, attributes, parent)
+            .measured(&self.metrics, metric_attributes);
 
         let outcome = match registered {
             None => Err(Failure::Refused(GuestError::NotFound(format!(
                 "no tool named `{name}`; available: {}",
-                self.tools.keys().cloned().collect::<Vec<_>>().join(", ")
+                self.registry
+                    .tools
+                    .keys()
+                    .cloned()
+                    .collect::<Vec<_>>()
+                    .join(", ")
             )))),
             Some(tool) => {
                 async {
                     check_arguments(&tool.validator, &arguments)?;
                     run.budget.start_tool_call()?;
-                    invoke(
-                        run,
-                        &tool.plugin,
-                        span.context(),
-                        &name,
-                        &arguments,
-                        call_id,
-                    )
-                    .await
+                    let call = Invocation {
+                        name: &name,
+                        arguments: &arguments,
+                        call_id: call_id.as_deref(),
+                    };
+                    run.launcher
+                        .clone()
+                        .invoke(&tool.plugin, operation.context(), call)
+                        .await
                 }
                 .await
             }
@@ -248,7 +337,7 @@ impl ToolRegistry {
             Ok(output) => {
                 let size = output.len();
                 let (output, truncated) = cap_text(output, MAX_RESULT_BYTES);
-                span.span().set_attributes([
+                operation.span().set_attributes([
                     KeyValue::new(
                         semconv::GLASSBOX_TOOL_RESULT_SIZE,
                         i64::try_from(size).unwrap_or(i64::MAX),
@@ -256,7 +345,7 @@ impl ToolRegistry {
                     KeyValue::new(semconv::GLASSBOX_TOOL_RESULT_TRUNCATED, truncated),
                 ]);
                 if let Some(capture) = capture {
-                    span.span().set_attribute(KeyValue::new(
+                    operation.span().set_attribute(KeyValue::new(
                         semconv::GEN_AI_TOOL_CALL_RESULT,
                         capture.render_text(&output),
                     ));
@@ -264,7 +353,7 @@ impl ToolRegistry {
                 Ok(output)
             }
             Err(Failure::Refused(error)) => {
-                Err((error.error_type(), error.message().to_owned(), error))
+                Err((tool_error_type(&error), error.message().to_owned(), error))
             }
             Err(Failure::Stopped(fault)) => {
                 // Only a plugin that ran can be stopped, so `registered` is set.
@@ -276,28 +365,24 @@ impl ToolRegistry {
                 ))
             }
         };
-
-        let mut metric_attributes = vec![KeyValue::new(semconv::GEN_AI_TOOL_NAME, name)];
-        if let Err((error_type, message, _)) = &result {
-            span.fail(*error_type, message.clone());
-            metric_attributes.push(KeyValue::new(semconv::ERROR_TYPE, *error_type));
-            telemetry
-                .instruments()
-                .tool_errors
-                .add(1, &metric_attributes);
-        }
-        telemetry
-            .instruments()
-            .tool_duration
-            .record(started.elapsed().as_secs_f64(), &metric_attributes);
-        span.finish();
+        operation.end_with(&result, |(error_type, message, _)| {
+            (*error_type, message.clone())
+        });
         result.map_err(|(_, _, error)| error)
     }
 }
 
+/// `error.type` of a failed tool call: an unknown name is an unknown tool.
+fn tool_error_type(error: &GuestError) -> &'static str {
+    match error {
+        GuestError::NotFound(_) => semconv::error_type::TOOL_NOT_FOUND,
+        other => other.error_type(),
+    }
+}
+
 /// Every `*.wasm` file directly in `dir`, in name order: the drop-in plugin folder.
-pub fn plugin_files(dir: &Path) -> Result<Vec<PathBuf>, LoadError> {
-    let unreadable = |source| LoadError::PluginDir {
+pub fn plugin_files(dir: &Path) -> Result<Vec<PathBuf>, PluginDirError> {
+    let unreadable = |source| PluginDirError {
         path: dir.into(),
         source,
     };
@@ -330,44 +415,56 @@ fn check_arguments(validator: &jsonschema::Validator, arguments: &str) -> Result
     })
 }
 
-/// Runs one call in a fresh instance of `plugin`, under its limits, with spans nesting under `cx`.
-async fn invoke(
-    run: &RunScope,
-    plugin: &Plugin,
-    cx: &Context,
-    name: &str,
-    arguments: &str,
-    call_id: Option<String>,
-) -> Result<String, Failure> {
-    let mut store = new_store(
-        plugin.pre.engine(),
-        &plugin.label,
-        Some(run.clone()),
-        cx.clone(),
-        &plugin.policy,
-    )
-    .map_err(|reason| {
-        GuestError::NotAllowed(format!(
-            "the sandbox of {} cannot be set up: {reason}",
-            plugin.label
-        ))
-    })?;
-    let returned = guard(&plugin.policy.limits, async {
-        let instance = plugin.pre.instantiate_async(&mut store).await?;
-        instance
-            .glassbox_agent_tool()
-            .call_invoke(&mut store, name, arguments, call_id.as_deref())
-            .await
-    })
-    .await?;
-    Ok(returned?)
+/// What one run may do with tools: the host's tools, its budget, and the
+/// runtime that starts their instances.
+pub(crate) struct ToolsRun<P> {
+    pub capability: Arc<ToolsCapability<P>>,
+    pub budget: Arc<RunBudget>,
+    pub launcher: Arc<dyn ToolLauncher<P>>,
 }
 
-impl wit::Host for ComponentState {
+impl<P> Clone for ToolsRun<P> {
+    fn clone(&self) -> Self {
+        ToolsRun {
+            capability: self.capability.clone(),
+            budget: self.budget.clone(),
+            launcher: self.launcher.clone(),
+        }
+    }
+}
+
+/// One store's `tools` state: the run it serves, or `None` (while loading,
+/// and in plugins, which cannot call tools).
+pub(crate) struct ToolsCtx<P> {
+    run: Option<ToolsRun<P>>,
+}
+
+impl<P> ToolsCtx<P> {
+    pub fn new(run: Option<ToolsRun<P>>) -> Self {
+        ToolsCtx { run }
+    }
+}
+
+/// The parts of a store the `tools` import works on.
+pub(crate) struct ToolsView<'a, P> {
+    pub ctx: &'a ToolsCtx<P>,
+    pub spans: &'a SpanScope,
+}
+
+/// Links the `tools` import through [`ToolsView`].
+pub(crate) struct ToolsImport<P>(PhantomData<P>);
+
+impl<P: 'static> HasData for ToolsImport<P> {
+    type Data<'a> = ToolsView<'a, P>;
+}
+
+impl<P: Send + Sync + 'static> wit::Host for ToolsView<'_, P> {
     async fn list(&mut self) -> wasmtime::Result<Vec<ToolDefinition>> {
         Ok(self
-            .capabilities()
-            .map(|c| c.tools.definitions())
+            .ctx
+            .run
+            .as_ref()
+            .map(|run| run.capability.registry.definitions())
             .unwrap_or_default())
     }
 
@@ -377,15 +474,14 @@ impl wit::Host for ComponentState {
         arguments: String,
         call_id: Option<String>,
     ) -> wasmtime::Result<Result<String, GuestError>> {
-        let Some(run) = self.run().cloned() else {
+        let Some(run) = self.ctx.run.clone() else {
             return Ok(Err(GuestError::NotAllowed(
                 "tools can only be called during a run".into(),
             )));
         };
         let parent = self.spans.current().clone();
         Ok(run
-            .capabilities
-            .tools
+            .capability
             .call(&run, &parent, name, arguments, call_id)
             .await)
     }

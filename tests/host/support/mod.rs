@@ -10,13 +10,14 @@ use glassbox::llm::{
 };
 use glassbox::sandbox::{Limits, Policy};
 use glassbox::telemetry::{ContentConfig, OtlpProtocol, OtlpTarget, TelemetryConfig};
-use glassbox::tools::{PluginSpec, ToolRegistry};
-use glassbox::{AgentComponent, Engine, RunError, RunRequest, Runtime, Telemetry};
+use glassbox::tools::PluginSpec;
+use glassbox::{AgentComponent, Host, Loader, RunError, RunRequest, Telemetry, ToolRegistry};
 use llm_server::{MockLlm, Reply};
 use opentelemetry_proto::tonic::common::v1::KeyValue;
 use opentelemetry_proto::tonic::trace::v1::Span;
 use otlp::Receiver;
 use std::collections::HashMap;
+use std::path::{Path, PathBuf};
 use std::sync::{Arc, OnceLock};
 use std::time::Duration;
 use tokio::sync::OnceCell;
@@ -27,9 +28,9 @@ pub use glassbox_test_artifacts as artifacts;
 pub const API_KEY: &str = "sk-test-7f3a9c0e2b5d4e6f8a1b";
 
 /// One engine for the tests, metering fuel so fuel limits can be tested.
-pub fn engine() -> &'static Engine {
-    static ENGINE: OnceLock<Engine> = OnceLock::new();
-    ENGINE.get_or_init(|| Engine::with_fuel_metering().unwrap())
+pub fn engine() -> &'static Loader {
+    static ENGINE: OnceLock<Loader> = OnceLock::new();
+    ENGINE.get_or_init(|| Loader::with_fuel_metering().unwrap())
 }
 
 /// The react agent, compiled once.
@@ -149,12 +150,12 @@ pub struct Outcome {
 }
 
 /// A runtime exporting to its own receiver.
-pub struct Host {
-    pub runtime: Runtime,
+pub struct TestHost {
+    pub runtime: Host,
     pub receiver: Receiver,
 }
 
-impl Host {
+impl TestHost {
     pub async fn start(
         agent: AgentComponent,
         tools: ToolRegistry,
@@ -194,8 +195,8 @@ impl Host {
         config: &TelemetryConfig,
     ) -> Self {
         let telemetry = Arc::new(Telemetry::new(config, &agent.info().name).unwrap());
-        Host {
-            runtime: Runtime::new(agent, tools, llm, telemetry),
+        TestHost {
+            runtime: Host::new(agent, tools, llm, telemetry),
             receiver,
         }
     }
@@ -240,7 +241,7 @@ pub async fn run_agent(
     protocol: OtlpProtocol,
     request: RunRequest,
 ) -> Outcome {
-    let host = Host::start(react_agent().await, tools().await, provider, protocol).await;
+    let host = TestHost::start(react_agent().await, tools().await, provider, protocol).await;
     let result = host.runtime.run(request).await;
     host.flush().await;
     Outcome {
@@ -387,14 +388,31 @@ impl glassbox::llm::LlmProvider for Held {
 /// test tool, exporting over gRPC to its own receiver.
 pub async fn with_agents(
     agent: AgentComponent,
-    agents: glassbox::agents::AgentDirectory,
+    agents: glassbox::AgentDirectory,
     llm: impl Into<Llm>,
-) -> Host {
+) -> TestHost {
     let receiver = Receiver::start(OtlpProtocol::Grpc).await;
     let config = exporting_to(&receiver, OtlpProtocol::Grpc);
     let telemetry = Arc::new(Telemetry::new(&config, &agent.info().name).unwrap());
-    Host {
-        runtime: Runtime::with_agents(agent, tools().await, agents, llm, telemetry),
+    TestHost {
+        runtime: Host::with_agents(agent, tools().await, agents, llm, telemetry),
         receiver,
     }
+}
+
+/// The planner example as shipped (`workflow.toml`), pointed at the components
+/// built for the tests, written into `dir`.
+pub fn workflow_manifest(dir: &Path) -> PathBuf {
+    let components = Path::new(artifacts::PLANNER_AGENT).parent().unwrap();
+    let repository = Path::new(env!("CARGO_MANIFEST_DIR")).join("..");
+    let manifest = std::fs::read_to_string(repository.join("workflow.toml"))
+        .unwrap()
+        .replace("target/wasm32-wasip2/release", components.to_str().unwrap())
+        .replace(
+            "plugins/planner-agent",
+            repository.join("plugins/planner-agent").to_str().unwrap(),
+        );
+    let path = dir.join("workflow.toml");
+    std::fs::write(&path, manifest).unwrap();
+    path
 }

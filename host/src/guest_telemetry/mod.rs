@@ -1,16 +1,17 @@
-//! The `telemetry` capability: spans and log records a guest makes itself.
-//! Each store keeps a [`SpanScope`] so guest spans nest under the host span of
-//! the run or tool call, and host spans opened meanwhile nest under them.
+//! The guest `telemetry` capability: spans and log records a guest makes
+//! itself. Guest spans nest under the host span of the run or tool call, and
+//! host spans opened meanwhile nest under them (the store's [`SpanScope`]).
 
 use crate::bindings::agent::glassbox::agent::telemetry::{
-    Attribute, Host, HostSpan, Level, StatusCode, Value as GuestValue,
+    Attribute, Host, HostSpan, Level, Span, StatusCode, Value as GuestValue,
 };
-use crate::runtime::ComponentState;
-use crate::sandbox::cap_text;
+use crate::telemetry::{SpanScope, Telemetry, semconv};
+use crate::text::cap_text;
 use opentelemetry::logs::{AnyValue, LogRecord as _, Logger as _, Severity};
 use opentelemetry::trace::{SpanKind, Status, TraceContextExt, Tracer as _};
 use opentelemetry::{Array, Context, KeyValue, StringValue, Value};
-use wasmtime::component::Resource;
+use std::sync::Arc;
+use wasmtime::component::{HasData, Resource, ResourceTable};
 
 /// Guest spans open at once per store; past this, new spans are not recorded,
 /// so a hostile guest cannot grow host memory without bound.
@@ -18,70 +19,76 @@ const MAX_OPEN_SPANS: usize = 256;
 /// Longest string a guest may put in a span name, attribute or log record.
 const MAX_TEXT_LEN: usize = 4096;
 
-/// The host side of a span a guest opened.
-pub struct GuestSpan {
+/// The host side of a span a guest opened, kept in the store's table under
+/// the guest's `span` handle.
+struct GuestSpan {
     /// Context holding the span; `None` when the span was not recorded.
     context: Option<Context>,
 }
 
-/// Where new spans attach in one store: the innermost open guest span, else the
-/// host span the store was created under.
-pub(crate) struct SpanScope {
-    base: Context,
-    open: Vec<(u32, Context)>,
+/// What one store's guest may record, and as which component.
+pub(crate) struct GuestTelemetryCtx {
+    component: Arc<str>,
+    /// `None` while loading: nothing is recorded then, though logs still reach the host's log.
+    telemetry: Option<Arc<Telemetry>>,
 }
 
-impl SpanScope {
-    pub fn new(base: Context) -> Self {
-        SpanScope {
-            base,
-            open: Vec::new(),
+impl GuestTelemetryCtx {
+    pub fn new(component: Arc<str>, telemetry: Option<Arc<Telemetry>>) -> Self {
+        GuestTelemetryCtx {
+            component,
+            telemetry,
         }
     }
+}
 
-    /// The context new spans and log records belong to.
-    pub fn current(&self) -> &Context {
-        self.open.last().map_or(&self.base, |(_, cx)| cx)
-    }
+/// The parts of a store the `telemetry` import works on.
+pub(crate) struct GuestTelemetryView<'a> {
+    pub ctx: &'a GuestTelemetryCtx,
+    pub table: &'a mut ResourceTable,
+    pub spans: &'a mut SpanScope,
+}
 
-    fn close(&mut self, rep: u32) {
-        self.open.retain(|(open, _)| *open != rep);
+/// Links the `telemetry` import through [`GuestTelemetryView`].
+pub(crate) struct GuestTelemetry;
+
+impl HasData for GuestTelemetry {
+    type Data<'a> = GuestTelemetryView<'a>;
+}
+
+impl GuestTelemetryView<'_> {
+    fn guest_span(&self, span: &Resource<Span>) -> wasmtime::Result<Option<Context>> {
+        let state = Resource::<GuestSpan>::new_borrow(span.rep());
+        Ok(self.table.get(&state)?.context.clone())
     }
 }
 
-impl ComponentState {
-    fn guest_span(&self, span: &Resource<GuestSpan>) -> wasmtime::Result<Option<Context>> {
-        Ok(self.table.get(span)?.context.clone())
-    }
-}
-
-impl HostSpan for ComponentState {
+impl HostSpan for GuestTelemetryView<'_> {
     fn new(
         &mut self,
         name: String,
         attributes: Vec<Attribute>,
-    ) -> wasmtime::Result<Resource<GuestSpan>> {
-        let context = match self.capabilities() {
-            Some(capabilities) if self.spans.open.len() < MAX_OPEN_SPANS => {
+    ) -> wasmtime::Result<Resource<Span>> {
+        let context = match &self.ctx.telemetry {
+            Some(telemetry) if self.spans.depth() < MAX_OPEN_SPANS => {
                 let parent = self.spans.current();
                 let mut attributes = key_values(attributes);
                 attributes.push(KeyValue::new(
-                    crate::telemetry::semconv::GLASSBOX_COMPONENT,
-                    self.component.to_string(),
+                    semconv::GLASSBOX_COMPONENT,
+                    self.ctx.component.to_string(),
                 ));
-                let span = capabilities
-                    .telemetry
+                let span = telemetry
                     .tracer()
                     .span_builder(truncate(name))
                     .with_kind(SpanKind::Internal)
                     .with_attributes(attributes)
-                    .start_with_context(capabilities.telemetry.tracer(), parent);
+                    .start_with_context(telemetry.tracer(), parent);
                 Some(parent.with_span(span))
             }
             Some(_) => {
                 tracing::warn!(
                     "[{}] more than {MAX_OPEN_SPANS} open spans; not recording more",
-                    self.component
+                    self.ctx.component
                 );
                 None
             }
@@ -91,14 +98,14 @@ impl HostSpan for ComponentState {
             context: context.clone(),
         })?;
         if let Some(context) = context {
-            self.spans.open.push((resource.rep(), context));
+            self.spans.open(resource.rep(), context);
         }
-        Ok(resource)
+        Ok(Resource::new_own(resource.rep()))
     }
 
     fn set_attributes(
         &mut self,
-        span: Resource<GuestSpan>,
+        span: Resource<Span>,
         attributes: Vec<Attribute>,
     ) -> wasmtime::Result<()> {
         if let Some(cx) = self.guest_span(&span)? {
@@ -109,7 +116,7 @@ impl HostSpan for ComponentState {
 
     fn add_event(
         &mut self,
-        span: Resource<GuestSpan>,
+        span: Resource<Span>,
         name: String,
         attributes: Vec<Attribute>,
     ) -> wasmtime::Result<()> {
@@ -121,7 +128,7 @@ impl HostSpan for ComponentState {
 
     fn set_status(
         &mut self,
-        span: Resource<GuestSpan>,
+        span: Resource<Span>,
         code: StatusCode,
         description: Option<String>,
     ) -> wasmtime::Result<()> {
@@ -135,7 +142,7 @@ impl HostSpan for ComponentState {
         Ok(())
     }
 
-    fn end(&mut self, span: Resource<GuestSpan>) -> wasmtime::Result<()> {
+    fn end(&mut self, span: Resource<Span>) -> wasmtime::Result<()> {
         if let Some(cx) = self.guest_span(&span)? {
             cx.span().end();
         }
@@ -143,9 +150,13 @@ impl HostSpan for ComponentState {
         Ok(())
     }
 
-    fn drop(&mut self, span: Resource<GuestSpan>) -> wasmtime::Result<()> {
+    fn drop(&mut self, span: Resource<Span>) -> wasmtime::Result<()> {
         let rep = span.rep();
-        if let Some(cx) = self.table.delete(span)?.context {
+        if let Some(cx) = self
+            .table
+            .delete(Resource::<GuestSpan>::new_own(rep))?
+            .context
+        {
             cx.span().end();
         }
         self.spans.close(rep);
@@ -153,7 +164,7 @@ impl HostSpan for ComponentState {
     }
 }
 
-impl Host for ComponentState {
+impl Host for GuestTelemetryView<'_> {
     fn log(
         &mut self,
         level: Level,
@@ -161,7 +172,7 @@ impl Host for ComponentState {
         attributes: Vec<Attribute>,
     ) -> wasmtime::Result<()> {
         let message = truncate(message);
-        let component = &*self.component;
+        let component = &*self.ctx.component;
         match level {
             Level::Trace => tracing::trace!("[{component}] {message}"),
             Level::Debug => tracing::debug!("[{component}] {message}"),
@@ -169,10 +180,10 @@ impl Host for ComponentState {
             Level::Warn => tracing::warn!("[{component}] {message}"),
             Level::Error => tracing::error!("[{component}] {message}"),
         }
-        let Some(capabilities) = self.capabilities() else {
+        let Some(telemetry) = &self.ctx.telemetry else {
             return Ok(());
         };
-        let logger = capabilities.telemetry.logger();
+        let logger = telemetry.logger();
         let mut record = logger.create_log_record();
         let (severity, text) = match level {
             Level::Trace => (Severity::Trace, "TRACE"),
@@ -184,10 +195,7 @@ impl Host for ComponentState {
         record.set_severity_number(severity);
         record.set_severity_text(text);
         record.set_body(AnyValue::from(message));
-        record.add_attribute(
-            crate::telemetry::semconv::GLASSBOX_COMPONENT,
-            component.to_owned(),
-        );
+        record.add_attribute(semconv::GLASSBOX_COMPONENT, component.to_owned());
         for KeyValue { key, value, .. } in key_values(attributes) {
             record.add_attribute(key, any_value(value));
         }

@@ -2,7 +2,7 @@
 //! hosts that call its agents. Every error, whatever the status, is an
 //! [`ErrorBody`] whose `type` is one of the guest error types.
 
-use crate::agent::AgentInput;
+use super::run::AgentInput;
 use crate::bindings::GuestError;
 use crate::bindings::agent::glassbox::agent::types::{ChatMessage, RateLimit, Role, ToolCall};
 use crate::telemetry::semconv::error_type;
@@ -133,7 +133,9 @@ impl ErrorDetail {
             error_type::TIMEOUT => GuestError::Timeout(message),
             error_type::INVALID_REQUEST => GuestError::InvalidRequest(message),
             error_type::NOT_ALLOWED => GuestError::NotAllowed(message),
-            error_type::NOT_FOUND | error_type::AGENT_NOT_FOUND => GuestError::NotFound(message),
+            error_type::NOT_FOUND | error_type::TOOL_NOT_FOUND | error_type::AGENT_NOT_FOUND => {
+                GuestError::NotFound(message)
+            }
             error_type::INVALID_ARGUMENTS => GuestError::InvalidArguments(message),
             error_type::TOOL_FAILED => GuestError::ToolFailed(message),
             error_type::TRAP => GuestError::Crashed(message),

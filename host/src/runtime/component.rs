@@ -1,0 +1,206 @@
+//! The agent component: loading it (it describes itself), and running it as
+//! one trace rooted in an `invoke_agent {name}` span, in a fresh store.
+
+use super::host::{Capabilities, RunScope};
+use super::loader::{LoadError, Loader, World};
+use super::pooling::PoolingConfig;
+use super::state::StoreState;
+use super::state::new_store;
+use crate::agents::{CallDepth, DescribedAgent, RunError, RunRequest};
+use crate::bindings::agent::AgentPre;
+use crate::bindings::agent::exports::glassbox::agent::entrypoint;
+use crate::sandbox::{Policy, RunBudget, guard};
+use crate::telemetry::{propagation, semconv};
+use opentelemetry::trace::Status;
+use opentelemetry::{Context, KeyValue};
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+
+pub use entrypoint::AgentInfo;
+
+/// A compiled agent that has described itself. Cheap to clone.
+#[derive(Clone)]
+pub struct AgentComponent {
+    path: PathBuf,
+    label: Arc<str>,
+    pre: AgentPre<StoreState>,
+    info: AgentInfo,
+    /// The engine's pool, whose slots bound what a run's policy may grant.
+    pooling: Option<PoolingConfig>,
+    /// The multi-agent flow each run of this agent is, when it orchestrates one.
+    workflow: Option<String>,
+}
+
+impl DescribedAgent for AgentComponent {
+    fn info(&self) -> &AgentInfo {
+        &self.info
+    }
+}
+
+impl AgentComponent {
+    pub(super) async fn load(
+        loader: &Loader,
+        path: &Path,
+        policy: &Policy,
+    ) -> Result<Self, LoadError> {
+        let (label, pre) = loader.prepare(path, World::Agent, AgentPre::new)?;
+        let policy = Arc::new(policy.clone());
+        let mut store = loader.loading_store(path, &label, &policy)?;
+        let info = guard(&policy.limits, async {
+            let instance = pre.instantiate_async(&mut store).await?;
+            instance
+                .glassbox_agent_entrypoint()
+                .call_describe(&mut store)
+                .await
+        })
+        .await
+        .map_err(LoadError::startup(path, "describe"))?;
+        if info.name.trim().is_empty() {
+            return Err(LoadError::Startup {
+                path: path.into(),
+                call: "describe",
+                reason: "the agent describes itself with an empty name".into(),
+            });
+        }
+        Ok(AgentComponent {
+            path: path.into(),
+            label,
+            pre,
+            info,
+            pooling: loader.pooling(),
+            workflow: None,
+        })
+    }
+
+    pub fn info(&self) -> &AgentInfo {
+        &self.info
+    }
+
+    /// The same agent known as `name`: on its spans, and to agents calling it.
+    pub fn named(mut self, name: impl Into<String>) -> Self {
+        self.info.name = name.into();
+        self
+    }
+
+    /// The same agent, described to callers as `description`.
+    pub fn described(mut self, description: impl Into<String>) -> Self {
+        self.info.description = description.into();
+        self
+    }
+
+    /// The same agent, each run of which is the workflow `name`: an
+    /// `invoke_workflow {name}` span over the run and every agent it calls.
+    pub fn in_workflow(mut self, name: impl Into<String>) -> Self {
+        self.workflow = Some(name.into());
+        self
+    }
+
+    pub fn path(&self) -> &Path {
+        &self.path
+    }
+
+    /// Runs the agent with `capabilities`, spending `budget` (its own, or
+    /// that of the run that called it).
+    pub(super) async fn run(
+        &self,
+        capabilities: Arc<Capabilities>,
+        budget: Arc<RunBudget>,
+        mut request: RunRequest,
+    ) -> Result<String, RunError> {
+        let Some(workflow) = &self.workflow else {
+            return self.run_agent(capabilities, budget, request).await;
+        };
+        let operation = capabilities.agents.start_workflow(
+            workflow,
+            request.conversation_id.as_deref(),
+            &request.parent,
+        );
+        request.parent = operation.context().clone();
+        let result = self.run_agent(capabilities, budget, request).await;
+        if result.is_ok() {
+            operation.span().set_status(Status::Ok);
+        }
+        operation.end_with(&result, |error| (error.error_type(), error.to_string()));
+        result
+    }
+
+    /// The run itself, as an `invoke_agent` span.
+    async fn run_agent(
+        &self,
+        capabilities: Arc<Capabilities>,
+        budget: Arc<RunBudget>,
+        request: RunRequest,
+    ) -> Result<String, RunError> {
+        let mut attributes = vec![
+            KeyValue::new(
+                semconv::GEN_AI_PROVIDER_NAME,
+                capabilities.llm.llm().default_provider().name(),
+            ),
+            KeyValue::new(
+                semconv::GEN_AI_AGENT_DESCRIPTION,
+                self.info.description.clone(),
+            ),
+            KeyValue::new(semconv::GEN_AI_AGENT_VERSION, self.info.version.clone()),
+            KeyValue::new(semconv::GLASSBOX_COMPONENT, self.label.to_string()),
+        ];
+        attributes.extend(request.policy.span_attributes());
+        attributes.extend(propagation::baggage_attributes(&request.parent));
+        let operation = capabilities.agents.start_run(
+            &self.info.name,
+            request.conversation_id.as_deref(),
+            attributes,
+            &request.parent,
+        );
+        let run = Arc::new(RunScope {
+            depth: CallDepth::of(&request.parent),
+            conversation_id: request.conversation_id.clone(),
+            capabilities,
+            budget,
+        });
+        let result = self.call_run(&run, operation.context(), request).await;
+        operation
+            .span()
+            .set_attributes(run.budget.span_attributes());
+        if result.is_ok() {
+            operation.span().set_status(Status::Ok);
+        }
+        operation.end_with(&result, |error| (error.error_type(), error.to_string()));
+        result
+    }
+
+    /// Runs the agent in a fresh store under the request's policy.
+    async fn call_run(
+        &self,
+        run: &Arc<RunScope>,
+        cx: &Context,
+        request: RunRequest,
+    ) -> Result<String, RunError> {
+        let policy = Arc::new(request.policy);
+        if let Some(pooling) = &self.pooling {
+            pooling.check(&policy.limits).map_err(RunError::Sandbox)?;
+        }
+        let mut store = new_store(
+            self.pre.engine(),
+            &self.label,
+            &policy,
+            cx.clone(),
+            Some(run),
+            World::Agent,
+        )
+        .map_err(RunError::Sandbox)?;
+        let wit_request = entrypoint::RunRequest {
+            input: request.input.into(),
+            conversation_id: request.conversation_id,
+        };
+        guard(&policy.limits, async {
+            let instance = self.pre.instantiate_async(&mut store).await?;
+            instance
+                .glassbox_agent_entrypoint()
+                .call_run(&mut store, &wit_request)
+                .await
+        })
+        .await
+        .map_err(RunError::Stopped)?
+        .map_err(RunError::Agent)
+    }
+}

@@ -1,0 +1,259 @@
+//! The composition root: a [`Host`] grants each run of its agent the
+//! capabilities (model, tools, agents, telemetry) and starts the instances
+//! capabilities ask for, through the launcher interfaces they define.
+//! [`Host::from_manifest`] builds exactly what the `glassbox` command builds.
+
+use super::component::AgentComponent;
+use super::loader::{EngineConfig, LoadError, Loader, World};
+use super::pooling::PoolingConfig;
+use super::state::{PluginComponent, new_store};
+use crate::agents::{self, AgentLauncher, AgentsCapability, RunError, RunRequest};
+use crate::bindings::GuestError;
+use crate::llm::{Llm, LlmCapability, LlmSetupError};
+use crate::manifest::Manifest;
+use crate::sandbox::{Budget, Policy, RunBudget, guard};
+use crate::telemetry::{Telemetry, TelemetryConfig, TelemetryError};
+use crate::tools::{self, Failure, Invocation, Plugin, ToolLauncher, ToolsCapability};
+use opentelemetry::Context;
+use std::path::PathBuf;
+use std::sync::Arc;
+
+/// Every tool a run may call, by name, as this runtime compiles plugins.
+pub type ToolRegistry = tools::ToolRegistry<PluginComponent>;
+/// The agents of one host by name.
+pub type AgentDirectory = agents::AgentDirectory<AgentComponent>;
+/// An agent of an [`AgentDirectory`] that runs in this host.
+pub type LocalAgent = agents::LocalAgent<AgentComponent>;
+/// Where an agent of an [`AgentDirectory`] runs.
+pub type AgentEntry = agents::AgentEntry<AgentComponent>;
+
+/// The capabilities a host grants every component it runs.
+pub(crate) struct Capabilities {
+    pub llm: Arc<LlmCapability>,
+    pub tools: Arc<ToolsCapability<PluginComponent>>,
+    pub agents: Arc<AgentsCapability<AgentComponent>>,
+    pub telemetry: Arc<Telemetry>,
+}
+
+/// One run in progress: the host's capabilities, the run's budget (shared
+/// with the tool and agent calls it makes), how deep in agent calls it is,
+/// and its conversation. It starts the instances its calls need.
+pub(crate) struct RunScope {
+    pub capabilities: Arc<Capabilities>,
+    pub budget: Arc<RunBudget>,
+    pub depth: u32,
+    pub conversation_id: Option<String>,
+}
+
+#[async_trait::async_trait]
+impl ToolLauncher<PluginComponent> for RunScope {
+    async fn invoke(
+        self: Arc<Self>,
+        plugin: &Plugin<PluginComponent>,
+        parent: &Context,
+        call: Invocation<'_>,
+    ) -> Result<String, Failure> {
+        let pre = plugin.compiled();
+        let mut store = new_store(
+            pre.engine(),
+            plugin.label(),
+            plugin.policy(),
+            parent.clone(),
+            Some(&self),
+            World::ToolPlugin,
+        )
+        .map_err(|reason| {
+            GuestError::NotAllowed(format!(
+                "the sandbox of {} cannot be set up: {reason}",
+                plugin.label()
+            ))
+        })?;
+        let returned = guard(&plugin.policy().limits, async {
+            let instance = pre.instantiate_async(&mut store).await?;
+            instance
+                .glassbox_agent_tool()
+                .call_invoke(&mut store, call.name, call.arguments, call.call_id)
+                .await
+        })
+        .await?;
+        Ok(returned?)
+    }
+}
+
+#[async_trait::async_trait]
+impl AgentLauncher<AgentComponent> for RunScope {
+    async fn run(
+        self: Arc<Self>,
+        agent: &LocalAgent,
+        request: RunRequest,
+    ) -> Result<String, RunError> {
+        agent
+            .component
+            .run(self.capabilities.clone(), self.budget.clone(), request)
+            .await
+    }
+}
+
+/// An agent ready to run, with its tools, the agents it may call, model and telemetry.
+pub struct Host {
+    capabilities: Arc<Capabilities>,
+    agent: AgentComponent,
+    /// What a run of `agent` is granted and may spend unless a request says otherwise.
+    policy: Policy,
+    budget: Budget,
+}
+
+/// How [`Host::from_manifest`] builds a host.
+#[derive(Default)]
+pub struct HostOptions {
+    /// Instance slots: runs, their tool calls and their agent calls in flight
+    /// at once. `None`: enough for one run whose agent calls nest as deep as allowed.
+    pub instances: Option<u32>,
+    /// Keep compiled components here between runs.
+    pub cache_dir: Option<PathBuf>,
+    pub telemetry: TelemetrySetup,
+}
+
+/// Where a host's telemetry comes from.
+pub enum TelemetrySetup {
+    /// Providers of the host's own making; the resource names the main agent.
+    Config(TelemetryConfig),
+    /// Telemetry already built, such as an embedding application's providers.
+    Shared(Arc<Telemetry>),
+}
+
+impl Default for TelemetrySetup {
+    fn default() -> Self {
+        TelemetrySetup::Shared(Arc::new(Telemetry::disabled()))
+    }
+}
+
+/// Why a host cannot be built from a manifest.
+#[derive(Debug, thiserror::Error)]
+pub enum HostError {
+    #[error(transparent)]
+    Llm(#[from] LlmSetupError),
+    #[error(transparent)]
+    Load(#[from] LoadError),
+    #[error(transparent)]
+    Telemetry(#[from] TelemetryError),
+}
+
+impl Host {
+    /// A host for `agent` alone: it may call no other agent.
+    pub fn new(
+        agent: AgentComponent,
+        tools: ToolRegistry,
+        llm: impl Into<Llm>,
+        telemetry: Arc<Telemetry>,
+    ) -> Self {
+        Self::with_agents(agent, tools, AgentDirectory::default(), llm, telemetry)
+    }
+
+    /// A host for `agent`, whose runs may call the agents of `agents` that
+    /// their policies grant.
+    pub fn with_agents(
+        agent: AgentComponent,
+        tools: ToolRegistry,
+        agents: AgentDirectory,
+        llm: impl Into<Llm>,
+        telemetry: Arc<Telemetry>,
+    ) -> Self {
+        Host {
+            capabilities: Arc::new(Capabilities {
+                llm: Arc::new(LlmCapability::new(llm.into(), telemetry.clone())),
+                tools: Arc::new(ToolsCapability::new(tools, telemetry.clone())),
+                agents: Arc::new(AgentsCapability::new(agents, telemetry.clone())),
+                telemetry,
+            }),
+            agent,
+            policy: Policy::default(),
+            budget: Budget::default(),
+        }
+    }
+
+    /// Everything `manifest` names, loaded as `glassbox run` and `glassbox
+    /// serve` load it: an engine metering fuel when a policy sets some, its
+    /// pool sized for the largest memory limit, the model providers, and
+    /// telemetry as `options` say.
+    pub async fn from_manifest(
+        manifest: &Manifest,
+        options: HostOptions,
+    ) -> Result<Self, HostError> {
+        let (llm, description) = manifest.llm.clone().build()?;
+        tracing::info!("LLM provider: {description}");
+        let max_depth = manifest
+            .max_agent_depth
+            .unwrap_or(agents::DEFAULT_MAX_DEPTH);
+        // Each level of nesting holds an agent and the tool it calls, plus
+        // room for the components being loaded.
+        let instances = options.instances.unwrap_or(2 * (max_depth + 1) + 2);
+        let loader = Loader::with_config(&EngineConfig {
+            fuel_metering: manifest.limits().any(|limits| limits.fuel.is_some()),
+            pooling: Some(PoolingConfig {
+                instances,
+                max_memory: manifest
+                    .limits()
+                    .map(|limits| limits.memory)
+                    .max()
+                    .unwrap_or_default(),
+            }),
+            cache_dir: options.cache_dir,
+        })?;
+        let components = loader.load_manifest(manifest).await?;
+        let telemetry = match options.telemetry {
+            TelemetrySetup::Config(config) => {
+                Arc::new(Telemetry::new(&config, &components.agent.info().name)?)
+            }
+            TelemetrySetup::Shared(telemetry) => telemetry,
+        };
+        let mut host = Self::with_agents(
+            components.agent,
+            components.tools,
+            components.agents,
+            llm,
+            telemetry,
+        );
+        host.policy = manifest.agent.policy.clone();
+        host.budget = manifest.agent.budget;
+        Ok(host)
+    }
+
+    pub fn agent(&self) -> &AgentComponent {
+        &self.agent
+    }
+
+    pub fn agents(&self) -> &AgentDirectory {
+        self.capabilities.agents.directory()
+    }
+
+    pub fn telemetry(&self) -> &Arc<Telemetry> {
+        &self.capabilities.telemetry
+    }
+
+    /// A request to run the agent on `text` as a new trace, under the
+    /// agent's own policy and budget.
+    pub fn request(&self, text: impl Into<String>) -> RunRequest {
+        RunRequest {
+            policy: self.policy.clone(),
+            budget: self.budget,
+            ..RunRequest::text(text)
+        }
+    }
+
+    /// Runs the agent once, in a fresh store, as one trace.
+    pub async fn run(&self, request: RunRequest) -> Result<String, RunError> {
+        self.run_component(&self.agent, request).await
+    }
+
+    /// Runs `agent` (one of [`Host::agents`], say) once, with this host's
+    /// capabilities, on the request's budget.
+    pub async fn run_component(
+        &self,
+        agent: &AgentComponent,
+        request: RunRequest,
+    ) -> Result<String, RunError> {
+        let budget = Arc::new(RunBudget::new(request.budget));
+        agent.run(self.capabilities.clone(), budget, request).await
+    }
+}

@@ -1,0 +1,81 @@
+//! Small text helpers every layer uses for messages: cutting guest text to a
+//! bound with a visible marker, listing names, and an error with its causes.
+
+/// Cuts `text` to at most `max` bytes on a character boundary, marking the
+/// cut so nothing is lost silently. Says whether it cut.
+pub(crate) fn cap_text(mut text: String, max: usize) -> (String, bool) {
+    if text.len() <= max {
+        return (text, false);
+    }
+    let size = text.len();
+    let mut end = max;
+    while !text.is_char_boundary(end) {
+        end -= 1;
+    }
+    text.truncate(end);
+    text.push_str(&format!(
+        "…[truncated by glassbox: {size} bytes, limit {max}]"
+    ));
+    (text, true)
+}
+
+/// `a, b, c`, or `nothing`, for messages.
+pub(crate) fn list_or_none(names: &[String]) -> String {
+    if names.is_empty() {
+        "nothing".to_owned()
+    } else {
+        names.join(", ")
+    }
+}
+
+/// An error and its causes, on one line.
+pub(crate) fn cause_chain(error: &dyn std::error::Error) -> String {
+    let mut text = error.to_string();
+    let mut source = error.source();
+    while let Some(cause) = source {
+        text.push_str(": ");
+        text.push_str(&cause.to_string());
+        source = cause.source();
+    }
+    text
+}
+
+/// Longest excerpt of a peer's answer quoted in a message.
+const MAX_EXCERPT: usize = 300;
+
+/// The start of a peer's answer (a response body), for a message.
+pub(crate) fn excerpt(body: &str) -> String {
+    let trimmed = body.trim();
+    match trimmed.char_indices().nth(MAX_EXCERPT) {
+        Some((end, _)) => format!("{}…", &trimmed[..end]),
+        None => trimmed.to_owned(),
+    }
+}
+
+/// A Wasmtime error with its causes, on one line.
+pub(crate) fn error_chain(error: &wasmtime::Error) -> String {
+    error
+        .chain()
+        .map(|cause| cause.to_string())
+        .collect::<Vec<_>>()
+        .join(": ")
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn long_text_is_cut_on_a_character_boundary_with_a_marker() {
+        assert_eq!(cap_text("short".into(), 10), ("short".into(), false));
+        let (cut, truncated) = cap_text("ééééé".into(), 5);
+        assert!(truncated);
+        assert_eq!(cut, "éé…[truncated by glassbox: 10 bytes, limit 5]");
+    }
+
+    #[test]
+    fn names_are_listed_or_said_to_be_none() {
+        assert_eq!(list_or_none(&[]), "nothing");
+        assert_eq!(list_or_none(&["a".into(), "b".into()]), "a, b");
+    }
+}
