@@ -5,8 +5,8 @@
 //! that do not exist), and each error names the file, line and column.
 //! Relative paths are relative to the manifest's directory.
 
-use crate::agents::RemoteAgent;
-use crate::llm::{LlmSettings, Price, Prices, ProviderKind, ProviderSettings};
+use crate::agents::{AgentGrant, RemoteAgent};
+use crate::llm::{LlmSettings, ModelGrant, Price, Prices, ProviderKind, ProviderSettings};
 use crate::sandbox::{Budget, DirGrant, HostPattern, Limits, Policy};
 use crate::tools::{PluginSpec, plugin_files};
 use serde::Deserialize;
@@ -474,10 +474,14 @@ impl ComponentSection {
     ) -> Result<Granted, ManifestError> {
         let mut policy = Policy {
             env: self.env.into_iter().collect(),
-            models: self.allow_models,
-            agents: self.allow_agents,
             ..Policy::default()
         };
+        if let Some(models) = self.allow_models {
+            policy.grants.insert(ModelGrant(models));
+        }
+        if !self.allow_agents.is_empty() {
+            policy.grants.insert(AgentGrant(self.allow_agents));
+        }
         for name in &self.allow_env {
             policy.pass_env(name);
         }
@@ -651,8 +655,8 @@ api_key_env = "MY_ANTHROPIC_KEY"
                 .collect::<Vec<_>>(),
             ["api.example.com", "*.wikipedia.org"]
         );
-        assert!(agent.policy.allows_model("gpt-4o-mini"));
-        assert!(!agent.policy.allows_model("gpt-4o"));
+        assert!(ModelGrant::check(&agent.policy, "gpt-4o-mini").is_ok());
+        assert!(ModelGrant::check(&agent.policy, "gpt-4o").is_err());
         assert_eq!(
             agent.policy.limits,
             Limits {
@@ -708,7 +712,7 @@ api_key_env = "MY_ANTHROPIC_KEY"
         let manifest = parse(&dir, "[agent]\npath = \"agent.wasm\"\n").unwrap();
         let policy = &manifest.agent.policy;
         assert!(policy.env.is_empty() && policy.dirs.is_empty() && policy.hosts.is_empty());
-        assert_eq!(policy.models, None);
+        assert_eq!(policy.grants.get::<ModelGrant>(), None);
         assert_eq!(policy.limits, Limits::default());
         assert_eq!(manifest.agent.budget, Budget::default());
         assert!(manifest.plugins.is_empty());
@@ -742,7 +746,7 @@ timeout = "20s"
         .unwrap();
         assert_eq!(manifest.max_agent_depth, Some(3));
         assert_eq!(manifest.agent.workflow.as_deref(), Some("trip"));
-        assert_eq!(manifest.agent.policy.agents, ["helper", "far"]);
+        assert_eq!(AgentGrant::of(&manifest.agent.policy), ["helper", "far"]);
         let [AgentDecl::Local(helper), AgentDecl::Remote(far)] = &manifest.agents[..] else {
             panic!("expected a local and a remote agent: {:?}", manifest.agents);
         };

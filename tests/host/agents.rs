@@ -5,7 +5,7 @@
 
 use crate::support::otlp::{int, string};
 use crate::support::{artifacts, engine, only, outline, status, test_agent, with_agents};
-use glassbox::agents::RemoteAgent;
+use glassbox::agents::{AgentGrant, RemoteAgent};
 use glassbox::llm::ScriptedProvider;
 use glassbox::manifest::Manifest;
 use glassbox::sandbox::{Budget, Policy};
@@ -15,10 +15,9 @@ use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 fn granting(agents: &[&str]) -> Policy {
-    Policy {
-        agents: agents.iter().map(|name| name.to_string()).collect(),
-        ..Policy::default()
-    }
+    Policy::default().granting(AgentGrant(
+        agents.iter().map(|name| name.to_string()).collect(),
+    ))
 }
 
 /// The test agent known as `name`, granted `agents`.

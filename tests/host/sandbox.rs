@@ -6,6 +6,7 @@ use crate::support::{
     TestHost, assert_strings, limited_tools, only, outline, run_agent, scripted, status, test_agent,
 };
 use axum::http::HeaderMap;
+use glassbox::llm::ModelGrant;
 use glassbox::sandbox::{DirGrant, Policy};
 use glassbox::telemetry::OtlpProtocol;
 use glassbox::{GuestError, RunError, RunRequest};
@@ -151,10 +152,7 @@ async fn a_socket_is_refused_and_the_attempt_recorded() {
 #[tokio::test(flavor = "multi_thread")]
 async fn a_model_not_allowed_is_refused_on_its_span() {
     let host = host().await;
-    let policy = Policy {
-        models: Some(vec!["scripted".into()]),
-        ..Policy::default()
-    };
+    let policy = Policy::default().granting(ModelGrant(vec!["scripted".into()]));
     let allowed = host
         .runtime
         .run(granted("model scripted", policy.clone()))

@@ -20,8 +20,8 @@ pub use run::{AgentInput, RunError, RunRequest};
 use crate::bindings::GuestError;
 use crate::bindings::agent::exports::glassbox::agent::entrypoint::AgentInfo;
 use crate::bindings::agent::glassbox::agent::{agents as wit, types};
-use crate::sandbox::{Budget, Policy};
-use crate::telemetry::{Operation, OperationMetrics, SpanScope, Telemetry, semconv};
+use crate::sandbox::{Budget, Grant, Policy};
+use crate::telemetry::{Operation, OperationMetrics, SpanScope, Telemetry, semconv, string_list};
 use crate::text::list_or_none;
 use opentelemetry::trace::{SpanKind, Status};
 use opentelemetry::{Context, KeyValue};
@@ -32,6 +32,33 @@ use wasmtime::component::HasData;
 
 /// How deep agent calls may nest when nothing else is configured.
 pub const DEFAULT_MAX_DEPTH: u32 = 8;
+
+/// The agents an agent may call, by name (`allow_agents`). Without this
+/// grant, none.
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct AgentGrant(pub Vec<String>);
+
+impl AgentGrant {
+    /// The agents `policy` lets its component call.
+    pub fn of(policy: &Policy) -> &[String] {
+        policy
+            .grants
+            .get::<AgentGrant>()
+            .map_or(&[], |grant| grant.0.as_slice())
+    }
+}
+
+impl Grant for AgentGrant {
+    fn span_attributes(&self) -> Vec<KeyValue> {
+        if self.0.is_empty() {
+            return Vec::new();
+        }
+        vec![KeyValue::new(
+            semconv::GLASSBOX_SANDBOX_AGENTS,
+            string_list(self.0.iter().cloned()),
+        )]
+    }
+}
 
 /// A compiled agent that has described itself.
 pub trait DescribedAgent {
@@ -426,7 +453,7 @@ impl<A: DescribedAgent + Send + Sync + 'static> wit::Host for AgentsView<'_, A> 
         let Some(run) = &self.ctx.run else {
             return Ok(Vec::new());
         };
-        let mut granted = self.ctx.policy.agents.clone();
+        let mut granted = AgentGrant::of(&self.ctx.policy).to_vec();
         granted.sort();
         Ok(granted
             .iter()
@@ -446,10 +473,10 @@ impl<A: DescribedAgent + Send + Sync + 'static> wit::Host for AgentsView<'_, A> 
             )));
         };
         let parent = self.spans.current().clone();
-        let granted = self.ctx.policy.agents.clone();
+        let granted = AgentGrant::of(&self.ctx.policy);
         Ok(run
             .capability
-            .invoke(&run, &granted, &parent, name, input.into(), conversation_id)
+            .invoke(&run, granted, &parent, name, input.into(), conversation_id)
             .await)
     }
 }

@@ -3,8 +3,11 @@
 //! metrics), and per store the run it serves and the component's grant.
 
 use super::Llm;
-use crate::sandbox::{Policy, RunBudget};
-use crate::telemetry::{OperationMetrics, SpanScope, Telemetry, seconds_histogram, semconv};
+use crate::sandbox::{Grant, Policy, RunBudget};
+use crate::telemetry::{
+    OperationMetrics, SpanScope, Telemetry, seconds_histogram, semconv, string_list,
+};
+use opentelemetry::KeyValue;
 use opentelemetry::metrics::{Counter, Histogram};
 use std::sync::Arc;
 use wasmtime::component::{HasData, ResourceTable};
@@ -28,6 +31,32 @@ impl LlmCapability {
 
     pub fn llm(&self) -> &Llm {
         &self.llm
+    }
+}
+
+/// The models a component may call (`allow_models`). A component without
+/// this grant may call every model the providers offer.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct ModelGrant(pub Vec<String>);
+
+impl ModelGrant {
+    /// Whether `policy` lets its component call `model`, and if not, what it allows.
+    pub(crate) fn check(policy: &Policy, model: &str) -> Result<(), String> {
+        match policy.grants.get::<ModelGrant>() {
+            Some(ModelGrant(models)) if !models.iter().any(|m| m == model) => {
+                Err(models.join(", "))
+            }
+            _ => Ok(()),
+        }
+    }
+}
+
+impl Grant for ModelGrant {
+    fn span_attributes(&self) -> Vec<KeyValue> {
+        vec![KeyValue::new(
+            semconv::GLASSBOX_SANDBOX_MODELS,
+            string_list(self.0.iter().cloned()),
+        )]
     }
 }
 
@@ -86,7 +115,7 @@ pub(crate) struct LlmRun {
 /// One store's `llm` state.
 pub(crate) struct LlmCtx {
     pub(super) component: Arc<str>,
-    /// The component's grant (`allow_models`).
+    /// The component's policy, holding its [`ModelGrant`].
     pub(super) policy: Arc<Policy>,
     /// `None` while loading: calls are refused then.
     pub(super) run: Option<LlmRun>,

@@ -6,7 +6,7 @@
 
 use super::SharedProvider;
 use super::call::{Call, OpenCall, Reported};
-use super::context::{LlmRun, LlmView};
+use super::context::{LlmRun, LlmView, ModelGrant};
 use super::model::*;
 use crate::bindings::GuestError;
 use crate::bindings::agent::glassbox::agent::{llm as wit, types};
@@ -168,9 +168,7 @@ impl LlmView<'_> {
         request_bytes: usize,
     ) -> Result<(), (&'static str, GuestError)> {
         use semconv::error_type;
-        let policy = &self.ctx.policy;
-        if !policy.allows_model(model) {
-            let allowed = policy.models.as_deref().unwrap_or_default().join(", ");
+        if let Err(allowed) = ModelGrant::check(&self.ctx.policy, model) {
             return Err((
                 error_type::SANDBOX_DENIED,
                 GuestError::NotAllowed(format!(

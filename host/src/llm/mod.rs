@@ -19,7 +19,7 @@ mod settings;
 
 pub use anthropic::{AnthropicConfig, AnthropicProvider};
 pub use cassette::{Cassette, CassetteError, CassetteWriter};
-pub use context::LlmCapability;
+pub use context::{LlmCapability, ModelGrant};
 pub(crate) use context::{LlmCtx, LlmImport, LlmRun, LlmView};
 pub use http::{Connection, RetryPolicy};
 pub use model::*;

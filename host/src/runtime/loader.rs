@@ -7,7 +7,7 @@ use super::component::AgentComponent;
 use super::host::{AgentDirectory, AgentEntry, LocalAgent, ToolRegistry};
 use super::pooling::PoolingConfig;
 use super::state::{StoreState, link, new_store};
-use crate::agents::DuplicateAgent;
+use crate::agents::{AgentGrant, DuplicateAgent};
 use crate::bindings::tool_plugin::ToolPluginPre;
 use crate::manifest::{AgentDecl, AgentSpec, Manifest};
 use crate::sandbox::{Fault, Policy, guard};
@@ -281,9 +281,7 @@ impl Loader {
         }
         let defined: Vec<String> = agents.iter().map(|(name, _)| name.to_owned()).collect();
         for (name, local) in agents.locals() {
-            if let Some(granted) = local
-                .policy
-                .agents
+            if let Some(granted) = AgentGrant::of(&local.policy)
                 .iter()
                 .find(|granted| !defined.contains(granted))
             {

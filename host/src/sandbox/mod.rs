@@ -1,11 +1,13 @@
 //! The sandbox: what a component may touch and how much it may use. Nothing is
-//! granted by default; a [`Policy`] lists every grant (directories, outbound
-//! HTTP hosts, environment variables, models, agents) and the [`Limits`] each instance
-//! runs under, a [`Budget`] caps what one agent run may spend, and every
-//! denial or limit hit is recorded in the trace.
+//! granted by default; a [`Policy`] lists the sandbox's grants (directories,
+//! outbound HTTP hosts, environment variables), carries the [`Grants`] of the
+//! capabilities above it (models, agents), and sets the [`Limits`] each
+//! instance runs under; a [`Budget`] caps what one agent run may spend, and
+//! every denial or limit hit is recorded in the trace.
 
 mod budget;
 mod context;
+mod grants;
 mod http;
 mod limits;
 mod wasi;
@@ -13,13 +15,14 @@ mod wasi;
 pub use budget::Budget;
 pub(crate) use budget::RunBudget;
 pub(crate) use context::SandboxCtx;
+pub use grants::{Grant, Grants};
 pub use http::{HostPattern, HostPatternError};
 pub(crate) use limits::guard;
 pub use limits::{Fault, Limits};
 
-use crate::telemetry::semconv;
+use crate::telemetry::{semconv, string_list};
 use opentelemetry::trace::TraceContextExt;
-use opentelemetry::{Context, KeyValue, StringValue, Value};
+use opentelemetry::{Context, KeyValue};
 use std::path::PathBuf;
 
 /// Everything one component is granted. [`Policy::default`] grants nothing
@@ -33,11 +36,10 @@ pub struct Policy {
     pub dirs: Vec<DirGrant>,
     /// Hosts the component may send HTTP requests to (through `wasi:http`).
     pub hosts: Vec<HostPattern>,
-    /// Models the component may call; `None` allows every model the provider offers.
-    pub models: Option<Vec<String>>,
-    /// Agents an agent may call, by name (see [`crate::agents`]).
-    pub agents: Vec<String>,
     pub limits: Limits,
+    /// What the component may use of the other capabilities, each grant of
+    /// the type its capability defines.
+    pub grants: Grants,
 }
 
 /// A host directory mounted into a component's filesystem.
@@ -82,46 +84,31 @@ impl Policy {
         }
     }
 
-    /// Whether the component may call `model`.
-    pub(crate) fn allows_model(&self, model: &str) -> bool {
-        self.models
-            .as_ref()
-            .is_none_or(|models| models.iter().any(|m| m == model))
+    /// This policy with `grant` given too.
+    pub fn granting<G: Grant + Clone>(mut self, grant: G) -> Self {
+        self.grants.insert(grant);
+        self
     }
 
     /// What the component was granted, for the span of each run or call, so a
     /// trace shows what the guest could and could not reach. Variable names
     /// only: values may be secrets.
     pub(crate) fn span_attributes(&self) -> Vec<KeyValue> {
-        let list = |items: Vec<String>| {
-            Value::Array(
-                items
-                    .into_iter()
-                    .map(StringValue::from)
-                    .collect::<Vec<_>>()
-                    .into(),
-            )
-        };
         let mut attributes = vec![
             KeyValue::new(
                 semconv::GLASSBOX_SANDBOX_ENV,
-                list(self.env.iter().map(|(name, _)| name.clone()).collect()),
+                string_list(self.env.iter().map(|(name, _)| name.clone())),
             ),
             KeyValue::new(
                 semconv::GLASSBOX_SANDBOX_DIRS,
-                list(
-                    self.dirs
-                        .iter()
-                        .map(|dir| {
-                            let mode = if dir.writable { "rw" } else { "ro" };
-                            format!("{} ({mode})", dir.guest)
-                        })
-                        .collect(),
-                ),
+                string_list(self.dirs.iter().map(|dir| {
+                    let mode = if dir.writable { "rw" } else { "ro" };
+                    format!("{} ({mode})", dir.guest)
+                })),
             ),
             KeyValue::new(
                 semconv::GLASSBOX_SANDBOX_HOSTS,
-                list(self.hosts.iter().map(ToString::to_string).collect()),
+                string_list(self.hosts.iter().map(ToString::to_string)),
             ),
             KeyValue::new(
                 semconv::GLASSBOX_LIMIT_MEMORY,
@@ -132,24 +119,13 @@ impl Policy {
                 self.limits.timeout.as_secs_f64(),
             ),
         ];
-        if !self.agents.is_empty() {
-            attributes.push(KeyValue::new(
-                semconv::GLASSBOX_SANDBOX_AGENTS,
-                list(self.agents.clone()),
-            ));
-        }
-        if let Some(models) = &self.models {
-            attributes.push(KeyValue::new(
-                semconv::GLASSBOX_SANDBOX_MODELS,
-                list(models.clone()),
-            ));
-        }
         if let Some(fuel) = self.limits.fuel {
             attributes.push(KeyValue::new(
                 semconv::GLASSBOX_LIMIT_FUEL,
                 i64::try_from(fuel).unwrap_or(i64::MAX),
             ));
         }
+        attributes.extend(self.grants.span_attributes());
         attributes
     }
 }

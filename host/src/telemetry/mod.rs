@@ -289,6 +289,17 @@ impl Telemetry {
     }
 }
 
+/// A list of strings as one attribute value.
+pub(crate) fn string_list(items: impl IntoIterator<Item = String>) -> opentelemetry::Value {
+    opentelemetry::Value::Array(
+        items
+            .into_iter()
+            .map(opentelemetry::StringValue::from)
+            .collect::<Vec<_>>()
+            .into(),
+    )
+}
+
 /// `service.name` defaults to `glassbox` unless `OTEL_SERVICE_NAME` or
 /// `OTEL_RESOURCE_ATTRIBUTES` (read by the SDK's detectors) names the service.
 fn resource(agent_name: &str) -> Resource {
