@@ -17,24 +17,18 @@ pub async fn per_call() -> Section {
     let agent = workload::test_agent(&engine).await;
     let tools = workload::calculator(&engine).await;
     let receiver = CountingReceiver::start();
-    let traced = Host::new(
-        agent.clone(),
-        tools.clone(),
-        workload::shared(workload::instant()),
-        workload::traced(&receiver, BatchSettings::default()),
-    );
-    let unexported = Host::new(
-        agent.clone(),
-        tools.clone(),
-        workload::shared(workload::instant()),
-        workload::recording_only(),
-    );
-    let untraced = Host::new(
-        agent,
-        tools,
-        workload::shared(workload::instant()),
-        workload::disabled(),
-    );
+    let traced = Host::builder(agent.clone(), workload::shared(workload::instant()))
+        .tools(tools.clone())
+        .telemetry(workload::traced(&receiver, BatchSettings::default()))
+        .build();
+    let unexported = Host::builder(agent.clone(), workload::shared(workload::instant()))
+        .tools(tools.clone())
+        .telemetry(workload::recording_only())
+        .build();
+    let untraced = Host::builder(agent, workload::shared(workload::instant()))
+        .tools(tools)
+        .telemetry(workload::disabled())
+        .build();
     let chats = format!("chats {CHATS}");
     let tool_calls = format!(r#"calls {TOOL_CALLS} calculate {{"expression":"6 * 7"}}"#);
     let mut rows = Vec::new();
@@ -125,12 +119,9 @@ pub async fn start() -> Section {
             answers: workload::instant(),
             first_call: Mutex::new(None),
         });
-        let runtime = Host::new(
-            agent,
-            glassbox::ToolRegistry::default(),
-            provider.clone() as glassbox::llm::SharedProvider,
-            workload::traced(&receiver, BatchSettings::default()),
-        );
+        let runtime = Host::builder(agent, provider.clone() as glassbox::llm::SharedProvider)
+            .telemetry(workload::traced(&receiver, BatchSettings::default()))
+            .build();
         let mut samples = Vec::with_capacity(RUNS);
         for _ in 0..RUNS + 100 {
             let started = Instant::now();
@@ -252,12 +243,12 @@ pub async fn throughput() -> Section {
     let agent = workload::react_agent(&engine).await;
     let tools = workload::calculator(&engine).await;
     let receiver = CountingReceiver::start();
-    let runtime = Arc::new(Host::new(
-        agent,
-        tools,
-        workload::shared(workload::instant()),
-        workload::traced(&receiver, roomy_batch()),
-    ));
+    let runtime = Arc::new(
+        Host::builder(agent, workload::shared(workload::instant()))
+            .tools(tools)
+            .telemetry(workload::traced(&receiver, roomy_batch()))
+            .build(),
+    );
     run_until(&runtime, TASKS, Instant::now() + Duration::from_millis(500)).await;
     let mut rates = Vec::new();
     let mut runs = 0;
@@ -311,15 +302,18 @@ pub async fn concurrency() -> Section {
     let agent = workload::react_agent(&engine).await;
     let tools = workload::calculator(&engine).await;
     let receiver = CountingReceiver::start();
-    let runtime = Arc::new(Host::new(
-        agent,
-        tools,
-        workload::shared(Slow {
-            delay: Duration::from_secs(1),
-            answers: workload::instant(),
-        }),
-        workload::traced(&receiver, roomy_batch()),
-    ));
+    let runtime = Arc::new(
+        Host::builder(
+            agent,
+            workload::shared(Slow {
+                delay: Duration::from_secs(1),
+                answers: workload::instant(),
+            }),
+        )
+        .tools(tools)
+        .telemetry(workload::traced(&receiver, roomy_batch()))
+        .build(),
+    );
     let (before, _) = workload::memory();
     workload::reset_peak_memory();
     let started = Instant::now();
@@ -401,12 +395,12 @@ pub async fn export() -> Section {
     let agent = workload::react_agent(&engine).await;
     let tools = workload::calculator(&engine).await;
     let run_runtime = |receiver: &CountingReceiver, batch: BatchSettings| {
-        Arc::new(Host::new(
-            agent.clone(),
-            tools.clone(),
-            workload::shared(workload::instant()),
-            workload::traced(receiver, batch),
-        ))
+        Arc::new(
+            Host::builder(agent.clone(), workload::shared(workload::instant()))
+                .tools(tools.clone())
+                .telemetry(workload::traced(receiver, batch))
+                .build(),
+        )
     };
     // Room for the bursts between batches at this rate (`OTEL_BSP_MAX_QUEUE_SIZE=16384`).
     let healthy_batch = BatchSettings {

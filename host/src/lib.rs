@@ -79,7 +79,10 @@
 //! let loader = Loader::new()?;
 //! let agent = loader.load_agent("react_agent.wasm".as_ref()).await?;
 //! let tools = loader.load_tools(&[PluginSpec::new("weather.wasm")]).await?;
-//! let host = Host::new(agent, tools, Arc::new(ScriptedProvider::demo()), Arc::new(Telemetry::disabled()));
+//! let host = Host::builder(agent, Arc::new(ScriptedProvider::demo()))
+//!     .tools(tools)
+//!     .telemetry(Arc::new(Telemetry::disabled()))
+//!     .build();
 //! let answer = host.run(RunRequest::text("Which is warmer, Paris or Lisbon?")).await?;
 //! println!("{answer}");
 //! # Ok(()) }
@@ -101,7 +104,8 @@ pub use agents::{AgentInput, RunError, RunRequest};
 pub use bindings::GuestError;
 pub use bindings::agent::glassbox::agent::types::{ChatMessage, Role, ToolCall, ToolDefinition};
 pub use runtime::{
-    AgentComponent, AgentDirectory, AgentEntry, AgentInfo, EngineConfig, Host, HostError,
-    HostOptions, LoadError, Loader, LocalAgent, PoolingConfig, TelemetrySetup, ToolRegistry,
+    AgentComponent, AgentDirectory, AgentEntry, AgentInfo, EngineConfig, Host, HostBuilder,
+    HostError, HostOptions, LoadError, Loader, LocalAgent, PoolingConfig, TelemetrySetup,
+    ToolRegistry,
 };
 pub use telemetry::Telemetry;

@@ -88,12 +88,10 @@ fn application_providers(receiver: &Receiver) -> (SdkTracerProvider, SdkMeterPro
 async fn an_application_hands_over_its_providers_and_its_span() {
     let receiver = Receiver::start(OtlpProtocol::HttpProtobuf).await;
     let application = Application::exporting_to(&receiver);
-    let runtime = Host::new(
-        react_agent().await,
-        tools().await,
-        Arc::new(ScriptedProvider::demo()),
-        application.telemetry.clone(),
-    );
+    let runtime = Host::builder(react_agent().await, Arc::new(ScriptedProvider::demo()))
+        .tools(tools().await)
+        .telemetry(application.telemetry.clone())
+        .build();
     let request_span = application
         .tracer_provider
         .tracer("weather-app")

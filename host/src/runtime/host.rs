@@ -139,34 +139,71 @@ pub enum HostError {
     Telemetry(#[from] TelemetryError),
 }
 
-impl Host {
-    /// A host for `agent` alone: it may call no other agent.
-    pub fn new(
-        agent: AgentComponent,
-        tools: ToolRegistry,
-        llm: impl Into<Llm>,
-        telemetry: Arc<Telemetry>,
-    ) -> Self {
-        Self::with_agents(agent, tools, AgentDirectory::default(), llm, telemetry)
+/// Assembles a [`Host`] from parts loaded in code. A capability left out
+/// offers nothing (no tools, no other agents) or, for telemetry, records nothing.
+pub struct HostBuilder {
+    agent: AgentComponent,
+    llm: Llm,
+    tools: ToolRegistry,
+    agents: AgentDirectory,
+    telemetry: Option<Arc<Telemetry>>,
+    policy: Policy,
+    budget: Budget,
+}
+
+impl HostBuilder {
+    /// The tools runs may call.
+    pub fn tools(mut self, tools: ToolRegistry) -> Self {
+        self.tools = tools;
+        self
     }
 
-    /// A host for `agent`, whose runs may call the agents of `agents` that
-    /// their policies grant.
-    pub fn with_agents(
-        agent: AgentComponent,
-        tools: ToolRegistry,
-        agents: AgentDirectory,
-        llm: impl Into<Llm>,
-        telemetry: Arc<Telemetry>,
-    ) -> Self {
+    /// The agents runs may call, as their policies grant.
+    pub fn agents(mut self, agents: AgentDirectory) -> Self {
+        self.agents = agents;
+        self
+    }
+
+    pub fn telemetry(mut self, telemetry: Arc<Telemetry>) -> Self {
+        self.telemetry = Some(telemetry);
+        self
+    }
+
+    /// What a run of the agent is granted and may spend, unless its request says otherwise.
+    pub fn policy(mut self, policy: Policy, budget: Budget) -> Self {
+        self.policy = policy;
+        self.budget = budget;
+        self
+    }
+
+    /// Composes the capabilities.
+    pub fn build(self) -> Host {
+        let telemetry = self
+            .telemetry
+            .unwrap_or_else(|| Arc::new(Telemetry::disabled()));
         Host {
             capabilities: Arc::new(Capabilities {
-                llm: Arc::new(LlmCapability::new(llm.into(), telemetry.clone())),
-                tools: Arc::new(ToolsCapability::new(tools, telemetry.clone())),
-                agents: Arc::new(AgentsCapability::new(agents, telemetry.clone())),
+                llm: Arc::new(LlmCapability::new(self.llm, telemetry.clone())),
+                tools: Arc::new(ToolsCapability::new(self.tools, telemetry.clone())),
+                agents: Arc::new(AgentsCapability::new(self.agents, telemetry.clone())),
                 telemetry,
             }),
+            agent: self.agent,
+            policy: self.policy,
+            budget: self.budget,
+        }
+    }
+}
+
+impl Host {
+    /// A host for `agent`, answered by `llm`; see [`HostBuilder`] for the rest.
+    pub fn builder(agent: AgentComponent, llm: impl Into<Llm>) -> HostBuilder {
+        HostBuilder {
             agent,
+            llm: llm.into(),
+            tools: ToolRegistry::default(),
+            agents: AgentDirectory::default(),
+            telemetry: None,
             policy: Policy::default(),
             budget: Budget::default(),
         }
@@ -207,16 +244,12 @@ impl Host {
             }
             TelemetrySetup::Shared(telemetry) => telemetry,
         };
-        let mut host = Self::with_agents(
-            components.agent,
-            components.tools,
-            components.agents,
-            llm,
-            telemetry,
-        );
-        host.policy = manifest.agent.policy.clone();
-        host.budget = manifest.agent.budget;
-        Ok(host)
+        Ok(Self::builder(components.agent, llm)
+            .tools(components.tools)
+            .agents(components.agents)
+            .telemetry(telemetry)
+            .policy(manifest.agent.policy.clone(), manifest.agent.budget)
+            .build())
     }
 
     pub fn agent(&self) -> &AgentComponent {

@@ -12,8 +12,8 @@ mod state;
 
 pub use component::{AgentComponent, AgentInfo};
 pub use host::{
-    AgentDirectory, AgentEntry, Host, HostError, HostOptions, LocalAgent, TelemetrySetup,
-    ToolRegistry,
+    AgentDirectory, AgentEntry, Host, HostBuilder, HostError, HostOptions, LocalAgent,
+    TelemetrySetup, ToolRegistry,
 };
 pub use loader::{Components, EngineConfig, LoadError, Loader};
 pub use pooling::PoolingConfig;

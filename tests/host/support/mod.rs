@@ -196,7 +196,10 @@ impl TestHost {
     ) -> Self {
         let telemetry = Arc::new(Telemetry::new(config, &agent.info().name).unwrap());
         TestHost {
-            runtime: Host::new(agent, tools, llm, telemetry),
+            runtime: Host::builder(agent, llm)
+                .tools(tools)
+                .telemetry(telemetry)
+                .build(),
             receiver,
         }
     }
@@ -395,7 +398,11 @@ pub async fn with_agents(
     let config = exporting_to(&receiver, OtlpProtocol::Grpc);
     let telemetry = Arc::new(Telemetry::new(&config, &agent.info().name).unwrap());
     TestHost {
-        runtime: Host::with_agents(agent, tools().await, agents, llm, telemetry),
+        runtime: Host::builder(agent, llm)
+            .tools(tools().await)
+            .agents(agents)
+            .telemetry(telemetry)
+            .build(),
         receiver,
     }
 }
