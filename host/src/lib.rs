@@ -90,6 +90,7 @@
 
 pub mod agents;
 mod bindings;
+mod files;
 mod guest_telemetry;
 pub mod llm;
 pub mod manifest;

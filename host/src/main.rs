@@ -23,6 +23,10 @@ use std::time::Duration;
 const EXIT_RUN_FAILED: u8 = 1;
 const EXIT_USAGE: u8 = 2;
 const EXIT_INTERRUPTED: u8 = 130;
+const EXIT_TERMINATED: u8 = 143;
+
+/// Longest input read from stdin: more than any model takes in one request.
+const MAX_STDIN_INPUT: u64 = 16 * 1024 * 1024;
 
 #[derive(Parser)]
 #[command(
@@ -31,7 +35,7 @@ const EXIT_INTERRUPTED: u8 = 130;
     about = "Run AI agents and their tools as sandboxed, traced WebAssembly components"
 )]
 #[command(
-    after_help = "Example:\n  glassbox run react_agent.wasm --plugins plugins/ \\\n      --input \"Which is warmer right now, Paris or Lisbon?\"\n\nExit codes: 0 success, 1 the agent failed, 2 bad usage or a component that cannot load, 130 interrupted."
+    after_help = "Example:\n  glassbox run react_agent.wasm --plugins plugins/ \\\n      --input \"Which is warmer right now, Paris or Lisbon?\"\n\nExit codes: 0 success, 1 the agent failed, 2 bad usage or a component that cannot load, 130 interrupted (Ctrl-C), 143 terminated (SIGTERM)."
 )]
 struct Cli {
     #[command(subcommand)]
@@ -334,7 +338,9 @@ fn main() -> ExitCode {
 fn init_logging() {
     let filter = tracing_subscriber::EnvFilter::try_from_env("GLASSBOX_LOG").unwrap_or_else(|_| {
         tracing_subscriber::EnvFilter::new(
-            "info,opentelemetry=warn,opentelemetry_sdk=warn,opentelemetry_otlp=warn",
+            // The OTLP exporter warns at every failed export; the host reports
+            // span export failures itself, once per outage.
+            "info,opentelemetry=warn,opentelemetry_sdk=warn,opentelemetry_otlp=error",
         )
     });
     tracing_subscriber::fmt()
@@ -347,8 +353,22 @@ fn init_logging() {
 }
 
 fn fail(code: u8, error: &anyhow::Error) -> ExitCode {
-    eprintln!("glassbox: error: {error:#}");
+    eprintln!("glassbox: error: {}", one_line(error));
     ExitCode::from(code)
+}
+
+/// The error and its causes on one line, each cause once: many errors
+/// already say their cause, which the chain would then repeat.
+fn one_line(error: &anyhow::Error) -> String {
+    let mut line = error.to_string();
+    for cause in error.chain().skip(1) {
+        let cause = cause.to_string();
+        if !line.contains(&cause) {
+            line.push_str(": ");
+            line.push_str(&cause);
+        }
+    }
+    line
 }
 
 async fn run(args: RunArgs) -> ExitCode {
@@ -356,24 +376,46 @@ async fn run(args: RunArgs) -> ExitCode {
         Ok(prepared) => prepared,
         Err(error) => return fail(EXIT_USAGE, &error),
     };
+    let mut stop = std::pin::pin!(stop_signal());
     let outcome = tokio::select! {
-        outcome = host.run(request) => Some(outcome),
-        _ = tokio::signal::ctrl_c() => None,
+        outcome = host.run(request) => Ok(outcome),
+        stop = &mut stop => Err(stop),
     };
-    let (flush_result, tree) = flush(host.telemetry().clone()).await;
+    let flushing = flush(host.telemetry().clone());
+    let (flush_result, tree) = match &outcome {
+        // Stopped already: a second signal ends the process (see `stop_signal`).
+        Err(_) => flushing.await,
+        // A first signal while exporting: the person wants out now.
+        Ok(result) => tokio::select! {
+            flushed = flushing => flushed,
+            stop = &mut stop => {
+                if let Ok(answer) = result {
+                    println!("{answer}");
+                }
+                eprintln!("glassbox: {} while exporting telemetry; exiting without waiting", stop.past());
+                std::process::exit(i32::from(stop.exit_code()));
+            }
+        },
+    };
     if let Some(tree) = tree.filter(|t| !t.is_empty()) {
         eprintln!("\n{}", tree.trim_end());
     }
+    let flushed = flush_result.is_ok();
     warn_unflushed(flush_result);
     match outcome {
-        Some(Ok(answer)) => {
+        Ok(Ok(answer)) => {
             println!("{answer}");
             ExitCode::SUCCESS
         }
-        Some(Err(error)) => fail(EXIT_RUN_FAILED, &error.into()),
-        None => {
-            eprintln!("glassbox: interrupted; the trace so far was exported");
-            ExitCode::from(EXIT_INTERRUPTED)
+        Ok(Err(error)) => fail(EXIT_RUN_FAILED, &error.into()),
+        Err(stop) => {
+            let trace = if flushed {
+                "the trace so far was exported"
+            } else {
+                "the trace was not all exported (see above)"
+            };
+            eprintln!("glassbox: {}; {trace}", stop.past());
+            ExitCode::from(stop.exit_code())
         }
     }
 }
@@ -423,7 +465,10 @@ async fn serve(args: ServeArgs) -> anyhow::Result<ExitCode> {
     let stopped = glassbox::serve::serve(
         host.clone(),
         listener,
-        shutdown_signal(),
+        async {
+            let stop = stop_signal().await;
+            tracing::info!("{}: no new runs; waiting for those in flight", stop.past());
+        },
         args.drain_timeout,
     )
     .await
@@ -439,27 +484,66 @@ async fn serve(args: ServeArgs) -> anyhow::Result<ExitCode> {
     Ok(ExitCode::SUCCESS)
 }
 
-/// SIGTERM (what orchestrators send) or Ctrl-C.
-async fn shutdown_signal() {
+/// A request to stop: Ctrl-C, or SIGTERM (what orchestrators, `timeout` and CI send).
+#[derive(Clone, Copy)]
+enum Stop {
+    Interrupt,
+    Terminate,
+}
+
+impl Stop {
+    fn past(self) -> &'static str {
+        match self {
+            Stop::Interrupt => "interrupted",
+            Stop::Terminate => "terminated",
+        }
+    }
+
+    fn exit_code(self) -> u8 {
+        match self {
+            Stop::Interrupt => EXIT_INTERRUPTED,
+            Stop::Terminate => EXIT_TERMINATED,
+        }
+    }
+}
+
+/// Completes at the first Ctrl-C or SIGTERM; a second one then ends the
+/// process at once, whatever it is still waiting for (a hung collector, say).
+async fn stop_signal() -> Stop {
     #[cfg(unix)]
     {
-        let mut terminate =
-            match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
-                Ok(terminate) => terminate,
-                Err(error) => {
-                    tracing::warn!("cannot watch for SIGTERM: {error}");
-                    let _ = tokio::signal::ctrl_c().await;
-                    return;
-                }
-            };
-        tokio::select! {
-            _ = terminate.recv() => {}
-            _ = tokio::signal::ctrl_c() => {}
+        use tokio::signal::unix::{SignalKind, signal};
+        match (
+            signal(SignalKind::interrupt()),
+            signal(SignalKind::terminate()),
+        ) {
+            (Ok(mut interrupt), Ok(mut terminate)) => {
+                let stop = tokio::select! {
+                    _ = interrupt.recv() => Stop::Interrupt,
+                    _ = terminate.recv() => Stop::Terminate,
+                };
+                tokio::spawn(async move {
+                    tokio::select! {
+                        _ = interrupt.recv() => {}
+                        _ = terminate.recv() => {}
+                    }
+                    eprintln!("glassbox: {} again; exiting without waiting", stop.past());
+                    std::process::exit(i32::from(stop.exit_code()));
+                });
+                stop
+            }
+            (Err(error), _) | (_, Err(error)) => {
+                tracing::warn!("cannot watch for SIGTERM: {error}");
+                let _ = tokio::signal::ctrl_c().await;
+                Stop::Interrupt
+            }
         }
     }
     #[cfg(not(unix))]
-    let _ = tokio::signal::ctrl_c().await;
-    tracing::info!("shutting down: no new runs; waiting for those in flight");
+    {
+        let _ = tokio::signal::ctrl_c().await;
+        Stop::Interrupt
+    }
 }
 
 /// Everything that can fail before the agent starts: input, components, provider, telemetry.
@@ -553,14 +637,18 @@ fn read_input(input: Option<&str>) -> anyhow::Result<String> {
     if let Some(input) = input {
         return Ok(input.to_owned());
     }
-    let mut stdin = std::io::stdin();
+    let stdin = std::io::stdin();
     if stdin.is_terminal() {
         bail!("no input: pass --input TEXT or pipe it on stdin");
     }
     let mut text = String::new();
     stdin
+        .take(MAX_STDIN_INPUT + 1)
         .read_to_string(&mut text)
         .context("cannot read the input from stdin")?;
+    if text.len() as u64 > MAX_STDIN_INPUT {
+        bail!("the input on stdin is over the limit of {MAX_STDIN_INPUT} bytes");
+    }
     if text.trim().is_empty() {
         bail!("no input: stdin was empty");
     }

@@ -6,6 +6,7 @@
 //! Relative paths are relative to the manifest's directory.
 
 use crate::agents::{AgentGrant, RemoteAgent};
+use crate::files::{MAX_SETTINGS_FILE, read_text_bounded};
 use crate::llm::{LlmSettings, ModelGrant, Price, Prices, ProviderKind, ProviderSettings};
 use crate::sandbox::{Budget, DirGrant, HostPattern, Limits, Policy};
 use crate::tools::{PluginSpec, plugin_files};
@@ -268,10 +269,11 @@ impl LlmSection {
 impl Manifest {
     /// Reads and checks the manifest at `path`.
     pub fn load(path: &Path) -> Result<Self, ManifestError> {
-        let text = std::fs::read_to_string(path).map_err(|source| ManifestError::Read {
-            path: path.into(),
-            source,
-        })?;
+        let text =
+            read_text_bounded(path, MAX_SETTINGS_FILE).map_err(|source| ManifestError::Read {
+                path: path.into(),
+                source,
+            })?;
         Self::parse(&text, path)
     }
 

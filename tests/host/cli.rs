@@ -6,6 +6,7 @@ use crate::support::otlp::{Receiver, hex, string};
 use crate::support::{artifacts, assert_strings, only, workflow_manifest};
 use glassbox::telemetry::OtlpProtocol;
 use opentelemetry_proto::tonic::trace::v1::Span;
+use std::path::Path;
 use std::process::{Command, Output};
 
 const QUESTION: &str =
@@ -368,19 +369,17 @@ fn guest_output_goes_to_the_host_log_tagged_with_the_component() {
     );
 }
 
-#[tokio::test(flavor = "multi_thread")]
-async fn ctrl_c_stops_the_run_and_still_exports_its_trace() {
-    let llm = MockLlm::start(vec![Reply::Hang]).await;
-    let receiver = Receiver::start(OtlpProtocol::Grpc).await;
+/// Starts the demo against a model that never answers, exporting to
+/// `endpoint` over gRPC, and returns it once the model call is in flight.
+async fn demo_waiting_on_the_model(llm: &MockLlm, endpoint: &str) -> std::process::Child {
     let child = demo(&mut glassbox())
         .env("OPENAI_BASE_URL", &llm.base_url)
-        .env("OTEL_EXPORTER_OTLP_ENDPOINT", receiver.endpoint())
+        .env("OTEL_EXPORTER_OTLP_ENDPOINT", endpoint)
         .env("OTEL_EXPORTER_OTLP_PROTOCOL", "grpc")
         .stdout(std::process::Stdio::piped())
         .stderr(std::process::Stdio::piped())
         .spawn()
         .unwrap();
-    // Interrupt once the model call is in flight.
     let waiting_since = std::time::Instant::now();
     while llm.received().is_empty() {
         assert!(
@@ -389,33 +388,156 @@ async fn ctrl_c_stops_the_run_and_still_exports_its_trace() {
         );
         tokio::time::sleep(std::time::Duration::from_millis(20)).await;
     }
-    let interrupted = Command::new("kill")
-        .args(["-INT", &child.id().to_string()])
+    child
+}
+
+fn signal(child: &std::process::Child, signal: &str) {
+    let sent = Command::new("kill")
+        .args([signal, &child.id().to_string()])
         .status()
         .unwrap();
-    assert!(interrupted.success());
+    assert!(sent.success());
+}
+
+/// Ctrl-C and SIGTERM (what `timeout`, CI and Kubernetes send) both stop the
+/// run, export its trace and say so, each with its exit code.
+#[tokio::test(flavor = "multi_thread")]
+async fn ctrl_c_stops_the_run_and_still_exports_its_trace() {
+    for (sent, code, said) in [("-INT", 130, "interrupted"), ("-TERM", 143, "terminated")] {
+        let llm = MockLlm::start(vec![Reply::Hang]).await;
+        let receiver = Receiver::start(OtlpProtocol::Grpc).await;
+        let child = demo_waiting_on_the_model(&llm, receiver.endpoint()).await;
+        signal(&child, sent);
+        let output = tokio::task::spawn_blocking(move || child.wait_with_output().unwrap())
+            .await
+            .unwrap();
+        let stderr = text(&output.stderr);
+        assert_eq!(output.status.code(), Some(code), "{stderr}");
+        assert!(
+            stderr.contains(&format!("{said}; the trace so far was exported")),
+            "{stderr}"
+        );
+
+        let spans = receiver.spans();
+        let names: Vec<&str> = spans.iter().map(|s| s.name.as_str()).collect();
+        for name in ["invoke_agent react-agent", "react.step", "chat gpt-4o-mini"] {
+            assert!(names.contains(&name), "{name} was not exported: {names:?}");
+        }
+        for span in spans.iter().filter(|s| s.name != "react.step") {
+            assert_eq!(
+                string(&span.attributes, "error.type").as_deref(),
+                Some("cancelled"),
+                "{}",
+                span.name
+            );
+        }
+    }
+}
+
+/// A collector that accepts connections and never answers.
+fn hung_collector() -> (std::net::TcpListener, String) {
+    let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    let endpoint = format!("http://{}", listener.local_addr().unwrap());
+    (listener, endpoint)
+}
+
+/// Stopped while its trace is stuck on a hung collector, a second signal
+/// ends the run at once instead of after every export has timed out.
+#[tokio::test(flavor = "multi_thread")]
+async fn a_second_signal_ends_a_run_stuck_exporting() {
+    let llm = MockLlm::start(vec![Reply::Hang]).await;
+    let (_collector, endpoint) = hung_collector();
+    let child = demo_waiting_on_the_model(&llm, &endpoint).await;
+    signal(&child, "-TERM");
+    tokio::time::sleep(std::time::Duration::from_millis(300)).await;
+    let second = std::time::Instant::now();
+    signal(&child, "-TERM");
     let output = tokio::task::spawn_blocking(move || child.wait_with_output().unwrap())
         .await
         .unwrap();
     let stderr = text(&output.stderr);
-    assert_eq!(output.status.code(), Some(130), "{stderr}");
+    assert_eq!(output.status.code(), Some(143), "{stderr}");
     assert!(
-        stderr.contains("interrupted; the trace so far was exported"),
+        stderr.contains("glassbox: terminated again; exiting without waiting"),
         "{stderr}"
     );
+    assert!(
+        second.elapsed() < std::time::Duration::from_secs(4),
+        "the exports' own timeouts were waited out: {stderr}"
+    );
+}
 
-    let spans = receiver.spans();
-    let names: Vec<&str> = spans.iter().map(|s| s.name.as_str()).collect();
-    for name in ["invoke_agent react-agent", "react.step", "chat gpt-4o-mini"] {
-        assert!(names.contains(&name), "{name} was not exported: {names:?}");
-    }
-    for span in spans.iter().filter(|s| s.name != "react.step") {
-        assert_eq!(
-            string(&span.attributes, "error.type").as_deref(),
-            Some("cancelled"),
-            "{}",
-            span.name
+/// With its collector down or hung, a run's exit warning says how many spans
+/// were lost and why, not only the last error.
+#[tokio::test(flavor = "multi_thread")]
+async fn the_exit_warning_counts_the_spans_a_dead_or_hung_collector_cost() {
+    let closed = {
+        let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+        format!("http://{}", listener.local_addr().unwrap())
+    };
+    let (_collector, hung) = hung_collector();
+    for (endpoint, lost) in [
+        (
+            closed.as_str(),
+            "10 spans were not delivered (0 on a full queue, 10 in 1 failed exports); the last failure: ",
+        ),
+        (
+            hung.as_str(),
+            "10 spans were not delivered (0 on a full queue, 0 in 0 failed exports, 10 still waiting when the exporter did not finish within 5s)",
+        ),
+    ] {
+        let output = demo(&mut glassbox())
+            .env("OTEL_EXPORTER_OTLP_TRACES_ENDPOINT", endpoint)
+            .env("OTEL_EXPORTER_OTLP_PROTOCOL", "grpc")
+            .output()
+            .unwrap();
+        let stderr = text(&output.stderr);
+        assert!(
+            output.status.success(),
+            "a collector costs no run: {stderr}"
         );
+        assert!(
+            stderr.contains(&format!(
+                "glassbox: warning: exporting telemetry failed: traces: {lost}"
+            )),
+            "{endpoint}: {stderr}"
+        );
+    }
+}
+
+/// A malformed OTLP endpoint, from the flag or any of the variables, is bad
+/// usage named as such, for `run` and `serve` alike: never a panic.
+#[test]
+fn a_malformed_otlp_endpoint_is_a_usage_error() {
+    for endpoint in ["localhost:4318", "garbage", "http://[::1:4318"] {
+        let output = demo(&mut glassbox())
+            .args(["--otlp-endpoint", endpoint])
+            .output()
+            .unwrap();
+        assert_eq!(
+            expect_failure(&output, 2),
+            format!(
+                "glassbox: error: --otlp-endpoint: `{endpoint}` is not an http(s) URL such as `http://localhost:4318`"
+            )
+        );
+        for variable in [
+            "OTEL_EXPORTER_OTLP_ENDPOINT",
+            "OTEL_EXPORTER_OTLP_TRACES_ENDPOINT",
+            "OTEL_EXPORTER_OTLP_METRICS_ENDPOINT",
+            "OTEL_EXPORTER_OTLP_LOGS_ENDPOINT",
+        ] {
+            let output = glassbox()
+                .args(["serve", artifacts::REACT_AGENT, "--listen", "127.0.0.1:0"])
+                .env(variable, endpoint)
+                .output()
+                .unwrap();
+            assert_eq!(
+                expect_failure(&output, 2),
+                format!(
+                    "glassbox: error: {variable}: `{endpoint}` is not an http(s) URL such as `http://localhost:4318`"
+                )
+            );
+        }
     }
 }
 
@@ -793,5 +915,83 @@ async fn the_planner_example_delegates_to_two_workers_in_one_workflow_trace() {
     assert_eq!(
         string(&planner.attributes, "gen_ai.conversation.id").as_deref(),
         Some("trip-42")
+    );
+}
+
+/// Files named on the command line are read only when they are regular
+/// files of a sensible size: `/dev/zero` and a FIFO get a clear error at once
+/// instead of growing the process or blocking it.
+#[test]
+fn special_and_oversized_input_files_are_refused() {
+    let dir = tempfile::tempdir().unwrap();
+    let fifo = dir.path().join("fifo");
+    assert!(
+        Command::new("mkfifo")
+            .arg(&fifo)
+            .status()
+            .unwrap()
+            .success()
+    );
+    let huge = dir.path().join("huge.toml");
+    std::fs::File::create(&huge)
+        .unwrap()
+        .set_len(17 * 1024 * 1024)
+        .unwrap();
+    for special in [Path::new("/dev/zero"), fifo.as_path()] {
+        let name = special.display();
+        for (flag, says) in [
+            (
+                "--manifest",
+                format!("{name}: cannot read: it is not a regular file (a FIFO, socket or device)"),
+            ),
+            (
+                "--script",
+                format!("script {name}: it is not a regular file (a FIFO, socket or device)"),
+            ),
+            (
+                "--replay",
+                format!("cassette {name}: it is not a regular file (a FIFO, socket or device)"),
+            ),
+            (
+                "--prices",
+                format!("price file {name}: it is not a regular file (a FIFO, socket or device)"),
+            ),
+            (
+                "--tool",
+                format!("{name}: cannot read: it is not a regular file (a FIFO, socket or device)"),
+            ),
+        ] {
+            let mut command = glassbox();
+            command.arg("run");
+            if flag != "--manifest" {
+                command.arg(artifacts::REACT_AGENT);
+            }
+            if flag == "--script" {
+                command.args(["--llm", "scripted"]);
+            }
+            let output = command
+                .arg(flag)
+                .arg(special)
+                .args(["--input", "hello"])
+                .output()
+                .unwrap();
+            assert_eq!(
+                expect_failure(&output, 2),
+                format!("glassbox: error: {says}"),
+                "{flag}"
+            );
+        }
+    }
+    let output = glassbox()
+        .args(["run", "--input", "hello", "--manifest"])
+        .arg(&huge)
+        .output()
+        .unwrap();
+    assert_eq!(
+        expect_failure(&output, 2),
+        format!(
+            "glassbox: error: {}: cannot read: it holds 17.0 MiB, over the limit of 16.0 MiB",
+            huge.display()
+        )
     );
 }

@@ -67,6 +67,13 @@ async fn a_collector_that_is_down_costs_spans_that_are_counted() {
             .starts_with("exporting telemetry failed: traces:"),
         "{error}"
     );
+    let failures = host.runtime.telemetry().export_stats().export_failures;
+    assert!(
+        error.to_string().contains(&format!(
+            "traces: 30 spans were not delivered (0 on a full queue, 30 in {failures} failed exports); the last failure: "
+        )),
+        "the count and the cause, not the cause alone: {error}"
+    );
 
     let receiver = &host.receiver;
     assert!(receiver.spans().is_empty());
@@ -142,5 +149,25 @@ async fn a_healthy_collector_gets_every_span_and_a_zero_drop_count() {
         total(receiver, "glassbox.telemetry.export.attempts"),
         1,
         "one batch, sent at shutdown"
+    );
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn a_collector_that_hangs_at_exit_costs_spans_that_are_counted() {
+    let receiver = Receiver::start(OtlpProtocol::Grpc).await;
+    receiver.set_intake(Intake::Slow(Duration::from_secs(60)));
+    let batch = BatchSettings {
+        export_timeout: Duration::from_secs(30),
+        ..BatchSettings::default()
+    };
+    let host = host(receiver, batch).await;
+    run_demo(&host, 2).await;
+    let error = host.shut_down().await.unwrap_err();
+    assert!(
+        error.to_string().contains(
+            "traces: 20 spans were not delivered (0 on a full queue, 0 in 0 failed exports, \
+             20 still waiting when the exporter did not finish within 5s)"
+        ),
+        "{error}"
     );
 }

@@ -6,6 +6,7 @@
 
 use super::model::*;
 use super::{LlmProvider, SharedProvider};
+use crate::files::{MAX_CASSETTE, read_text_bounded};
 use futures_util::StreamExt;
 use serde::{Deserialize, Serialize};
 use std::io::Write;
@@ -142,7 +143,7 @@ pub struct Cassette {
 
 impl Cassette {
     pub fn load(path: &Path) -> Result<Arc<Self>, CassetteError> {
-        let text = std::fs::read_to_string(path).map_err(|source| CassetteError::Io {
+        let text = read_text_bounded(path, MAX_CASSETTE).map_err(|source| CassetteError::Io {
             path: path.into(),
             source,
         })?;

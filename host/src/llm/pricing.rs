@@ -3,6 +3,7 @@
 //! override. A model without a known price has no cost: never a made-up one.
 
 use super::Usage;
+use crate::files::{MAX_SETTINGS_FILE, read_text_bounded};
 use serde::Deserialize;
 use std::collections::HashMap;
 use std::path::{Path, PathBuf};
@@ -59,7 +60,7 @@ impl Prices {
             path: path.into(),
             reason,
         };
-        let text = std::fs::read_to_string(path).map_err(|e| error(e.to_string()))?;
+        let text = read_text_bounded(path, MAX_SETTINGS_FILE).map_err(|e| error(e.to_string()))?;
         let file: PriceFile = toml::from_str(&text).map_err(|e| error(e.to_string()))?;
         Ok(Prices(file.models))
     }

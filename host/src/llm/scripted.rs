@@ -3,6 +3,7 @@
 //! for the format.
 
 use super::model::*;
+use crate::files::{MAX_SETTINGS_FILE, read_text_bounded};
 use serde::Deserialize;
 use std::path::Path;
 
@@ -73,7 +74,7 @@ impl ScriptedProvider {
 
     pub fn from_file(path: &Path) -> Result<Self, ScriptError> {
         let origin = path.display().to_string();
-        let text = std::fs::read_to_string(path).map_err(|e| ScriptError {
+        let text = read_text_bounded(path, MAX_SETTINGS_FILE).map_err(|e| ScriptError {
             origin: origin.clone(),
             reason: e.to_string(),
         })?;

@@ -9,6 +9,7 @@ use super::pooling::PoolingConfig;
 use super::state::{StoreState, link, new_store};
 use crate::agents::{AgentGrant, DuplicateAgent};
 use crate::bindings::tool_plugin::ToolPluginPre;
+use crate::files::{MAX_COMPONENT, read_bounded};
 use crate::manifest::{AgentDecl, AgentSpec, Manifest};
 use crate::sandbox::{Fault, Policy, guard};
 use crate::text::{error_chain, list_or_none};
@@ -307,7 +308,7 @@ impl Loader {
         world: World,
         typed: impl FnOnce(InstancePre<StoreState>) -> wasmtime::Result<P>,
     ) -> Result<(Arc<str>, P), LoadError> {
-        let bytes = std::fs::read(path).map_err(|source| LoadError::Read {
+        let bytes = read_bounded(path, MAX_COMPONENT).map_err(|source| LoadError::Read {
             path: path.into(),
             source,
         })?;

@@ -134,6 +134,19 @@ impl TelemetryConfig {
                 })
                 .transpose()?,
         };
+        if let Some(endpoint) = &overrides.endpoint {
+            check_endpoint("--otlp-endpoint", endpoint)?;
+        }
+        for name in [
+            "OTEL_EXPORTER_OTLP_ENDPOINT",
+            "OTEL_EXPORTER_OTLP_TRACES_ENDPOINT",
+            "OTEL_EXPORTER_OTLP_METRICS_ENDPOINT",
+            "OTEL_EXPORTER_OTLP_LOGS_ENDPOINT",
+        ] {
+            if let Some(endpoint) = var(name) {
+                check_endpoint(name, &endpoint)?;
+            }
+        }
         let mut target = match &overrides.endpoint {
             // The specification's default protocol is http/protobuf.
             Some(endpoint) => OtlpTarget::new(
@@ -177,6 +190,20 @@ impl TelemetryConfig {
     }
 }
 
+/// An OTLP endpoint must be an http(s) URL with a host: the exporters take
+/// anything else without complaint and fail only when they first export.
+fn check_endpoint(name: &str, endpoint: &str) -> Result<(), String> {
+    let usable = url::Url::parse(endpoint.trim())
+        .is_ok_and(|url| matches!(url.scheme(), "http" | "https") && url.has_host());
+    if usable {
+        Ok(())
+    } else {
+        Err(format!(
+            "{name}: `{endpoint}` is not an http(s) URL such as `http://localhost:4318`"
+        ))
+    }
+}
+
 /// `otlp` (or unset) exports the signal, `none` does not; nothing else is supported.
 fn exporter_enabled(var: &impl Fn(&str) -> Option<String>, name: &str) -> Result<bool, String> {
     match var(name).as_deref().map(str::trim) {
@@ -204,6 +231,46 @@ mod tests {
             },
             &overrides,
         )
+    }
+
+    #[test]
+    fn a_malformed_endpoint_is_refused_naming_where_it_came_from() {
+        for endpoint in [
+            "localhost:4318",
+            "garbage",
+            "http://[::1:4318",
+            "ftp://collector",
+            "",
+        ] {
+            for name in [
+                "OTEL_EXPORTER_OTLP_ENDPOINT",
+                "OTEL_EXPORTER_OTLP_TRACES_ENDPOINT",
+                "OTEL_EXPORTER_OTLP_METRICS_ENDPOINT",
+                "OTEL_EXPORTER_OTLP_LOGS_ENDPOINT",
+            ] {
+                let error = config(&[(name, endpoint)], TelemetryOverrides::default()).unwrap_err();
+                assert_eq!(
+                    error,
+                    format!(
+                        "{name}: `{endpoint}` is not an http(s) URL such as `http://localhost:4318`"
+                    )
+                );
+            }
+            let flag = TelemetryOverrides {
+                endpoint: Some(endpoint.into()),
+                ..TelemetryOverrides::default()
+            };
+            assert!(
+                config(&[], flag)
+                    .unwrap_err()
+                    .starts_with("--otlp-endpoint: ")
+            );
+        }
+        let fine = TelemetryOverrides {
+            endpoint: Some("https://[::1]:4318".into()),
+            ..TelemetryOverrides::default()
+        };
+        assert!(config(&[], fine).is_ok());
     }
 
     #[test]

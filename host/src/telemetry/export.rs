@@ -8,16 +8,22 @@
 //! could not see what it was missing; this one is configured by the same
 //! `OTEL_BSP_*` variables.
 
-use crossbeam_channel::{Receiver, RecvTimeoutError, Sender, TrySendError};
+use crossbeam_channel::{Receiver, RecvTimeoutError, Sender};
 use futures_util::future::{Either, select};
 use opentelemetry::Context;
 use opentelemetry_sdk::Resource;
 use opentelemetry_sdk::error::{OTelSdkError, OTelSdkResult};
 use opentelemetry_sdk::trace::{Span, SpanData, SpanExporter, SpanProcessor};
-use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicU64, AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex};
 use std::thread::JoinHandle;
 use std::time::{Duration, Instant};
+
+/// The most spans the export queue may hold, whatever `OTEL_BSP_MAX_QUEUE_SIZE`
+/// says: about 370 bytes each, so a full queue of this size holds about 390 MB.
+pub const MAX_QUEUE_SIZE: usize = 1 << 20;
+/// Batches larger than this still go out whole, but their buffer grows as they fill.
+const BATCH_PREALLOCATION: usize = 512;
 
 /// How spans are batched for export, from the `OTEL_BSP_*` variables.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -70,6 +76,12 @@ impl BatchSettings {
             export_timeout: number("OTEL_BSP_EXPORT_TIMEOUT")?
                 .map_or(defaults.export_timeout, Duration::from_millis),
         };
+        if settings.max_queue_size > MAX_QUEUE_SIZE {
+            return Err(format!(
+                "OTEL_BSP_MAX_QUEUE_SIZE ({}) is more than the {MAX_QUEUE_SIZE} spans the host holds at most",
+                settings.max_queue_size
+            ));
+        }
         if settings.max_export_batch_size > settings.max_queue_size {
             return Err(format!(
                 "OTEL_BSP_MAX_EXPORT_BATCH_SIZE ({}) is more than OTEL_BSP_MAX_QUEUE_SIZE ({})",
@@ -83,15 +95,33 @@ impl BatchSettings {
 /// What happened to every span that ended, and to every export request.
 #[derive(Debug, Default)]
 pub(crate) struct ExportCounts {
+    /// Spans taken into the queue.
+    pub queued: AtomicU64,
     pub exported: AtomicU64,
     pub dropped_queue_full: AtomicU64,
     pub dropped_export_failed: AtomicU64,
     pub dropped_after_shutdown: AtomicU64,
     pub export_attempts: AtomicU64,
     pub export_failures: AtomicU64,
+    /// What shutdown found lost, in words, for the host's own report: the
+    /// SDK wraps processors' errors in its own text.
+    lost_at_shutdown: Mutex<Option<String>>,
 }
 
 impl ExportCounts {
+    /// What shutdown found lost, if it lost anything.
+    pub fn lost_at_shutdown(&self) -> Option<String> {
+        self.lost_at_shutdown.lock().ok()?.clone()
+    }
+
+    /// Keeps `report` for [`ExportCounts::lost_at_shutdown`] and turns it into the processor's error.
+    fn report_loss(&self, report: String) -> OTelSdkError {
+        if let Ok(mut kept) = self.lost_at_shutdown.lock() {
+            *kept = Some(report.clone());
+        }
+        OTelSdkError::InternalFailure(report)
+    }
+
     fn add(counter: &AtomicU64, n: usize) {
         counter.fetch_add(n as u64, Ordering::Relaxed);
     }
@@ -130,6 +160,46 @@ impl ExportStats {
     }
 }
 
+impl ExportCounts {
+    /// Spans queued but neither exported nor dropped yet: waiting in the
+    /// queue, or in a batch being exported.
+    fn pending(&self) -> u64 {
+        let settled = Self::get(&self.exported) + Self::get(&self.dropped_export_failed);
+        Self::get(&self.queued).saturating_sub(settled)
+    }
+
+    /// What was lost, by reason, with `unfinished` spans still pending at the
+    /// end and `cause`, the last failure, if any; `None` when nothing was lost.
+    fn losses(&self, unfinished: Option<(u64, Duration)>, cause: Option<&str>) -> Option<String> {
+        let stats = self.snapshot();
+        let pending = unfinished.map_or(0, |(pending, _)| pending);
+        if stats.dropped() + pending == 0 {
+            return None;
+        }
+        let mut reasons = vec![format!(
+            "{} on a full queue, {} in {} failed exports",
+            stats.dropped_queue_full, stats.dropped_export_failed, stats.export_failures
+        )];
+        if let Some((pending, timeout)) = unfinished.filter(|(pending, _)| *pending > 0) {
+            reasons.push(format!(
+                "{pending} still waiting when the exporter did not finish within {}",
+                humantime::format_duration(timeout)
+            ));
+        }
+        if stats.dropped_after_shutdown > 0 {
+            reasons.push(format!("{} after shutdown", stats.dropped_after_shutdown));
+        }
+        let cause = cause
+            .map(|cause| format!("; the last failure: {cause}"))
+            .unwrap_or_default();
+        Some(format!(
+            "{} spans were not delivered ({}){cause}",
+            stats.dropped() + pending,
+            reasons.join(", ")
+        ))
+    }
+}
+
 enum Control {
     /// A full batch is waiting.
     BatchReady,
@@ -142,6 +212,8 @@ enum Control {
 #[derive(Debug)]
 pub(crate) struct BoundedBatchProcessor {
     spans: Sender<SpanData>,
+    /// Spans in the queue, reserved before sending so the bound is exact.
+    queued: Arc<AtomicUsize>,
     control: Sender<Control>,
     /// Set while a [`Control::BatchReady`] is unanswered, so only one is sent.
     batch_signalled: Arc<AtomicBool>,
@@ -156,17 +228,25 @@ impl BoundedBatchProcessor {
         settings: BatchSettings,
         counts: Arc<ExportCounts>,
     ) -> Self {
-        let (spans, queued) = crossbeam_channel::bounded(settings.max_queue_size);
+        // Unbounded in the channel, bounded by `queued`: the queue takes
+        // memory as it fills, not all at start.
+        let (spans, receiver) = crossbeam_channel::unbounded();
+        let queued = Arc::new(AtomicUsize::new(0));
         let (control, commands) = crossbeam_channel::unbounded();
         let batch_signalled = Arc::new(AtomicBool::new(false));
         let worker = Worker {
             batch_signalled: batch_signalled.clone(),
             exporter,
-            spans: queued,
+            spans: Queue {
+                receiver,
+                queued: queued.clone(),
+            },
             commands,
             settings,
             counts: counts.clone(),
-            batch: Vec::with_capacity(settings.max_export_batch_size),
+            batch: Vec::new(),
+            last_failure: None,
+            failing_since: None,
         };
         let handle = std::thread::Builder::new()
             .name("glassbox-span-export".into())
@@ -175,6 +255,7 @@ impl BoundedBatchProcessor {
             .ok();
         BoundedBatchProcessor {
             spans,
+            queued,
             control,
             batch_signalled,
             worker: Mutex::new(handle),
@@ -204,26 +285,30 @@ impl SpanProcessor for BoundedBatchProcessor {
     fn on_start(&self, _span: &mut Span, _cx: &Context) {}
 
     fn on_end(&self, span: SpanData) {
-        match self.spans.try_send(span) {
-            // The worker sleeps until a batch is due or full: waking it for
-            // every span would cost a system call per span.
-            Ok(()) => {
-                if self.spans.len() >= self.settings.max_export_batch_size
-                    && !self.batch_signalled.swap(true, Ordering::AcqRel)
-                {
-                    let _ = self.control.send(Control::BatchReady);
-                }
-            }
-            Err(TrySendError::Full(_)) => ExportCounts::add(&self.counts.dropped_queue_full, 1),
-            Err(TrySendError::Disconnected(_)) => {
-                ExportCounts::add(&self.counts.dropped_after_shutdown, 1)
-            }
+        let queued = self.queued.fetch_add(1, Ordering::AcqRel);
+        if queued >= self.settings.max_queue_size {
+            self.queued.fetch_sub(1, Ordering::AcqRel);
+            ExportCounts::add(&self.counts.dropped_queue_full, 1);
+            return;
+        }
+        if self.spans.send(span).is_err() {
+            self.queued.fetch_sub(1, Ordering::AcqRel);
+            ExportCounts::add(&self.counts.dropped_after_shutdown, 1);
+            return;
+        }
+        ExportCounts::add(&self.counts.queued, 1);
+        // The worker sleeps until a batch is due or full: waking it for
+        // every span would cost a system call per span.
+        if queued + 1 >= self.settings.max_export_batch_size
+            && !self.batch_signalled.swap(true, Ordering::AcqRel)
+        {
+            let _ = self.control.send(Control::BatchReady);
         }
     }
 
     fn force_flush(&self) -> OTelSdkResult {
         // Each queued batch may take the export timeout.
-        let batches = self.spans.len() / self.settings.max_export_batch_size + 1;
+        let batches = self.queued.load(Ordering::Acquire) / self.settings.max_export_batch_size + 1;
         self.ask(
             Control::Flush,
             self.settings.export_timeout * batches as u32,
@@ -232,10 +317,25 @@ impl SpanProcessor for BoundedBatchProcessor {
 
     fn shutdown_with_timeout(&self, timeout: Duration) -> OTelSdkResult {
         let result = self.ask(Control::Shutdown, timeout);
-        if result.is_ok()
-            && let Some(worker) = self.worker.lock().ok().and_then(|mut w| w.take())
-        {
-            let _ = worker.join();
+        match &result {
+            // The worker is stuck in an export: whatever it still holds is lost
+            // when the process ends, and the error says how much.
+            Err(OTelSdkError::Timeout(_)) => {
+                let unfinished = (self.counts.pending(), timeout);
+                let losses = self.counts.losses(Some(unfinished), None);
+                return Err(self.counts.report_loss(losses.unwrap_or_else(|| {
+                    format!(
+                        "the exporter did not finish within {}",
+                        humantime::format_duration(timeout)
+                    )
+                })));
+            }
+            Ok(()) => {
+                if let Some(worker) = self.worker.lock().ok().and_then(|mut w| w.take()) {
+                    let _ = worker.join();
+                }
+            }
+            Err(_) => {}
         }
         result
     }
@@ -245,15 +345,39 @@ impl SpanProcessor for BoundedBatchProcessor {
     }
 }
 
+/// The receiving end of the span queue.
+struct Queue {
+    receiver: Receiver<SpanData>,
+    queued: Arc<AtomicUsize>,
+}
+
+impl Queue {
+    fn len(&self) -> usize {
+        self.queued.load(Ordering::Acquire)
+    }
+
+    /// Takes up to `most` spans without waiting.
+    fn take(&self, most: usize) -> impl Iterator<Item = SpanData> + '_ {
+        self.receiver.try_iter().take(most).inspect(|_| {
+            self.queued.fetch_sub(1, Ordering::AcqRel);
+        })
+    }
+}
+
 /// The export thread's state.
 struct Worker<E> {
     exporter: E,
     batch_signalled: Arc<AtomicBool>,
-    spans: Receiver<SpanData>,
+    spans: Queue,
     commands: Receiver<Control>,
     settings: BatchSettings,
     counts: Arc<ExportCounts>,
     batch: Vec<SpanData>,
+    /// Why the last export failed, for the report at shutdown.
+    last_failure: Option<String>,
+    /// Exports failed in a row: the first is logged, the rest only counted
+    /// until one succeeds, so a long outage does not flood the log.
+    failing_since: Option<(u64, u64)>,
 }
 
 impl<E: SpanExporter> Worker<E> {
@@ -268,11 +392,8 @@ impl<E: SpanExporter> Worker<E> {
                 Ok(Control::BatchReady) => {
                     self.batch_signalled.store(false, Ordering::Release);
                     while self.spans.len() >= self.settings.max_export_batch_size {
-                        self.batch.extend(
-                            self.spans
-                                .try_iter()
-                                .take(self.settings.max_export_batch_size),
-                        );
+                        let batch = self.spans.take(self.settings.max_export_batch_size);
+                        self.batch.extend(batch);
                         let _ = self.export();
                     }
                 }
@@ -284,7 +405,12 @@ impl<E: SpanExporter> Worker<E> {
                     let closed = self
                         .exporter
                         .shutdown_with_timeout(self.settings.export_timeout);
-                    let _ = reply.send(drained.and(closed).and(self.losses()));
+                    // What was lost comes first: it is what the operator needs.
+                    let lost = match self.counts.losses(None, self.last_failure.as_deref()) {
+                        Some(losses) => Err(self.counts.report_loss(losses)),
+                        None => Ok(()),
+                    };
+                    let _ = reply.send(lost.and(drained).and(closed));
                     return;
                 }
                 Ok(Control::Resource(resource)) => self.exporter.set_resource(&resource),
@@ -298,29 +424,21 @@ impl<E: SpanExporter> Worker<E> {
         }
     }
 
-    /// An error naming the spans lost over the processor's life, if any were.
-    fn losses(&self) -> OTelSdkResult {
-        let stats = self.counts.snapshot();
-        if stats.dropped() == 0 {
-            return Ok(());
-        }
-        Err(OTelSdkError::InternalFailure(format!(
-            "{} spans were not delivered ({} on a full queue, {} in {} failed exports)",
-            stats.dropped(),
-            stats.dropped_queue_full,
-            stats.dropped_export_failed,
-            stats.export_failures
-        )))
-    }
-
     /// Exports every span queued when called, batch by batch; spans that end
     /// meanwhile wait for the next batch, so a busy host cannot keep a flush going.
     fn drain(&mut self) -> OTelSdkResult {
         let mut result = Ok(());
-        let queued = self.spans.len();
-        let spans = self.spans.clone();
-        for span in spans.try_iter().take(queued) {
-            self.batch.push(span);
+        let mut left = self.spans.len();
+        while left > 0 {
+            let most = left.min(self.settings.max_export_batch_size - self.batch.len());
+            let before = self.batch.len();
+            let batch = self.spans.take(most);
+            self.batch.extend(batch);
+            let taken = self.batch.len() - before;
+            if taken == 0 {
+                break;
+            }
+            left -= taken;
             if self.batch.len() >= self.settings.max_export_batch_size {
                 result = result.and(self.export());
             }
@@ -335,7 +453,7 @@ impl<E: SpanExporter> Worker<E> {
         }
         let batch = std::mem::replace(
             &mut self.batch,
-            Vec::with_capacity(self.settings.max_export_batch_size),
+            Vec::with_capacity(self.settings.max_export_batch_size.min(BATCH_PREALLOCATION)),
         );
         let size = batch.len();
         ExportCounts::add(&self.counts.export_attempts, 1);
@@ -346,11 +464,30 @@ impl<E: SpanExporter> Worker<E> {
             Either::Right(_) => Err(OTelSdkError::Timeout(self.settings.export_timeout)),
         };
         match &result {
-            Ok(()) => ExportCounts::add(&self.counts.exported, size),
+            Ok(()) => {
+                ExportCounts::add(&self.counts.exported, size);
+                if let Some((failures, spans)) = self.failing_since.take() {
+                    tracing::info!(
+                        "span export recovered after {failures} failed exports ({spans} spans lost)"
+                    );
+                }
+            }
             Err(error) => {
                 ExportCounts::add(&self.counts.export_failures, 1);
                 ExportCounts::add(&self.counts.dropped_export_failed, size);
-                tracing::debug!("exporting {size} spans failed: {error}");
+                match &mut self.failing_since {
+                    None => {
+                        tracing::warn!(
+                            "exporting {size} spans failed: {error}; further failures are counted, not logged, until an export succeeds"
+                        );
+                        self.failing_since = Some((1, size as u64));
+                    }
+                    Some((failures, spans)) => {
+                        *failures += 1;
+                        *spans += size as u64;
+                    }
+                }
+                self.last_failure = Some(error.to_string());
             }
         }
         result
@@ -394,6 +531,14 @@ mod tests {
         assert_eq!(
             settings(&[("OTEL_BSP_MAX_QUEUE_SIZE", "0")]).unwrap_err(),
             "OTEL_BSP_MAX_QUEUE_SIZE=0 is not a positive whole number"
+        );
+        assert_eq!(
+            settings(&[("OTEL_BSP_MAX_QUEUE_SIZE", "18446744073709551615")]).unwrap_err(),
+            "OTEL_BSP_MAX_QUEUE_SIZE (18446744073709551615) is more than the 1048576 spans the host holds at most"
+        );
+        assert_eq!(
+            settings(&[("OTEL_BSP_MAX_QUEUE_SIZE", "99999999999999999999")]).unwrap_err(),
+            "OTEL_BSP_MAX_QUEUE_SIZE=99999999999999999999 is not a positive whole number"
         );
         assert_eq!(
             settings(&[("OTEL_BSP_MAX_QUEUE_SIZE", "100")]).unwrap_err(),

@@ -110,7 +110,7 @@ impl Telemetry {
         let content = ContentCapture::new(&config.content).map_err(TelemetryError::Config)?;
         let mut pipeline = Pipeline::new(resource(agent_name), config.batch);
         if config.disabled {
-            pipeline.tracer = pipeline.tracer.with_sampler(Sampler::AlwaysOff);
+            pipeline.tracer = std::mem::take(&mut pipeline.tracer).with_sampler(Sampler::AlwaysOff);
         }
         for sink in sinks {
             sink.attach(&mut pipeline)?;
@@ -252,7 +252,15 @@ impl Telemetry {
         };
         let failures: Vec<(&'static str, String)> = results
             .into_iter()
-            .filter_map(|(signal, result)| result.err().map(|e| (signal, e.to_string())))
+            .filter_map(|(signal, result)| {
+                let error = result.err()?;
+                // Lost spans, counted and explained, say more than the SDK's wrapping of them.
+                let reason = match signal {
+                    "traces" => self.export_counts.lost_at_shutdown(),
+                    _ => None,
+                };
+                Some((signal, reason.unwrap_or_else(|| error.to_string())))
+            })
             .collect();
         if failures.is_empty() {
             Ok(())

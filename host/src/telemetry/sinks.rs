@@ -69,9 +69,9 @@ impl Pipeline {
         }
     }
 
-    pub fn build(self) -> Built {
-        let tracer_provider = self.tracer.build();
-        let meter_provider = self.meter.build();
+    pub fn build(mut self) -> Built {
+        let tracer_provider = std::mem::take(&mut self.tracer).build();
+        let meter_provider = std::mem::take(&mut self.meter).build();
         // A meter provider without a reader refuses observable instruments, loudly.
         if self.spans_exported && self.metrics_read {
             observe_export(
@@ -82,11 +82,11 @@ impl Pipeline {
         Built {
             tracer_provider,
             meter_provider,
-            logger_provider: self.logger.build(),
-            export_counts: self.export_counts,
-            export_runtime: self.export_runtime,
-            prometheus: self.prometheus,
-            tree: self.tree,
+            logger_provider: std::mem::take(&mut self.logger).build(),
+            export_counts: self.export_counts.clone(),
+            export_runtime: self.export_runtime.take(),
+            prometheus: self.prometheus.take(),
+            tree: self.tree.take(),
         }
     }
 
@@ -104,6 +104,16 @@ impl Pipeline {
             self.export_runtime = Some(runtime);
         }
         Ok(self.export_runtime.as_ref().expect("started just above"))
+    }
+}
+
+impl Drop for Pipeline {
+    /// A pipeline dropped before it was built (a sink failed to attach) may
+    /// hold the export runtime, which must not block an async caller as it goes.
+    fn drop(&mut self) {
+        if let Some(runtime) = self.export_runtime.take() {
+            runtime.shutdown_background();
+        }
     }
 }
 
