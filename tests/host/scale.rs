@@ -3,13 +3,15 @@
 //! or too small for a policy says so.
 
 use crate::support::otlp::string;
-use crate::support::{Held, TestHost, artifacts, only, status};
+use crate::support::{Held, TestHost, artifacts, status};
+use glassbox::agents::AgentGrant;
 use glassbox::llm::{ChatRequest, ChatResponse, Endpoint, LlmError, LlmProvider, ScriptedProvider};
 use glassbox::sandbox::{Limits, Policy};
 use glassbox::telemetry::OtlpProtocol;
 use glassbox::tools::PluginSpec;
 use glassbox::{
-    AgentComponent, EngineConfig, Loader, PoolingConfig, RunError, RunRequest, ToolRegistry,
+    AgentComponent, AgentDirectory, AgentEntry, EngineConfig, Host, Loader, LocalAgent,
+    PoolingConfig, RunError, RunRequest, ToolRegistry,
 };
 use std::collections::HashMap;
 use std::sync::atomic::{AtomicUsize, Ordering};
@@ -33,19 +35,27 @@ fn pooled_engine() -> &'static Loader {
     })
 }
 
-/// A pool of one instance, each held to 64 MiB.
+/// A pool of two instances (one run and its tool call), each held to 64 MiB.
+fn two_slot_engine() -> &'static Loader {
+    static ENGINE: OnceLock<Loader> = OnceLock::new();
+    ENGINE.get_or_init(|| small_engine(2))
+}
+
+/// A pool of one instance, held to 64 MiB, for tests that never get to run.
 fn one_slot_engine() -> &'static Loader {
     static ENGINE: OnceLock<Loader> = OnceLock::new();
-    ENGINE.get_or_init(|| {
-        Loader::with_config(&EngineConfig {
-            pooling: Some(PoolingConfig {
-                instances: 1,
-                max_memory: SLOT_MEMORY,
-            }),
-            ..EngineConfig::default()
-        })
-        .unwrap()
+    ENGINE.get_or_init(|| small_engine(1))
+}
+
+fn small_engine(instances: u32) -> Loader {
+    Loader::with_config(&EngineConfig {
+        pooling: Some(PoolingConfig {
+            instances,
+            max_memory: SLOT_MEMORY,
+        }),
+        ..EngineConfig::default()
     })
+    .unwrap()
 }
 
 const SLOT_MEMORY: u64 = 64 * 1024 * 1024;
@@ -60,12 +70,25 @@ fn slot_policy() -> Policy {
     }
 }
 
+/// The test agent and tools on the two-slot engine, loaded once.
+async fn two_slot_host(llm: Arc<dyn LlmProvider>) -> TestHost {
+    static LOADED: OnceCell<(AgentComponent, ToolRegistry)> = OnceCell::const_new();
+    small_host(&LOADED, two_slot_engine(), llm).await
+}
+
 /// The test agent and tools on the one-slot engine, loaded once.
 async fn one_slot_host(llm: Arc<dyn LlmProvider>) -> TestHost {
     static LOADED: OnceCell<(AgentComponent, ToolRegistry)> = OnceCell::const_new();
-    let (agent, tools) = LOADED
+    small_host(&LOADED, one_slot_engine(), llm).await
+}
+
+async fn small_host(
+    loaded: &'static OnceCell<(AgentComponent, ToolRegistry)>,
+    engine: &'static Loader,
+    llm: Arc<dyn LlmProvider>,
+) -> TestHost {
+    let (agent, tools) = loaded
         .get_or_init(|| async {
-            let engine = one_slot_engine();
             let agent = engine
                 .load_agent_with(artifacts::TEST_AGENT.as_ref(), &slot_policy())
                 .await
@@ -177,62 +200,85 @@ async fn hundreds_of_runs_wait_on_the_model_at_once_on_two_threads() {
 }
 
 #[tokio::test(flavor = "multi_thread")]
-async fn a_full_pool_fails_the_run_or_the_tool_call_at_once_with_a_clear_error() {
+async fn a_full_pool_refuses_a_run_at_once_and_an_admitted_run_always_gets_its_tool() {
     let provider = Arc::new(Held::default());
-    let host = Arc::new(one_slot_host(provider.clone()).await);
+    let host = Arc::new(two_slot_host(provider.clone()).await);
     let slot_request = |input: &str| RunRequest {
         policy: slot_policy(),
         ..RunRequest::text(input)
     };
 
-    // The agent holds the only slot, so its tool cannot start.
+    // A run reserves its own slot and its tool call's, so the tool always starts.
     let answer = host
         .runtime
         .run(slot_request(r#"call shout {"words":"hi"}"#))
         .await
         .unwrap();
-    assert_eq!(
-        answer,
-        "limit exceeded: test_tools.wasm was stopped: the host is at capacity: maximum concurrent limit of 1 for component instances reached"
-    );
+    assert_eq!(answer, "ok: HI");
 
-    // A second run while the first waits on its model.
+    // A second run while the first waits on its model is refused before it
+    // starts, as worth retrying.
     let first = tokio::spawn({
         let host = host.clone();
         async move { host.runtime.run(slot_request("say hello")).await }
     });
     provider.until_waiting(1).await;
     let second = host.runtime.run(slot_request("say hello")).await;
-    assert!(
-        matches!(
-            &second,
-            Err(RunError::Stopped(glassbox::sandbox::Fault::AtCapacity(_)))
-        ),
-        "{second:?}"
+    let Err(RunError::Stopped(fault @ glassbox::sandbox::Fault::AtCapacity(_))) = &second else {
+        panic!("{second:?}");
+    };
+    assert_eq!(
+        fault.to_string(),
+        "the host is at capacity: the run may need 2 instances at once and 0 of the pool's 2 are free; retry later"
     );
     provider.release.notify_one();
     assert_eq!(first.await.unwrap().unwrap(), "ok: released");
+
+    // A run that may call an agent needs three: more than this pool has.
+    let calling = RunRequest {
+        policy: slot_policy().granting(AgentGrant(vec!["helper".into()])),
+        ..RunRequest::text("say hello")
+    };
+    let mut agents = AgentDirectory::default();
+    agents
+        .add(
+            "helper",
+            AgentEntry::Local(Box::new(LocalAgent {
+                component: host.runtime.agent().clone(),
+                policy: slot_policy(),
+                budget: Default::default(),
+            })),
+        )
+        .unwrap();
+    let with_helper = Host::builder(
+        host.runtime.agent().clone(),
+        provider.clone() as Arc<dyn LlmProvider>,
+    )
+    .agents(agents)
+    .build();
+    let error = with_helper.run(calling).await.unwrap_err();
+    assert_eq!(
+        error.to_string(),
+        "the agent was stopped: the host is at capacity: the run may need 3 instances at once, more than the pool's 2; give the host more instance slots"
+    );
     host.flush().await;
 
     let spans = host.receiver.spans();
-    let tool = only(&spans, "execute_tool shout");
-    assert_eq!(
-        string(&tool.attributes, "error.type").as_deref(),
-        Some("at_capacity")
-    );
     let refused: Vec<_> = spans
         .iter()
         .filter(|s| string(&s.attributes, "error.type").as_deref() == Some("at_capacity"))
         .map(|s| (s.name.as_str(), status(s).0))
         .collect();
     assert_eq!(
-        refused.len(),
-        2,
-        "the tool call and the second run: {refused:?}"
+        refused,
+        [("invoke_agent test-agent", 2)],
+        "the second run alone"
     );
     assert!(
-        refused.contains(&("invoke_agent test-agent", 2)),
-        "{refused:?}"
+        spans.iter().all(
+            |s| s.name != "execute_tool shout" || string(&s.attributes, "error.type").is_none()
+        ),
+        "no tool call met a full pool"
     );
 }
 

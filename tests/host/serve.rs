@@ -466,3 +466,120 @@ async fn one_trace_across_two_host_processes() {
     );
     assert_ne!(front_pid, worker_pid);
 }
+
+/// A model that takes a moment over each answer, so runs overlap.
+struct Deliberate(ScriptedProvider);
+
+#[async_trait::async_trait]
+impl glassbox::llm::LlmProvider for Deliberate {
+    fn name(&self) -> &'static str {
+        self.0.name()
+    }
+    fn endpoint(&self) -> Option<glassbox::llm::Endpoint> {
+        None
+    }
+    fn default_model(&self) -> &str {
+        self.0.default_model()
+    }
+    async fn chat(
+        &self,
+        request: glassbox::llm::ChatRequest,
+    ) -> Result<glassbox::llm::ChatResponse, glassbox::llm::LlmError> {
+        tokio::time::sleep(Duration::from_millis(30)).await;
+        self.0.chat(request).await
+    }
+}
+
+/// More clients than instance slots: every run that is admitted finishes
+/// with the right answer, and every other one is told at once to retry.
+#[tokio::test(flavor = "multi_thread")]
+async fn past_capacity_runs_are_refused_to_retry_and_admitted_runs_answer_right() {
+    use crate::support::{react_agent_on, tools_on};
+    let loader = glassbox::Loader::with_config(&glassbox::EngineConfig {
+        pooling: Some(glassbox::PoolingConfig::new(4)),
+        cache_dir: Some(concat!(env!("CARGO_TARGET_TMPDIR"), "/component-cache").into()),
+        ..glassbox::EngineConfig::default()
+    })
+    .unwrap();
+    let agent = react_agent_on(&loader).await;
+    let mut agents = AgentDirectory::default();
+    let react = LocalAgent {
+        component: agent.clone(),
+        policy: Policy::default(),
+        budget: Budget::default(),
+    };
+    agents
+        .add("react", AgentEntry::Local(Box::new(react)))
+        .unwrap();
+    let host = glassbox::Host::builder(agent, Arc::new(Deliberate(ScriptedProvider::demo())))
+        .tools(tools_on(&loader).await)
+        .agents(agents)
+        .build();
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let address = listener.local_addr().unwrap();
+    let (stop, stopped) = oneshot::channel::<()>();
+    let server = tokio::spawn(serve(
+        Arc::new(host),
+        listener,
+        async move {
+            let _ = stopped.await;
+        },
+        Duration::from_secs(5),
+    ));
+
+    let client = reqwest::Client::new();
+    let requests = (0..24).map(|_| {
+        let client = client.clone();
+        async move {
+            let response = client
+                .post(format!("http://{address}/v1/agents/react/runs"))
+                .json(&json!({"input": "Which is warmer, Paris or Lisbon?"}))
+                .send()
+                .await
+                .unwrap();
+            let status = response.status().as_u16();
+            let retry_after = response
+                .headers()
+                .get("retry-after")
+                .map(|v| v.to_str().unwrap().to_owned());
+            let body: Value = response.json().await.unwrap();
+            (status, retry_after, body)
+        }
+    });
+    let answers = futures_util::future::join_all(requests).await;
+    let mut admitted = 0;
+    let mut refused = 0;
+    for (status, retry_after, body) in &answers {
+        match status {
+            200 => {
+                admitted += 1;
+                assert!(
+                    body["output"]
+                        .as_str()
+                        .unwrap()
+                        .starts_with("Lisbon is warmer"),
+                    "an admitted run answers right: {body}"
+                );
+            }
+            503 => {
+                refused += 1;
+                assert_eq!(body["error"]["type"], "unavailable", "{body}");
+                assert!(
+                    body["error"]["message"]
+                        .as_str()
+                        .unwrap()
+                        .contains("the host is at capacity: the run may need 2 instances at once"),
+                    "{body}"
+                );
+                assert_eq!(retry_after.as_deref(), Some("1"));
+            }
+            other => panic!("{other}: {body}"),
+        }
+    }
+    assert!(
+        admitted >= 1 && refused >= 1,
+        "{admitted} admitted, {refused} refused"
+    );
+    stop.send(()).unwrap();
+    assert_eq!(server.await.unwrap().unwrap(), Stopped::Drained);
+}

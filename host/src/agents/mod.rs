@@ -25,7 +25,7 @@ use crate::telemetry::{Operation, OperationMetrics, SpanScope, Telemetry, semcon
 use crate::text::list_or_none;
 use opentelemetry::trace::{SpanKind, Status};
 use opentelemetry::{Context, KeyValue};
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, HashMap};
 use std::marker::PhantomData;
 use std::sync::Arc;
 use wasmtime::component::HasData;
@@ -158,6 +158,44 @@ impl<A> AgentDirectory<A> {
             AgentEntry::Local(local) => Some((name, local.as_ref())),
             AgentEntry::Remote(_) => None,
         })
+    }
+}
+
+impl<A> AgentDirectory<A> {
+    /// The most instances a run granted `grants` may hold at once besides
+    /// its own: one tool call, or the deepest chain of local agents it may
+    /// call, each with its own tool call. A run reserves this many up front,
+    /// so once admitted it never finds the pool full.
+    pub fn instances_below(&self, grants: &[String]) -> u32 {
+        self.below(grants, 1, &mut HashMap::new())
+    }
+
+    /// [`Self::instances_below`] for calls made at `depth`.
+    fn below<'a>(
+        &'a self,
+        grants: &'a [String],
+        depth: u32,
+        known: &mut HashMap<(&'a str, u32), u32>,
+    ) -> u32 {
+        let mut most = 1;
+        if depth > self.max_depth {
+            return most;
+        }
+        for name in grants {
+            let Some(local) = self.local(name) else {
+                continue;
+            };
+            let needed = match known.get(&(name.as_str(), depth)) {
+                Some(&needed) => needed,
+                None => {
+                    let needed = 1 + self.below(AgentGrant::of(&local.policy), depth + 1, known);
+                    known.insert((name.as_str(), depth), needed);
+                    needed
+                }
+            };
+            most = most.max(needed);
+        }
+        most
     }
 }
 

@@ -3,13 +3,13 @@
 
 use super::host::{Capabilities, RunScope};
 use super::loader::{LoadError, Loader, World};
-use super::pooling::PoolingConfig;
+use super::pooling::{InstanceSlots, PoolingConfig, Reservation};
 use super::state::StoreState;
 use super::state::new_store;
 use crate::agents::{CallDepth, DescribedAgent, RunError, RunRequest};
 use crate::bindings::agent::AgentPre;
 use crate::bindings::agent::exports::glassbox::agent::entrypoint;
-use crate::sandbox::{Policy, RunBudget, guard};
+use crate::sandbox::{Fault, Policy, RunBudget, guard};
 use crate::telemetry::{propagation, semconv};
 use opentelemetry::trace::Status;
 use opentelemetry::{Context, KeyValue};
@@ -17,6 +17,15 @@ use std::path::{Path, PathBuf};
 use std::sync::Arc;
 
 pub use entrypoint::AgentInfo;
+
+/// How a run gets its instances from a pooled engine.
+pub(super) enum Admission {
+    /// A run from outside the host: it reserves this many instance slots,
+    /// enough for itself and every call it may make, or is refused.
+    Reserve(u32),
+    /// A run another run started: its caller's reservation covers it.
+    Covered,
+}
 
 /// A compiled agent that has described itself. Cheap to clone.
 #[derive(Clone)]
@@ -27,6 +36,8 @@ pub struct AgentComponent {
     info: AgentInfo,
     /// The engine's pool, whose slots bound what a run's policy may grant.
     pooling: Option<PoolingConfig>,
+    /// The pool's slots, which a run from outside reserves before it starts.
+    slots: Option<Arc<InstanceSlots>>,
     /// The multi-agent flow each run of this agent is, when it orchestrates one.
     workflow: Option<String>,
 }
@@ -68,6 +79,7 @@ impl AgentComponent {
             pre,
             info,
             pooling: loader.pooling(),
+            slots: loader.slots(),
             workflow: None,
         })
     }
@@ -100,15 +112,18 @@ impl AgentComponent {
     }
 
     /// Runs the agent with `capabilities`, spending `budget` (its own, or
-    /// that of the run that called it).
+    /// that of the run that called it), once `admission` allows.
     pub(super) async fn run(
         &self,
         capabilities: Arc<Capabilities>,
         budget: Arc<RunBudget>,
         mut request: RunRequest,
+        admission: Admission,
     ) -> Result<String, RunError> {
         let Some(workflow) = &self.workflow else {
-            return self.run_agent(capabilities, budget, request).await;
+            return self
+                .run_agent(capabilities, budget, request, admission)
+                .await;
         };
         let operation = capabilities.agents.start_workflow(
             workflow,
@@ -116,7 +131,9 @@ impl AgentComponent {
             &request.parent,
         );
         request.parent = operation.context().clone();
-        let result = self.run_agent(capabilities, budget, request).await;
+        let result = self
+            .run_agent(capabilities, budget, request, admission)
+            .await;
         if result.is_ok() {
             operation.span().set_status(Status::Ok);
         }
@@ -130,6 +147,7 @@ impl AgentComponent {
         capabilities: Arc<Capabilities>,
         budget: Arc<RunBudget>,
         request: RunRequest,
+        admission: Admission,
     ) -> Result<String, RunError> {
         let mut attributes = vec![
             KeyValue::new(
@@ -157,7 +175,9 @@ impl AgentComponent {
             capabilities,
             budget,
         });
-        let result = self.call_run(&run, operation.context(), request).await;
+        let result = self
+            .call_run(&run, operation.context(), request, &admission)
+            .await;
         operation
             .span()
             .set_attributes(run.budget.span_attributes());
@@ -168,17 +188,29 @@ impl AgentComponent {
         result
     }
 
-    /// Runs the agent in a fresh store under the request's policy.
+    /// The pool's slots for a run from outside; a nested run lives on its caller's.
+    fn admit(&self, admission: &Admission) -> Result<Option<Reservation>, Fault> {
+        match (admission, &self.slots) {
+            (Admission::Reserve(needed), Some(slots)) => slots.reserve(*needed).map(Some),
+            _ => Ok(None),
+        }
+    }
+
+    /// Runs the agent in a fresh store under the request's policy, once
+    /// `admission` allows.
     async fn call_run(
         &self,
         run: &Arc<RunScope>,
         cx: &Context,
         request: RunRequest,
+        admission: &Admission,
     ) -> Result<String, RunError> {
         let policy = Arc::new(request.policy);
         if let Some(pooling) = &self.pooling {
             pooling.check(&policy.limits).map_err(RunError::Sandbox)?;
         }
+        // Held until the run and every call it makes are done.
+        let _reserved = self.admit(admission).map_err(RunError::Stopped)?;
         let mut store = new_store(
             self.pre.engine(),
             &self.label,

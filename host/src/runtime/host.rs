@@ -3,11 +3,11 @@
 //! capabilities ask for, through the launcher interfaces they define.
 //! [`Host::from_manifest`] builds exactly what the `glassbox` command builds.
 
-use super::component::AgentComponent;
+use super::component::{Admission, AgentComponent};
 use super::loader::{EngineConfig, LoadError, Loader, World};
 use super::pooling::PoolingConfig;
 use super::state::{PluginComponent, new_store};
-use crate::agents::{self, AgentLauncher, AgentsCapability, RunError, RunRequest};
+use crate::agents::{self, AgentGrant, AgentLauncher, AgentsCapability, RunError, RunRequest};
 use crate::bindings::GuestError;
 use crate::llm::{Llm, LlmCapability, LlmSetupError};
 use crate::manifest::Manifest;
@@ -89,7 +89,12 @@ impl AgentLauncher<AgentComponent> for RunScope {
     ) -> Result<String, RunError> {
         agent
             .component
-            .run(self.capabilities.clone(), self.budget.clone(), request)
+            .run(
+                self.capabilities.clone(),
+                self.budget.clone(),
+                request,
+                Admission::Covered,
+            )
             .await
     }
 }
@@ -287,6 +292,16 @@ impl Host {
         request: RunRequest,
     ) -> Result<String, RunError> {
         let budget = Arc::new(RunBudget::new(request.budget));
-        agent.run(self.capabilities.clone(), budget, request).await
+        let below = self
+            .agents()
+            .instances_below(AgentGrant::of(&request.policy));
+        agent
+            .run(
+                self.capabilities.clone(),
+                budget,
+                request,
+                Admission::Reserve(1 + below),
+            )
+            .await
     }
 }

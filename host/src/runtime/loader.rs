@@ -5,7 +5,7 @@
 use super::cache::CompiledCache;
 use super::component::AgentComponent;
 use super::host::{AgentDirectory, AgentEntry, LocalAgent, ToolRegistry};
-use super::pooling::PoolingConfig;
+use super::pooling::{InstanceSlots, PoolingConfig};
 use super::state::{StoreState, link, new_store};
 use crate::agents::{AgentGrant, DuplicateAgent};
 use crate::bindings::tool_plugin::ToolPluginPre;
@@ -145,6 +145,8 @@ pub struct Loader {
     plugin_linker: Linker<StoreState>,
     cache: Option<CompiledCache>,
     pooling: Option<PoolingConfig>,
+    /// The pool's instance slots, which runs reserve before they start.
+    slots: Option<Arc<InstanceSlots>>,
 }
 
 impl Loader {
@@ -186,6 +188,9 @@ impl Loader {
             plugin_linker,
             cache,
             pooling: settings.pooling,
+            slots: settings
+                .pooling
+                .map(|pooling| Arc::new(InstanceSlots::new(pooling.instances))),
         })
     }
 
@@ -363,6 +368,10 @@ impl Loader {
     }
 
     /// How the engine pools instances, if it does.
+    pub(super) fn slots(&self) -> Option<Arc<InstanceSlots>> {
+        self.slots.clone()
+    }
+
     pub(super) fn pooling(&self) -> Option<PoolingConfig> {
         self.pooling
     }

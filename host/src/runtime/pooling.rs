@@ -3,14 +3,18 @@
 //! linear memories initialised copy-on-write from each module's image. An
 //! instance then starts in microseconds instead of mapping memory afresh.
 
+use crate::sandbox::Fault;
+use std::sync::Arc;
+use tokio::sync::{OwnedSemaphorePermit, Semaphore};
 use wasmtime::{Config, InstanceAllocationStrategy, PoolingAllocationConfig};
 
 /// How many instances a pooled engine holds at once, and how large each may grow.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub struct PoolingConfig {
     /// Component instances in flight at once: each agent run holds one, and
-    /// each tool call one more while it runs. Past this, a run or a tool call
-    /// fails at once with a clear error instead of waiting.
+    /// each tool call and local agent call one more while it runs. A run
+    /// reserves all it may need before it starts; past this, it is refused
+    /// at once with a clear error instead of waiting.
     pub instances: u32,
     /// The most linear memory one instance may have, in bytes: at least the
     /// memory limit of every policy the engine runs under. Each slot reserves
@@ -76,5 +80,49 @@ impl PoolingConfig {
             .memory_reservation(max_memory)
             .memory_guard_size(GUARD_SIZE)
             .memory_init_cow(true);
+    }
+}
+
+/// The pool's instance slots as runs reserve them: a run takes every slot it
+/// may need at once (itself, a tool call, the agents it may call) before it
+/// starts, so an admitted run never meets a full pool, and a run that cannot
+/// have them is refused at once, as worth retrying.
+pub(crate) struct InstanceSlots {
+    free: Arc<Semaphore>,
+    total: u32,
+}
+
+/// Slots held by one run, given back when it ends.
+pub(crate) struct Reservation {
+    _slots: OwnedSemaphorePermit,
+}
+
+impl InstanceSlots {
+    pub fn new(total: u32) -> Self {
+        InstanceSlots {
+            free: Arc::new(Semaphore::new(total as usize)),
+            total,
+        }
+    }
+
+    /// Takes `needed` slots, or says why it cannot.
+    pub fn reserve(&self, needed: u32) -> Result<Reservation, Fault> {
+        if needed > self.total {
+            return Err(Fault::AtCapacity(format!(
+                "the run may need {needed} instances at once, more than the pool's {}; give the host more instance slots",
+                self.total
+            )));
+        }
+        self.free
+            .clone()
+            .try_acquire_many_owned(needed)
+            .map(|slots| Reservation { _slots: slots })
+            .map_err(|_| {
+                Fault::AtCapacity(format!(
+                    "the run may need {needed} instances at once and {} of the pool's {} are free; retry later",
+                    self.free.available_permits(),
+                    self.total
+                ))
+            })
     }
 }

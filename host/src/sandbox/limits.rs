@@ -51,7 +51,8 @@ pub enum Fault {
     StackOverflow,
     #[error("it trapped: {0}")]
     Trap(String),
-    /// A pooled engine had no free instance slot; the guest never started.
+    /// A pooled engine had no free instance slots for the run; the guest
+    /// never started. Worth retrying: it is about other runs, not this one.
     #[error("the host is at capacity: {0}")]
     AtCapacity(String),
 }
@@ -89,9 +90,9 @@ impl Fault {
         let message = format!("{component} was stopped: {self}");
         match self {
             Fault::Timeout(_) => GuestError::Timeout(message),
-            Fault::Memory(_) | Fault::Fuel(_) | Fault::AtCapacity(_) => {
-                GuestError::LimitExceeded(message)
-            }
+            Fault::Memory(_) | Fault::Fuel(_) => GuestError::LimitExceeded(message),
+            // Not the guest's doing, and gone once other runs finish.
+            Fault::AtCapacity(_) => GuestError::Unavailable(message),
             Fault::StackOverflow | Fault::Trap(_) => GuestError::Crashed(message),
         }
     }

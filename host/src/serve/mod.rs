@@ -206,7 +206,14 @@ fn run_response(outcome: &Result<String, RunError>, agent: &str, trace_id: Strin
                 error: failure_detail(failure, agent),
                 trace_id: Some(trace_id),
             };
-            (status, Json(body)).into_response()
+            let mut response = (status, Json(body)).into_response();
+            if let RunError::Stopped(Fault::AtCapacity(_)) = failure {
+                // The slots free up as runs end: a moment is enough.
+                response
+                    .headers_mut()
+                    .insert(header::RETRY_AFTER, header::HeaderValue::from_static("1"));
+            }
+            response
         }
     }
 }

@@ -423,3 +423,17 @@ pub fn workflow_manifest(dir: &Path) -> PathBuf {
     std::fs::write(&path, manifest).unwrap();
     path
 }
+
+/// The react agent, loaded by `loader`.
+pub async fn react_agent_on(loader: &Loader) -> AgentComponent {
+    loader
+        .load_agent(artifacts::REACT_AGENT.as_ref())
+        .await
+        .unwrap()
+}
+
+/// Weather and calculator, loaded by `loader`.
+pub async fn tools_on(loader: &Loader) -> ToolRegistry {
+    let plugins = [artifacts::WEATHER, artifacts::CALCULATOR].map(PluginSpec::new);
+    loader.load_tools(&plugins).await.unwrap()
+}
