@@ -451,6 +451,11 @@ async fn serve(args: ServeArgs) -> anyhow::Result<ExitCode> {
     let overrides = args.host.telemetry.overrides(Some(false));
     let mut telemetry_config = TelemetryConfig::from_env(&overrides).map_err(anyhow::Error::msg)?;
     telemetry_config.prometheus = args.prometheus;
+    // Every client holds a descriptor: take all the system allows this process.
+    match rlimit::increase_nofile_limit(u64::MAX) {
+        Ok(limit) => tracing::debug!("up to {limit} open files"),
+        Err(error) => tracing::warn!("cannot raise the open-file limit: {error}"),
+    }
     let host = prepare(&args.host, telemetry_config, Some(args.instances)).await?;
     let listener = tokio::net::TcpListener::bind(args.listen)
         .await

@@ -583,3 +583,81 @@ async fn past_capacity_runs_are_refused_to_retry_and_admitted_runs_answer_right(
     stop.send(()).unwrap();
     assert_eq!(server.await.unwrap().unwrap(), Stopped::Drained);
 }
+
+/// `glassbox serve` of the test agent started with a soft limit of `files`
+/// open files, and its address.
+fn serve_with_few_files(files: u32) -> (Child, String) {
+    let mut child = std::process::Command::new("sh")
+        .arg("-c")
+        .arg(format!("ulimit -Sn {files} && exec \"$0\" \"$@\""))
+        .arg(env!("CARGO_BIN_EXE_glassbox"))
+        .args([
+            "serve",
+            artifacts::TEST_AGENT,
+            "--listen",
+            "127.0.0.1:0",
+            "--llm",
+            "scripted",
+        ])
+        .env(
+            "GLASSBOX_CACHE_DIR",
+            concat!(env!("CARGO_TARGET_TMPDIR"), "/component-cache"),
+        )
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    let mut lines = BufReader::new(child.stderr.take().unwrap()).lines();
+    let address = loop {
+        let line = lines
+            .next()
+            .expect("the server exited before listening")
+            .unwrap();
+        if let Some((_, address)) = line.split_once(" on http://") {
+            break address.to_owned();
+        }
+    };
+    std::thread::spawn(move || lines.for_each(drop));
+    (child, address)
+}
+
+/// Clients that send half a request and wait hold a file descriptor each:
+/// more of them than the soft limit the server was started with neither
+/// locks other clients out nor holds up shutdown for the drain time.
+#[tokio::test(flavor = "multi_thread")]
+async fn half_sent_requests_neither_lock_others_out_nor_hold_shutdown() {
+    use tokio::io::AsyncWriteExt;
+    let (mut child, address) = serve_with_few_files(256);
+    let mut stalled = Vec::new();
+    for _ in 0..300 {
+        let mut connection = tokio::net::TcpStream::connect(&address).await.unwrap();
+        connection
+            .write_all(b"POST /v1/agents/test-agent/runs HTTP/1.1\r\nHost: x\r\n")
+            .await
+            .unwrap();
+        stalled.push(connection);
+    }
+    let health = reqwest::Client::new()
+        .get(format!("http://{address}/health"))
+        .timeout(Duration::from_secs(5))
+        .send()
+        .await
+        .expect("the server still answers");
+    assert_eq!(health.status(), 200);
+
+    let stopping = std::time::Instant::now();
+    let sent = std::process::Command::new("kill")
+        .args(["-TERM", &child.id().to_string()])
+        .status()
+        .unwrap();
+    assert!(sent.success());
+    let status = tokio::task::spawn_blocking(move || child.wait().unwrap())
+        .await
+        .unwrap();
+    assert!(status.success());
+    assert!(
+        stopping.elapsed() < Duration::from_secs(20),
+        "half-sent requests held shutdown for {:?}, near the 30 s drain time",
+        stopping.elapsed()
+    );
+    drop(stalled);
+}

@@ -27,6 +27,10 @@ use axum::response::{IntoResponse, Response};
 use axum::routing::{get, post};
 use axum::{Json, Router};
 use futures_util::Stream;
+use hyper_util::rt::{TokioExecutor, TokioIo, TokioTimer};
+use hyper_util::server::conn::auto::Builder as ConnectionBuilder;
+use hyper_util::server::graceful::GracefulShutdown;
+use hyper_util::service::TowerToHyperService;
 use opentelemetry::KeyValue;
 use opentelemetry::trace::SpanKind;
 use std::convert::Infallible;
@@ -38,6 +42,11 @@ use tokio::net::TcpListener;
 
 /// The route that starts runs, as recorded in `http.route`.
 const RUNS_ROUTE: &str = "/v1/agents/{name}/runs";
+/// How long a client may take to send a request's headers, and how long an
+/// idle HTTP/2 connection goes unpinged.
+const HEADER_READ_TIMEOUT: Duration = Duration::from_secs(10);
+/// After the drain time, how long cancelled runs get to send their answer.
+const ABANDONED_GRACE: Duration = Duration::from_secs(1);
 
 /// How a server that was asked to stop did stop.
 #[derive(Debug, PartialEq, Eq)]
@@ -116,31 +125,65 @@ pub async fn serve(
             )
         })
         .with_state(shared.clone());
-    let (stopping, stopped) = tokio::sync::oneshot::channel::<()>();
-    let draining = shared.clone();
-    let server = axum::serve(listener, app).with_graceful_shutdown(async move {
-        shutdown.await;
-        draining.draining.store(true, Ordering::SeqCst);
-        let _ = stopping.send(());
-    });
-    let mut server = std::pin::pin!(server.into_future());
-    let deadline = async {
-        // Wait for the shutdown signal, then for the drain time.
-        if stopped.await.is_ok() {
-            tokio::time::sleep(drain).await;
-        } else {
-            std::future::pending::<()>().await;
-        }
-    };
-    tokio::select! {
-        served = &mut server => return served.map(|()| Stopped::Drained),
-        () = deadline => {}
+    let connections = accept(listener, app, shutdown).await;
+    shared.draining.store(true, Ordering::SeqCst);
+    // No new connections; those open finish the requests they have sent.
+    if tokio::time::timeout(drain, connections.shutdown())
+        .await
+        .is_ok()
+    {
+        return Ok(Stopped::Drained);
     }
     let runs = shared.in_flight.load(Ordering::SeqCst);
     shared.abandon.send_replace(true);
     // The cancelled runs answer at once; give their connections a moment to close.
-    let _ = tokio::time::timeout(Duration::from_secs(1), server).await;
+    tokio::time::sleep(ABANDONED_GRACE).await;
     Ok(Stopped::Abandoned { runs })
+}
+
+/// Serves connections from `listener` until `shutdown` completes, and
+/// returns them for a graceful close. A client gets [`HEADER_READ_TIMEOUT`]
+/// to send each request's headers, so slow or idle clients cannot hold
+/// connections (and file descriptors) for ever.
+async fn accept(
+    listener: TcpListener,
+    app: Router,
+    shutdown: impl Future<Output = ()>,
+) -> GracefulShutdown {
+    let mut connections = ConnectionBuilder::new(TokioExecutor::new());
+    connections
+        .http1()
+        .timer(TokioTimer::new())
+        .header_read_timeout(HEADER_READ_TIMEOUT);
+    connections
+        .http2()
+        .timer(TokioTimer::new())
+        .keep_alive_interval(HEADER_READ_TIMEOUT);
+    let graceful = GracefulShutdown::new();
+    let mut shutdown = std::pin::pin!(shutdown);
+    loop {
+        let stream = tokio::select! {
+            accepted = listener.accept() => match accepted {
+                Ok((stream, _)) => stream,
+                Err(error) => {
+                    // Out of file descriptors, most likely: wait for some to close.
+                    tracing::warn!("cannot accept a connection: {error}");
+                    tokio::time::sleep(Duration::from_millis(50)).await;
+                    continue;
+                }
+            },
+            () = &mut shutdown => break,
+        };
+        let service = TowerToHyperService::new(app.clone());
+        let connection = connections
+            .serve_connection_with_upgrades(TokioIo::new(stream), service)
+            .into_owned();
+        let connection = graceful.watch(connection);
+        tokio::spawn(async move {
+            let _ = connection.await;
+        });
+    }
+    graceful
 }
 
 async fn health(State(shared): State<Arc<Shared>>) -> Response {
