@@ -1,4 +1,4 @@
-//! Glassbox at scale: the five measurements of the scale issue, each in a
+//! Glassbox at scale: the measurements of the scale and reliability issues, each in a
 //! process of its own (this binary run again with `--only NAME`), so memory and
 //! instance pools do not carry over. `--write FILE` writes the report as
 //! Markdown (BENCHMARKS.md); `./scripts/bench.sh` does that.
@@ -6,13 +6,21 @@
 mod measure;
 mod receiver;
 mod report;
+mod soak;
 mod workload;
 
 use report::Section;
 use std::path::PathBuf;
 use std::process::Command;
 
-const MEASUREMENTS: [&str; 5] = ["per-call", "start", "throughput", "concurrency", "export"];
+const MEASUREMENTS: [&str; 6] = [
+    "per-call",
+    "start",
+    "throughput",
+    "concurrency",
+    "export",
+    "soak",
+];
 
 fn main() {
     let mut args = std::env::args().skip(1);
@@ -44,6 +52,7 @@ fn measure_one(name: &str) {
             "throughput" => measure::throughput().await,
             "concurrency" => measure::concurrency().await,
             "export" => measure::export().await,
+            "soak" => soak::soak().await,
             other => panic!("no measurement named {other}; try one of {MEASUREMENTS:?}"),
         }
     });

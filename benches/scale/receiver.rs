@@ -25,6 +25,7 @@ use std::sync::atomic::{AtomicU64, Ordering};
 use tonic::{Request, Response, Status};
 
 pub struct CountingReceiver {
+    address: std::net::SocketAddr,
     endpoint: String,
     spans: Arc<AtomicU64>,
     runtime: Option<tokio::runtime::Runtime>,
@@ -32,20 +33,38 @@ pub struct CountingReceiver {
 
 impl CountingReceiver {
     pub fn start() -> Self {
+        let listener =
+            std::net::TcpListener::bind("127.0.0.1:0").expect("cannot listen on loopback");
+        let address = listener.local_addr().unwrap();
+        let mut receiver = CountingReceiver {
+            address,
+            endpoint: format!("http://{address}"),
+            spans: Arc::new(AtomicU64::new(0)),
+            runtime: None,
+        };
+        receiver.serve(listener);
+        receiver
+    }
+
+    /// Listens again on the same address after [`CountingReceiver::stop`],
+    /// as a collector coming back does, counting on from where it stopped.
+    pub fn restart(&mut self) {
+        let listener = std::net::TcpListener::bind(self.address)
+            .expect("cannot listen on the receiver's address again");
+        self.serve(listener);
+    }
+
+    fn serve(&mut self, listener: std::net::TcpListener) {
         let runtime = tokio::runtime::Builder::new_multi_thread()
             .worker_threads(1)
             .thread_name("otlp-receiver")
             .enable_all()
             .build()
             .expect("cannot start the receiver's runtime");
-        let spans = Arc::new(AtomicU64::new(0));
-        let listener =
-            std::net::TcpListener::bind("127.0.0.1:0").expect("cannot listen on loopback");
         listener
             .set_nonblocking(true)
             .expect("a non-blocking socket");
-        let endpoint = format!("http://{}", listener.local_addr().unwrap());
-        let counter = Counter(spans.clone());
+        let counter = Counter(self.spans.clone());
         runtime.spawn(async move {
             let listener = tokio::net::TcpListener::from_std(listener)?;
             let incoming = tokio_stream::wrappers::TcpListenerStream::new(listener);
@@ -57,11 +76,7 @@ impl CountingReceiver {
                 .await
                 .map_err(std::io::Error::other)
         });
-        CountingReceiver {
-            endpoint,
-            spans,
-            runtime: Some(runtime),
-        }
+        self.runtime = Some(runtime);
     }
 
     pub fn endpoint(&self) -> &str {

@@ -24,6 +24,8 @@ use wasmtime_wasi_http::{WasiHttpCtxView, WasiHttpView};
 /// A tool plugin as the runtime compiles it.
 pub type PluginComponent = ToolPluginPre<StoreState>;
 
+/// The state of one store: each capability's context, and what they share
+/// (the resource table and where spans attach).
 pub struct StoreState {
     /// Resources every capability hands the guest (streams, spans, files).
     table: ResourceTable,
