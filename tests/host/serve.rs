@@ -337,6 +337,23 @@ async fn shutdown_cancels_runs_still_going_after_the_drain_time() {
     );
 }
 
+/// The address a starting `glassbox serve` says it listens on; its stderr is
+/// read on after that, so the server never blocks on a full pipe.
+fn listening_address(child: &mut Child) -> String {
+    let mut lines = BufReader::new(child.stderr.take().unwrap()).lines();
+    let address = loop {
+        let line = lines
+            .next()
+            .expect("the server exited before listening")
+            .unwrap();
+        if let Some((_, address)) = line.split_once(" on http://") {
+            break address.to_owned();
+        }
+    };
+    std::thread::spawn(move || lines.for_each(drop));
+    address
+}
+
 /// A `glassbox serve` process, and the address it listens on.
 struct ServeProcess {
     child: Child,
@@ -358,18 +375,7 @@ impl ServeProcess {
             .stderr(Stdio::piped())
             .spawn()
             .unwrap();
-        let mut lines = BufReader::new(child.stderr.take().unwrap()).lines();
-        let address = loop {
-            let line = lines
-                .next()
-                .expect("the server exited before listening")
-                .unwrap();
-            if let Some((_, address)) = line.split_once(" on http://") {
-                break address.to_owned();
-            }
-        };
-        // Keep reading, so the server never blocks on a full pipe.
-        std::thread::spawn(move || lines.for_each(drop));
+        let address = listening_address(&mut child);
         ServeProcess { child, address }
     }
 
@@ -606,17 +612,7 @@ fn serve_with_few_files(files: u32) -> (Child, String) {
         .stderr(Stdio::piped())
         .spawn()
         .unwrap();
-    let mut lines = BufReader::new(child.stderr.take().unwrap()).lines();
-    let address = loop {
-        let line = lines
-            .next()
-            .expect("the server exited before listening")
-            .unwrap();
-        if let Some((_, address)) = line.split_once(" on http://") {
-            break address.to_owned();
-        }
-    };
-    std::thread::spawn(move || lines.for_each(drop));
+    let address = listening_address(&mut child);
     (child, address)
 }
 
