@@ -190,6 +190,20 @@ async fn bad_requests_and_failed_runs_get_typed_json_errors() {
     let (status, body) = served.post("/v2/nothing", json!({})).await;
     assert_eq!((status, error_type(&body)), (404, "invalid_request".into()));
 
+    // A wrong method and a name that is not UTF-8 are JSON errors too.
+    let wrong_method = reqwest::Client::new()
+        .delete(served.url("/v1/agents"))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(wrong_method.status(), 405);
+    let body: Value = wrong_method.json().await.unwrap();
+    assert_eq!(error_type(&body), "invalid_request");
+    let (status, body) = served
+        .post("/v1/agents/%FF%FE/runs", json!({ "input": "x" }))
+        .await;
+    assert_eq!((status, error_type(&body)), (400, "invalid_request".into()));
+
     // The agent fails: 500 with its typed error and the trace to look at.
     let (status, body) = served.run(json!({ "input": "dance" })).await;
     assert_eq!(status, 500);

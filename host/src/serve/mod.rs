@@ -19,7 +19,7 @@ use crate::runtime::{Host, LocalAgent};
 use crate::sandbox::Fault;
 use crate::telemetry::{ActiveSpan, Step, StepSink, propagation, semconv};
 use api::{AgentList, AgentSummary, ErrorBody, ErrorDetail, RunBody, RunOutput};
-use axum::extract::rejection::JsonRejection;
+use axum::extract::rejection::{JsonRejection, PathRejection};
 use axum::extract::{Path, State};
 use axum::http::{HeaderMap, StatusCode, header};
 use axum::response::sse::{Event, KeepAlive, Sse};
@@ -122,6 +122,13 @@ pub async fn serve(
                 StatusCode::NOT_FOUND,
                 semconv::error_type::INVALID_REQUEST,
                 "no such endpoint; see GET /v1/agents",
+            )
+        })
+        .method_not_allowed_fallback(|| async {
+            error(
+                StatusCode::METHOD_NOT_ALLOWED,
+                semconv::error_type::INVALID_REQUEST,
+                "this endpoint does not take that method; runs start with POST /v1/agents/{name}/runs",
             )
         })
         .with_state(shared.clone());
@@ -274,10 +281,20 @@ fn failure_detail(failure: &RunError, agent: &str) -> ErrorDetail {
 
 async fn start_run(
     State(shared): State<Arc<Shared>>,
-    Path(name): Path<String>,
+    name: Result<Path<String>, PathRejection>,
     headers: HeaderMap,
     body: Result<Json<RunBody>, JsonRejection>,
 ) -> Response {
+    let name = match name {
+        Ok(Path(name)) => name,
+        Err(rejection) => {
+            return error(
+                rejection.status(),
+                semconv::error_type::INVALID_REQUEST,
+                "the agent's name in the path is not valid UTF-8 text",
+            );
+        }
+    };
     let Some(local) = shared.host.agents().local(&name).cloned() else {
         let served: Vec<&str> = shared.host.agents().locals().map(|(n, _)| n).collect();
         return error(
