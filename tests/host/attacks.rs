@@ -342,3 +342,46 @@ async fn a_fuel_limit_on_an_engine_without_metering_is_a_clear_error() {
         "a fuel limit needs an engine that meters fuel (`Loader::with_fuel_metering`)"
     );
 }
+
+/// A guest span dressed as another component's model call stays the guest's:
+/// host-owned keys are renamed, the host's own attributes cannot be pushed
+/// off by a flood of others, and the span says it came from the guest.
+#[tokio::test(flavor = "multi_thread")]
+async fn a_guest_cannot_forge_host_telemetry() {
+    let host = TestHost::test_agent(scripted(PARROT)).await;
+    let answer = host.runtime.run(RunRequest::text("forge")).await.unwrap();
+    assert_eq!(answer, "forged");
+    host.flush().await;
+    let spans = host.receiver.spans();
+    let forged = only(&spans, "chat gpt-4o");
+    assert_strings(
+        &forged.attributes,
+        &[
+            ("glassbox.component", "test_agent.wasm"),
+            ("glassbox.span.origin", "guest"),
+            ("guest.glassbox.component", "other.wasm"),
+            ("guest.gen_ai.operation.name", "chat"),
+            ("guest.openinference.span.kind", "LLM"),
+            ("guest.langfuse.observation.type", "generation"),
+            ("app.step", "kept as it is"),
+        ],
+    );
+    let keys: Vec<&str> = forged.attributes.iter().map(|kv| kv.key.as_str()).collect();
+    for owned in [
+        "gen_ai.operation.name",
+        "gen_ai.usage.input_tokens",
+        "gen_ai.usage.cost",
+        "openinference.span.kind",
+        "langfuse.observation.type",
+    ] {
+        assert!(
+            !keys.contains(&owned),
+            "{owned} was set by the guest: {keys:?}"
+        );
+    }
+    assert_eq!(
+        keys.len(),
+        2 + 64,
+        "the host's two and the guest's first 64"
+    );
+}

@@ -16,6 +16,9 @@ use wasmtime::component::{HasData, Resource, ResourceTable};
 /// Guest spans open at once per store; past this, new spans are not recorded,
 /// so a hostile guest cannot grow host memory without bound.
 const MAX_OPEN_SPANS: usize = 256;
+/// Attributes a guest may give one span, event or log record at once: well
+/// under the SDK's limit per span, so the host's own attributes always fit.
+const MAX_GUEST_ATTRIBUTES: usize = 64;
 /// Longest string a guest may put in a span name, attribute or log record.
 const MAX_TEXT_LEN: usize = 4096;
 
@@ -72,11 +75,13 @@ impl HostSpan for GuestTelemetryView<'_> {
         let context = match &self.ctx.telemetry {
             Some(telemetry) if self.spans.depth() < MAX_OPEN_SPANS => {
                 let parent = self.spans.current();
-                let mut attributes = key_values(attributes);
-                attributes.push(KeyValue::new(
-                    semconv::GLASSBOX_COMPONENT,
-                    self.ctx.component.to_string(),
-                ));
+                // The host's attributes first: the SDK keeps the first it is given.
+                let mut host_attributes = vec![
+                    KeyValue::new(semconv::GLASSBOX_COMPONENT, self.ctx.component.to_string()),
+                    KeyValue::new(semconv::GLASSBOX_SPAN_ORIGIN, semconv::SPAN_ORIGIN_GUEST),
+                ];
+                host_attributes.extend(key_values(attributes));
+                let attributes = host_attributes;
                 let span = telemetry
                     .tracer()
                     .span_builder(truncate(name))
@@ -212,9 +217,12 @@ impl Host for GuestTelemetryView<'_> {
     }
 }
 
+/// A guest's attributes as the host records them: at most
+/// [`MAX_GUEST_ATTRIBUTES`], text cut, and host-owned keys renamed.
 fn key_values(attributes: Vec<Attribute>) -> Vec<KeyValue> {
     attributes
         .into_iter()
+        .take(MAX_GUEST_ATTRIBUTES)
         .map(|Attribute { key, value }| {
             let value = match value {
                 GuestValue::String(s) => Value::from(truncate(s)),
@@ -227,9 +235,22 @@ fn key_values(attributes: Vec<Attribute>) -> Vec<KeyValue> {
                         .collect(),
                 )),
             };
-            KeyValue::new(truncate(key), value)
+            KeyValue::new(guest_key(truncate(key)), value)
         })
         .collect()
+}
+
+/// `key`, or `guest.key` when backends would read `key` as the host's word.
+fn guest_key(key: String) -> String {
+    let host_owned = semconv::HOST_OWNED_KEYS.contains(&key.as_str())
+        || semconv::HOST_OWNED_PREFIXES
+            .iter()
+            .any(|prefix| key.starts_with(prefix));
+    if host_owned {
+        format!("{}{key}", semconv::GUEST_KEY_PREFIX)
+    } else {
+        key
+    }
 }
 
 fn any_value(value: Value) -> AnyValue {
@@ -244,4 +265,26 @@ fn any_value(value: Value) -> AnyValue {
 /// Cuts `text` to [`MAX_TEXT_LEN`] bytes, with a marker when it was longer.
 fn truncate(text: String) -> String {
     cap_text(text, MAX_TEXT_LEN).0
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn host_owned_keys_are_renamed_and_others_kept() {
+        for key in [
+            "gen_ai.usage.input_tokens",
+            "gen_ai.usage.cost",
+            "gen_ai.operation.name",
+            "openinference.span.kind",
+            "langfuse.observation.type",
+            "glassbox.component",
+        ] {
+            assert_eq!(guest_key(key.into()), format!("guest.{key}"));
+        }
+        for key in ["app.step", "gen_ai.request.model", "retrieval.documents"] {
+            assert_eq!(guest_key(key.into()), key);
+        }
+    }
 }

@@ -73,6 +73,27 @@ pub const EXCEPTION_MESSAGE: &str = "exception.message";
 
 /// Which component a span, metric or log line belongs to (its file name).
 pub const GLASSBOX_COMPONENT: &str = "glassbox.component";
+/// `guest` on spans a guest made itself, so no backend takes them for the host's.
+pub const GLASSBOX_SPAN_ORIGIN: &str = "glassbox.span.origin";
+pub const SPAN_ORIGIN_GUEST: &str = "guest";
+
+/// Attribute keys backends read as the host's word (usage, cost, what kind
+/// of span it is, which component ran): a guest setting one gets it renamed
+/// under [`GUEST_KEY_PREFIX`] instead, so its spans cannot pass for model
+/// calls or for another component's.
+pub const HOST_OWNED_KEYS: [&str; 3] = [
+    "gen_ai.operation.name",
+    "gen_ai.provider.name",
+    "openinference.span.kind",
+];
+/// Prefixes of keys owned as [`HOST_OWNED_KEYS`] are.
+pub const HOST_OWNED_PREFIXES: [&str; 4] = [
+    "gen_ai.usage.",
+    "glassbox.",
+    "langfuse.",
+    "llm.token_count.",
+];
+pub const GUEST_KEY_PREFIX: &str = "guest.";
 
 /// Chunks a streamed answer arrived in (text and tool calls).
 pub const GLASSBOX_LLM_STREAM_CHUNKS: &str = "glassbox.llm.stream.chunks";
