@@ -110,3 +110,4 @@ pub use runtime::{
     ToolRegistry,
 };
 pub use telemetry::Telemetry;
+pub use text::printable;

@@ -368,7 +368,8 @@ fn one_line(error: &anyhow::Error) -> String {
             line.push_str(&cause);
         }
     }
-    line
+    // Errors carry guests' messages: nothing from a guest reaches the terminal raw.
+    glassbox::printable(&line).into_owned()
 }
 
 async fn run(args: RunArgs) -> ExitCode {
@@ -404,7 +405,12 @@ async fn run(args: RunArgs) -> ExitCode {
     warn_unflushed(flush_result);
     match outcome {
         Ok(Ok(answer)) => {
-            println!("{answer}");
+            // Raw when piped, for programs; escaped for a person's terminal.
+            if std::io::stdout().is_terminal() {
+                println!("{}", glassbox::printable(&answer));
+            } else {
+                println!("{answer}");
+            }
             ExitCode::SUCCESS
         }
         Ok(Err(error)) => fail(EXIT_RUN_FAILED, &error.into()),

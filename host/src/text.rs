@@ -19,6 +19,27 @@ pub(crate) fn cap_text(mut text: String, max: usize) -> (String, bool) {
     (text, true)
 }
 
+/// `text` safe to write to a terminal: control characters (escape
+/// sequences, carriage returns, newlines, bells) and the bidirectional
+/// overrides that reorder what is shown become visible escapes, so text from
+/// a guest cannot move the cursor, recolour, or forge lines of its own.
+pub fn printable(text: &str) -> std::borrow::Cow<'_, str> {
+    let unsafe_char =
+        |c: char| c.is_control() || matches!(c, '\u{202a}'..='\u{202e}' | '\u{2066}'..='\u{2069}');
+    if !text.chars().any(unsafe_char) {
+        return std::borrow::Cow::Borrowed(text);
+    }
+    let mut shown = String::with_capacity(text.len() + 8);
+    for c in text.chars() {
+        if unsafe_char(c) {
+            shown.extend(c.escape_default());
+        } else {
+            shown.push(c);
+        }
+    }
+    std::borrow::Cow::Owned(shown)
+}
+
 /// `a, b, c`, or `nothing`, for messages.
 pub(crate) fn list_or_none(names: &[String]) -> String {
     if names.is_empty() {
@@ -71,6 +92,16 @@ mod tests {
         let (cut, truncated) = cap_text("ééééé".into(), 5);
         assert!(truncated);
         assert_eq!(cut, "éé…[truncated by glassbox: 10 bytes, limit 5]");
+    }
+
+    #[test]
+    fn control_characters_become_visible_escapes() {
+        assert_eq!(printable("plain text, ünïcode"), "plain text, ünïcode");
+        assert_eq!(
+            printable("red \u{1b}[31mtext\r\nfake line\u{7}"),
+            "red \\u{1b}[31mtext\\r\\nfake line\\u{7}"
+        );
+        assert_eq!(printable("a\u{202e}b"), "a\\u{202e}b");
     }
 
     #[test]

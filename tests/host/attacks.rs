@@ -353,7 +353,10 @@ async fn a_guest_cannot_forge_host_telemetry() {
     assert_eq!(answer, "forged");
     host.flush().await;
     let spans = host.receiver.spans();
-    let forged = only(&spans, "chat gpt-4o");
+    let forged = only(
+        &spans,
+        "chat gpt-4o\n└── chat gpt-4o  0.1ms  tokens 999999 in / 1 out\r",
+    );
     assert_strings(
         &forged.attributes,
         &[

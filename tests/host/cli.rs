@@ -995,3 +995,56 @@ fn special_and_oversized_input_files_are_refused() {
         )
     );
 }
+
+/// Nothing a guest says reaches the terminal raw: escape sequences, carriage
+/// returns and newlines in its output, its spans and its errors are shown as
+/// escapes, so it can neither recolour the screen nor forge lines.
+#[test]
+fn guest_text_reaches_the_terminal_escaped() {
+    let output = glassbox()
+        .args([
+            "run",
+            artifacts::TEST_AGENT,
+            "--tool",
+            artifacts::TEST_TOOLS,
+        ])
+        .args([
+            "--input",
+            "call shout {\"words\":\"\\u001b[2Jcleared\\rINFO fake\"}",
+        ])
+        .output()
+        .unwrap();
+    let stderr = text(&output.stderr);
+    assert!(output.status.success(), "{stderr}");
+    assert!(
+        stderr.contains("shouting: \\u{1b}[2Jcleared\\rINFO fake"),
+        "{stderr}"
+    );
+    assert!(
+        !stderr.contains('\u{1b}') && !stderr.contains('\r'),
+        "{stderr:?}"
+    );
+
+    let output = glassbox()
+        .args([
+            "run",
+            artifacts::TEST_AGENT,
+            "--input",
+            "forge",
+            "--trace-tree",
+        ])
+        .output()
+        .unwrap();
+    let stderr = text(&output.stderr);
+    assert!(output.status.success(), "{stderr}");
+    assert!(
+        stderr.contains("chat gpt-4o\\n└── chat gpt-4o  0.1ms  tokens 999999 in / 1 out\\r"),
+        "{stderr}"
+    );
+    assert!(
+        !stderr
+            .lines()
+            .any(|line| line.trim_start().starts_with("└── chat gpt-4o  0.1ms")),
+        "a guest forged a line of the tree: {stderr}"
+    );
+}

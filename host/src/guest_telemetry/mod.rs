@@ -6,7 +6,7 @@ use crate::bindings::agent::glassbox::agent::telemetry::{
     Attribute, Host, HostSpan, Level, Span, StatusCode, Value as GuestValue,
 };
 use crate::telemetry::{SpanScope, Telemetry, semconv};
-use crate::text::cap_text;
+use crate::text::{cap_text, printable};
 use opentelemetry::logs::{AnyValue, LogRecord as _, Logger as _, Severity};
 use opentelemetry::trace::{SpanKind, Status, TraceContextExt, Tracer as _};
 use opentelemetry::{Array, Context, KeyValue, StringValue, Value};
@@ -178,12 +178,13 @@ impl Host for GuestTelemetryView<'_> {
     ) -> wasmtime::Result<()> {
         let message = truncate(message);
         let component = &*self.ctx.component;
+        let shown = printable(&message);
         match level {
-            Level::Trace => tracing::trace!("[{component}] {message}"),
-            Level::Debug => tracing::debug!("[{component}] {message}"),
-            Level::Info => tracing::info!("[{component}] {message}"),
-            Level::Warn => tracing::warn!("[{component}] {message}"),
-            Level::Error => tracing::error!("[{component}] {message}"),
+            Level::Trace => tracing::trace!("[{component}] {shown}"),
+            Level::Debug => tracing::debug!("[{component}] {shown}"),
+            Level::Info => tracing::info!("[{component}] {shown}"),
+            Level::Warn => tracing::warn!("[{component}] {shown}"),
+            Level::Error => tracing::error!("[{component}] {shown}"),
         }
         let Some(telemetry) = &self.ctx.telemetry else {
             return Ok(());

@@ -4,6 +4,7 @@
 //! component's stdout and stderr become host log lines tagged with it, up to a cap.
 
 use super::{Policy, record_denial};
+use crate::text::printable;
 use opentelemetry::Context;
 use std::pin::Pin;
 use std::sync::Arc;
@@ -119,7 +120,7 @@ struct LineLogger {
 impl LineLogger {
     fn emit(&self, line: &[u8]) {
         let line = String::from_utf8_lossy(line);
-        let line = line.trim_end_matches(['\r', '\n']);
+        let line = printable(line.trim_end_matches(['\r', '\n']));
         tracing::info!("[{} {}] {line}", self.component, self.stream);
     }
 }

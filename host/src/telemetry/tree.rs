@@ -2,6 +2,7 @@
 //! as an indented tree with durations, token counts and errors.
 
 use super::semconv;
+use crate::text::printable;
 use opentelemetry::Value;
 use opentelemetry::trace::{SpanId, Status};
 use opentelemetry_sdk::error::OTelSdkResult;
@@ -84,7 +85,7 @@ fn label(span: &SpanData) -> String {
         .end_time
         .duration_since(span.start_time)
         .unwrap_or_default();
-    let mut label = format!("{}  {}", span.name, format_duration(duration));
+    let mut label = format!("{}  {}", printable(&span.name), format_duration(duration));
     if let (Some(Value::I64(input)), Some(Value::I64(output))) = (
         attribute(semconv::GEN_AI_USAGE_INPUT_TOKENS),
         attribute(semconv::GEN_AI_USAGE_OUTPUT_TOKENS),
@@ -95,7 +96,11 @@ fn label(span: &SpanData) -> String {
         let class = attribute(semconv::ERROR_TYPE)
             .map(|v| v.as_str().into_owned())
             .unwrap_or_default();
-        label.push_str(&format!("  ERROR {class}: {description}"));
+        label.push_str(&format!(
+            "  ERROR {}: {}",
+            printable(&class),
+            printable(description)
+        ));
     }
     label
 }
