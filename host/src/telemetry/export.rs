@@ -430,7 +430,11 @@ impl<E: SpanExporter> Worker<E> {
         let mut result = Ok(());
         let mut left = self.spans.len();
         while left > 0 {
-            let most = left.min(self.settings.max_export_batch_size - self.batch.len());
+            let room = self
+                .settings
+                .max_export_batch_size
+                .saturating_sub(self.batch.len());
+            let most = left.min(room.max(1));
             let before = self.batch.len();
             let batch = self.spans.take(most);
             self.batch.extend(batch);
