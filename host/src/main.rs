@@ -340,7 +340,7 @@ fn init_logging() {
         tracing_subscriber::EnvFilter::new(
             // The OTLP exporter warns at every failed export; the host reports
             // span export failures itself, once per outage.
-            "info,opentelemetry=warn,opentelemetry_sdk=warn,opentelemetry_otlp=error",
+            "info,opentelemetry=warn,opentelemetry_sdk=warn,opentelemetry-otlp=error,opentelemetry_otlp=error",
         )
     });
     tracing_subscriber::fmt()

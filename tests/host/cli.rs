@@ -1048,3 +1048,35 @@ fn guest_text_reaches_the_terminal_escaped() {
         "a guest forged a line of the tree: {stderr}"
     );
 }
+
+/// A collector that stays down costs one warning for the outage, however
+/// many exports fail, and the count at exit.
+#[test]
+fn a_long_outage_is_logged_once_and_counted() {
+    let closed = {
+        let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+        format!("http://{}", listener.local_addr().unwrap())
+    };
+    let output = demo(&mut glassbox())
+        .env("OTEL_EXPORTER_OTLP_TRACES_ENDPOINT", &closed)
+        .env("OTEL_EXPORTER_OTLP_PROTOCOL", "grpc")
+        .env("OTEL_BSP_MAX_EXPORT_BATCH_SIZE", "1")
+        .output()
+        .unwrap();
+    let stderr = text(&output.stderr);
+    assert!(output.status.success(), "{stderr}");
+    let warnings = stderr
+        .lines()
+        .filter(|line| line.contains("spans failed"))
+        .count();
+    assert_eq!(warnings, 1, "{stderr}");
+    assert!(
+        stderr.contains("further failures are counted, not logged, until an export succeeds"),
+        "{stderr}"
+    );
+    // Each failed export retries first, so some batches may still be waiting at exit.
+    assert!(
+        stderr.contains("traces: 10 spans were not delivered (0 on a full queue, "),
+        "{stderr}"
+    );
+}
