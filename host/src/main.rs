@@ -8,6 +8,7 @@ use glassbox::llm::{LlmSettings, ProviderKind, ProviderSettings};
 use glassbox::manifest::{AgentDecl, AgentSpec, Manifest, parse_memory, parse_timeout};
 use glassbox::sandbox::{Budget, DirGrant, HostPattern, Policy};
 use glassbox::serve::Stopped;
+use glassbox::serve::access::{self, Access};
 use glassbox::telemetry::{
     OtlpProtocol, TelemetryConfig, TelemetryError, TelemetryOverrides, propagation,
 };
@@ -54,6 +55,13 @@ enum Command {
         after_help = "Example:\n  glassbox serve --manifest glassbox.toml --listen 127.0.0.1:8080 --prometheus\n  curl -s localhost:8080/v1/agents\n  curl -s localhost:8080/v1/agents/react-agent/runs -H 'content-type: application/json' \\\n      -d '{\"input\": \"Which is warmer, Paris or Lisbon?\"}'"
     )]
     Serve(Box<ServeArgs>),
+    /// Make a bearer token for `glassbox serve --tokens`: the token on stdout, its tokens-file line on stderr.
+    #[command(after_help = "Example:\n  glassbox token --agents react-agent >token.txt 2>>tokens")]
+    Token {
+        /// The agents the token may run, separated by commas (default: all).
+        #[arg(long, value_name = "NAMES", default_value = "*")]
+        agents: String,
+    },
     /// List the tools the given plugins provide, with their parameter schemas.
     #[command(after_help = "Example:\n  glassbox tools --plugins plugins/")]
     Tools {
@@ -198,6 +206,12 @@ struct ServeArgs {
     /// Instance slots: runs, their tool calls and their agent calls in flight at once.
     #[arg(long, default_value_t = 256, value_name = "N")]
     instances: u32,
+    /// Accept only the bearer tokens in FILE (lines `HASH AGENTS`; `glassbox token` makes them).
+    #[arg(long, env = "GLASSBOX_TOKENS", value_name = "FILE")]
+    tokens: Option<PathBuf>,
+    /// Serve a non-loopback address without tokens: anyone who reaches it may run the agents.
+    #[arg(long)]
+    insecure: bool,
 }
 
 /// The default model provider, prices, and record or replay.
@@ -328,6 +342,9 @@ fn main() -> ExitCode {
         match cli.command {
             Command::Run(args) => run(*args).await,
             Command::Serve(args) => serve(*args).await.unwrap_or_else(|e| fail(EXIT_USAGE, &e)),
+            Command::Token { agents } => {
+                make_token(&agents).unwrap_or_else(|e| fail(EXIT_USAGE, &e))
+            }
             Command::Tools { plugins, cache } => list_tools(plugins, cache)
                 .await
                 .unwrap_or_else(|e| fail(EXIT_USAGE, &e)),
@@ -453,7 +470,30 @@ fn warn_unflushed(result: Result<(), TelemetryError>) {
     }
 }
 
+fn make_token(agents: &str) -> anyhow::Result<ExitCode> {
+    let (token, hash) = access::new_token().context("cannot make a random token")?;
+    println!("{token}");
+    eprintln!("{hash} {agents}");
+    Ok(ExitCode::SUCCESS)
+}
+
 async fn serve(args: ServeArgs) -> anyhow::Result<ExitCode> {
+    let access = match &args.tokens {
+        Some(path) => Access::Tokens(access::Tokens::load(path)?),
+        None if !args.listen.ip().is_loopback() && !args.insecure => bail!(
+            "refusing to serve {} without tokens: anyone who can reach it could run the agents; give --tokens FILE, or --insecure if a proxy in front authenticates",
+            args.listen
+        ),
+        None => {
+            if !args.listen.ip().is_loopback() {
+                tracing::warn!(
+                    "serving {} without tokens (--insecure): anyone who can reach it may run the agents",
+                    args.listen
+                );
+            }
+            Access::Open
+        }
+    };
     let overrides = args.host.telemetry.overrides(Some(false));
     let mut telemetry_config = TelemetryConfig::from_env(&overrides).map_err(anyhow::Error::msg)?;
     telemetry_config.prometheus = args.prometheus;
@@ -476,6 +516,7 @@ async fn serve(args: ServeArgs) -> anyhow::Result<ExitCode> {
     let stopped = glassbox::serve::serve(
         host.clone(),
         listener,
+        access,
         async {
             let stop = stop_signal().await;
             tracing::info!("{}: no new runs; waiting for those in flight", stop.past());

@@ -7,6 +7,7 @@ use crate::support::otlp::{Receiver, hex, string};
 use crate::support::{Held, artifacts, only, outline, test_agent, with_agents};
 use glassbox::llm::{Llm, ScriptedProvider};
 use glassbox::sandbox::{Budget, Policy};
+use glassbox::serve::access::Access;
 use glassbox::serve::{Stopped, serve};
 use glassbox::{AgentDirectory, AgentEntry, LocalAgent};
 use serde_json::{Value, json};
@@ -46,6 +47,7 @@ impl Served {
             let stopped = serve(
                 runtime.clone(),
                 listener,
+                Access::Open,
                 async move {
                     let _ = stopped.await;
                 },
@@ -541,6 +543,7 @@ async fn past_capacity_runs_are_refused_to_retry_and_admitted_runs_answer_right(
     let server = tokio::spawn(serve(
         Arc::new(host),
         listener,
+        Access::Open,
         async move {
             let _ = stopped.await;
         },
@@ -670,4 +673,114 @@ async fn half_sent_requests_neither_lock_others_out_nor_hold_shutdown() {
         stopping.elapsed()
     );
     drop(stalled);
+}
+
+/// `curl` against a served host: the body and the status code.
+fn curl(url: &str, token: Option<&str>, body: Option<&str>) -> (String, u16) {
+    let mut command = std::process::Command::new("curl");
+    command.args(["-s", "-w", "\n%{http_code}"]);
+    if let Some(token) = token {
+        command.args(["-H", &format!("Authorization: Bearer {token}")]);
+    }
+    if let Some(body) = body {
+        command.args(["-H", "content-type: application/json", "-d", body]);
+    }
+    let output = command.arg(url).output().expect("curl runs");
+    let text = String::from_utf8_lossy(&output.stdout).into_owned();
+    let (body, status) = text.rsplit_once('\n').unwrap();
+    (body.to_owned(), status.parse().unwrap())
+}
+
+/// With `--tokens`, only a token's holder gets in, and only to its agents;
+/// `/health` stays open; a refusal says nothing about the agents or any trace;
+/// without tokens, a non-loopback address is refused.
+#[tokio::test(flavor = "multi_thread")]
+async fn tokens_admit_their_holders_to_their_agents_only() {
+    let token = |agents: &str| {
+        let output = glassbox()
+            .args(["token", "--agents", agents])
+            .output()
+            .unwrap();
+        assert!(output.status.success());
+        let text = |bytes: &[u8]| String::from_utf8_lossy(bytes).trim().to_owned();
+        (text(&output.stdout), text(&output.stderr))
+    };
+    let (agent_token, agent_line) = token("test-agent");
+    let (other_token, other_line) = token("someone-else");
+    let dir = tempfile::tempdir().unwrap();
+    let tokens = dir.path().join("tokens");
+    std::fs::write(&tokens, format!("{agent_line}\n{other_line}\n")).unwrap();
+    assert!(
+        !std::fs::read_to_string(&tokens)
+            .unwrap()
+            .contains(&agent_token)
+    );
+
+    let mut child = glassbox()
+        .args([
+            "serve",
+            artifacts::TEST_AGENT,
+            "--listen",
+            "127.0.0.1:0",
+            "--llm",
+            "scripted",
+        ])
+        .arg("--tokens")
+        .arg(&tokens)
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    let address = listening_address(&mut child);
+    let url = move |path: &str| format!("http://{address}{path}");
+    let run = Some(r#"{"input": "echo hello"}"#);
+    tokio::task::spawn_blocking(move || {
+        assert_eq!(curl(&url("/health"), None, None).1, 200);
+        for presented in [None, Some("gbx_not-a-token")] {
+            for (path, body) in [("/v1/agents", None), ("/v1/agents/test-agent/runs", run)] {
+                let (answer, status) = curl(&url(path), presented, body);
+                assert_eq!(status, 401, "{path}: {answer}");
+                let answer: Value = serde_json::from_str(&answer).unwrap();
+                assert_eq!(answer["error"]["type"], "not_allowed");
+                assert!(answer.get("trace_id").is_none(), "{answer}");
+                assert!(!answer.to_string().contains("test-agent"), "{answer}");
+            }
+        }
+        let (answer, status) = curl(&url("/v1/agents/test-agent/runs"), Some(&agent_token), run);
+        assert_eq!(
+            (status, answer.contains("\"output\":\"hello\"")),
+            (200, true),
+            "{answer}"
+        );
+        let (answer, _) = curl(&url("/v1/agents"), Some(&other_token), None);
+        assert_eq!(
+            serde_json::from_str::<Value>(&answer).unwrap()["agents"],
+            json!([])
+        );
+        let (answer, status) = curl(&url("/v1/agents/test-agent/runs"), Some(&other_token), run);
+        assert_eq!(
+            status, 404,
+            "a token's holder sees only its agents: {answer}"
+        );
+    })
+    .await
+    .unwrap();
+    let sent = std::process::Command::new("kill")
+        .args(["-TERM", &child.id().to_string()])
+        .status()
+        .unwrap();
+    assert!(sent.success());
+    assert!(child.wait().unwrap().success());
+
+    let output = glassbox()
+        .args(["serve", artifacts::TEST_AGENT, "--listen", "0.0.0.0:0"])
+        .output()
+        .unwrap();
+    assert_eq!(output.status.code(), Some(2));
+    assert!(
+        String::from_utf8_lossy(&output.stderr).contains(
+            "glassbox: error: refusing to serve 0.0.0.0:0 without tokens: anyone who can reach it could run the agents"
+        ),
+        "{}",
+        String::from_utf8_lossy(&output.stderr)
+    );
 }

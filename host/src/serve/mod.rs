@@ -12,16 +12,19 @@
 //! | `POST /v1/agents/{name}/runs` | body [`api::RunBody`]; [`api::RunOutput`], or with `Accept: text/event-stream`, `step` events then `done` or `error` |
 //! | `GET /metrics` | Prometheus text, when the telemetry keeps a Prometheus registry |
 
+pub mod access;
 pub use crate::agents::api;
 
 use crate::agents::{AgentInput, CallDepth, RunError, RunRequest};
 use crate::runtime::{Host, LocalAgent};
 use crate::sandbox::Fault;
 use crate::telemetry::{ActiveSpan, Step, StepSink, propagation, semconv};
+use access::{Access, Allowed};
 use api::{AgentList, AgentSummary, ErrorBody, ErrorDetail, RunBody, RunOutput};
 use axum::extract::rejection::{JsonRejection, PathRejection};
-use axum::extract::{Path, State};
+use axum::extract::{Extension, Path, Request, State};
 use axum::http::{HeaderMap, StatusCode, header};
+use axum::middleware::{Next, from_fn_with_state};
 use axum::response::sse::{Event, KeepAlive, Sse};
 use axum::response::{IntoResponse, Response};
 use axum::routing::{get, post};
@@ -59,6 +62,7 @@ pub enum Stopped {
 
 struct Shared {
     host: Arc<Host>,
+    access: Access,
     draining: AtomicBool,
     in_flight: AtomicUsize,
     /// Set when the drain time is up: runs still going stop and answer so.
@@ -98,25 +102,31 @@ impl Drop for InFlight {
     }
 }
 
-/// Serves `host`'s local agents on `listener` until `shutdown` completes,
-/// then lets runs in flight finish for at most `drain`.
+/// Serves `host`'s local agents on `listener` to the callers `access`
+/// admits until `shutdown` completes, then lets runs in flight finish for at
+/// most `drain`.
 pub async fn serve(
     host: Arc<Host>,
     listener: TcpListener,
+    access: Access,
     shutdown: impl Future<Output = ()> + Send + 'static,
     drain: Duration,
 ) -> std::io::Result<Stopped> {
     let shared = Arc::new(Shared {
         host,
+        access,
         draining: AtomicBool::new(false),
         in_flight: AtomicUsize::new(0),
         abandon: tokio::sync::watch::Sender::new(false),
     });
-    let app = Router::new()
-        .route("/health", get(health))
+    let api = Router::new()
         .route("/v1/agents", get(list_agents))
         .route(RUNS_ROUTE, post(start_run))
         .route("/metrics", get(metrics))
+        .route_layer(from_fn_with_state(shared.clone(), authorize));
+    let app = Router::new()
+        .route("/health", get(health))
+        .merge(api)
         .fallback(|| async {
             error(
                 StatusCode::NOT_FOUND,
@@ -202,11 +212,50 @@ async fn health(State(shared): State<Arc<Shared>>) -> Response {
     Json(serde_json::json!({ "status": "ok", "runs_in_flight": runs })).into_response()
 }
 
-async fn list_agents(State(shared): State<Arc<Shared>>) -> Json<AgentList> {
+/// Lets a request through with what its token allows, or answers 401.
+async fn authorize(
+    State(shared): State<Arc<Shared>>,
+    mut request: Request,
+    next: Next,
+) -> Response {
+    let allowed = match &shared.access {
+        Access::Open => Allowed::All,
+        Access::Tokens(tokens) => {
+            let presented = request
+                .headers()
+                .get(header::AUTHORIZATION)
+                .and_then(|value| value.to_str().ok())
+                .and_then(|value| value.strip_prefix("Bearer "));
+            match presented.and_then(|token| tokens.check(token.trim())) {
+                Some(allowed) => allowed.clone(),
+                None => {
+                    let mut refused = error(
+                        StatusCode::UNAUTHORIZED,
+                        semconv::error_type::NOT_ALLOWED,
+                        "this host needs a valid token: send `Authorization: Bearer TOKEN`",
+                    );
+                    refused.headers_mut().insert(
+                        header::WWW_AUTHENTICATE,
+                        header::HeaderValue::from_static("Bearer"),
+                    );
+                    return refused;
+                }
+            }
+        }
+    };
+    request.extensions_mut().insert(allowed);
+    next.run(request).await
+}
+
+async fn list_agents(
+    State(shared): State<Arc<Shared>>,
+    Extension(allowed): Extension<Allowed>,
+) -> Json<AgentList> {
     let agents = shared
         .host
         .agents()
         .locals()
+        .filter(|(name, _)| allowed.may_run(name))
         .map(|(name, local)| AgentSummary {
             name: name.to_owned(),
             description: local.component.info().description.clone(),
@@ -281,6 +330,7 @@ fn failure_detail(failure: &RunError, agent: &str) -> ErrorDetail {
 
 async fn start_run(
     State(shared): State<Arc<Shared>>,
+    Extension(allowed): Extension<Allowed>,
     name: Result<Path<String>, PathRejection>,
     headers: HeaderMap,
     body: Result<Json<RunBody>, JsonRejection>,
@@ -295,8 +345,18 @@ async fn start_run(
             );
         }
     };
-    let Some(local) = shared.host.agents().local(&name).cloned() else {
-        let served: Vec<&str> = shared.host.agents().locals().map(|(n, _)| n).collect();
+    // An agent this caller may not run is, to this caller, not here.
+    let local = Some(&name)
+        .filter(|name| allowed.may_run(name))
+        .and_then(|name| shared.host.agents().local(name).cloned());
+    let Some(local) = local else {
+        let served: Vec<&str> = shared
+            .host
+            .agents()
+            .locals()
+            .map(|(n, _)| n)
+            .filter(|n| allowed.may_run(n))
+            .collect();
         return error(
             StatusCode::NOT_FOUND,
             api::AGENT_NOT_FOUND,
