@@ -126,6 +126,8 @@ struct ComponentSection {
     timeout: Option<Spanned<String>>,
     fuel: Option<u64>,
     budget: Option<Spanned<BudgetSection>>,
+    /// `[[agents]]` on another host only: the variable holding the token that host asks for.
+    token_env: Option<Spanned<String>>,
 }
 
 #[derive(Deserialize)]
@@ -367,6 +369,12 @@ impl ComponentSection {
         if self.url.is_some() {
             return Err(at.error(span, "an agent has a `path` or a `url`, not both".into()));
         }
+        if let Some(variable) = &self.token_env {
+            return Err(at.error(
+                variable.span(),
+                "`token_env` is for an agent on another host (with a `url`)".into(),
+            ));
+        }
         let name = self.name.clone().map(Spanned::into_inner);
         let description = self.description.clone();
         let workflow = self.workflow.clone();
@@ -414,7 +422,7 @@ impl ComponentSection {
         if sandboxed {
             return Err(at.error(
                 span,
-                "an agent on another host takes only `name`, `url`, `description` and `timeout`; its own host sandboxes it".into(),
+                "an agent on another host takes only `name`, `url`, `description`, `timeout` and `token_env`; its own host sandboxes it".into(),
             ));
         }
         let name = self
@@ -443,8 +451,21 @@ impl ComponentSection {
                 .map_err(|reason| at.error(timeout.span(), reason))?,
             None => crate::agents::DEFAULT_REMOTE_TIMEOUT,
         };
-        Ok(RemoteAgent::new(name, parsed, timeout)
-            .with_description(self.description.unwrap_or_default()))
+        let mut remote = RemoteAgent::new(name, parsed, timeout)
+            .with_description(self.description.unwrap_or_default());
+        if let Some(variable) = self.token_env {
+            let token = std::env::var(variable.get_ref()).map_err(|_| {
+                at.error(
+                    variable.span(),
+                    format!(
+                        "`{}` is not set: it should hold the token for this agent's host",
+                        variable.get_ref()
+                    ),
+                )
+            })?;
+            remote = remote.with_token(token);
+        }
+        Ok(remote)
     }
 
     /// Refuses the keys only agents take.
@@ -456,13 +477,14 @@ impl ComponentSection {
     ) -> Result<(), ManifestError> {
         if self.name.is_some()
             || self.url.is_some()
+            || self.token_env.is_some()
             || self.description.is_some()
             || self.workflow.is_some()
             || !self.allow_agents.is_empty()
         {
             return Err(at.error(
                 span,
-                format!("`name`, `url`, `description`, `workflow` and `allow_agents` are for agents, not {what}"),
+                format!("`name`, `url`, `token_env`, `description`, `workflow` and `allow_agents` are for agents, not {what}"),
             ));
         }
         Ok(())
@@ -767,7 +789,7 @@ timeout = "20s"
         let cases = [
             (
                 "[[agents]]\nname = \"far\"\nurl = \"http://x:1\"\nmemory = \"1 GiB\"\n",
-                "DIR/glassbox.toml:3:1: an agent on another host takes only `name`, `url`, `description` and `timeout`; its own host sandboxes it",
+                "DIR/glassbox.toml:3:1: an agent on another host takes only `name`, `url`, `description`, `timeout` and `token_env`; its own host sandboxes it",
             ),
             (
                 "[[agents]]\nname = \"far\"\nurl = \"ftp://x\"\n",
@@ -783,7 +805,7 @@ timeout = "20s"
             ),
             (
                 "[[plugins]]\npath = \"plugins\"\nallow_agents = [\"x\"]\n",
-                "DIR/glassbox.toml:3:1: `name`, `url`, `description`, `workflow` and `allow_agents` are for agents, not a plugin",
+                "DIR/glassbox.toml:3:1: `name`, `url`, `token_env`, `description`, `workflow` and `allow_agents` are for agents, not a plugin",
             ),
         ];
         for (text, expected) in cases {

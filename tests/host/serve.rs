@@ -378,7 +378,17 @@ struct ServeProcess {
 
 impl ServeProcess {
     fn start(manifest: &std::path::Path, receiver: &Receiver) -> Self {
-        let mut child = glassbox()
+        Self::start_with(manifest, receiver, |_| {})
+    }
+
+    /// [`ServeProcess::start`], with `configure` adding to the command.
+    fn start_with(
+        manifest: &std::path::Path,
+        receiver: &Receiver,
+        configure: impl FnOnce(&mut std::process::Command),
+    ) -> Self {
+        let mut command = glassbox();
+        command
             .args(["serve", "--manifest"])
             .arg(manifest)
             .args(["--listen", "127.0.0.1:0", "--llm", "scripted"])
@@ -388,9 +398,9 @@ impl ServeProcess {
                 "--otlp-protocol",
                 "grpc",
             ])
-            .stderr(Stdio::piped())
-            .spawn()
-            .unwrap();
+            .stderr(Stdio::piped());
+        configure(&mut command);
+        let mut child = command.spawn().unwrap();
         let address = listening_address(&mut child);
         ServeProcess { child, address }
     }
@@ -783,4 +793,72 @@ async fn tokens_admit_their_holders_to_their_agents_only() {
         "{}",
         String::from_utf8_lossy(&output.stderr)
     );
+}
+
+/// A remote agent whose host asks for a token is called with the token its
+/// manifest entry names; without it, the call is refused as not allowed.
+#[tokio::test(flavor = "multi_thread")]
+async fn a_remote_agent_behind_tokens_is_called_with_its_token() {
+    let receiver = Receiver::start(glassbox::telemetry::OtlpProtocol::Grpc).await;
+    let dir = tempfile::tempdir().unwrap();
+    let made = glassbox()
+        .args(["token", "--agents", "worker"])
+        .output()
+        .unwrap();
+    let token = String::from_utf8_lossy(&made.stdout).trim().to_owned();
+    let tokens = dir.path().join("tokens");
+    std::fs::write(&tokens, &made.stderr).unwrap();
+    let worker_manifest = dir.path().join("worker.toml");
+    std::fs::write(
+        &worker_manifest,
+        format!(
+            "[agent]\nname = \"worker\"\npath = {:?}\n",
+            artifacts::TEST_AGENT
+        ),
+    )
+    .unwrap();
+    let worker = ServeProcess::start_with(&worker_manifest, &receiver, |command| {
+        command.arg("--tokens").arg(&tokens);
+    });
+    let front_manifest = dir.path().join("front.toml");
+    std::fs::write(
+        &front_manifest,
+        format!(
+            "[agent]\nname = \"front\"\npath = {:?}\nallow_agents = [\"worker\"]\n\n\
+             [[agents]]\nname = \"worker\"\nurl = \"http://{}\"\ntoken_env = \"WORKER_TOKEN\"\n",
+            artifacts::TEST_AGENT,
+            worker.address
+        ),
+    )
+    .unwrap();
+    let ask = |front: &ServeProcess| {
+        let url = format!("http://{}/v1/agents/front/runs", front.address);
+        async move {
+            let response = reqwest::Client::new()
+                .post(url)
+                .json(&json!({ "input": "ask worker echo hi" }))
+                .send()
+                .await
+                .unwrap();
+            response.json::<Value>().await.unwrap()["output"].clone()
+        }
+    };
+    let with_token = ServeProcess::start_with(&front_manifest, &receiver, |command| {
+        command.env("WORKER_TOKEN", &token);
+    });
+    assert_eq!(ask(&with_token).await, json!("ok: hi"));
+    with_token.stop();
+    let without = ServeProcess::start_with(&front_manifest, &receiver, |command| {
+        command.env("WORKER_TOKEN", "gbx_wrong");
+    });
+    let refused = ask(&without).await;
+    assert!(
+        refused
+            .as_str()
+            .unwrap()
+            .starts_with("not allowed: agent `worker` at http://"),
+        "{refused}"
+    );
+    without.stop();
+    worker.stop();
 }

@@ -28,6 +28,8 @@ pub struct RemoteAgent {
     pub description: String,
     /// The whole call, from connecting to the answer.
     pub timeout: Duration,
+    /// The bearer token that host asks of callers (`glassbox serve --tokens`).
+    token: Option<String>,
     client: reqwest::Client,
 }
 
@@ -72,8 +74,15 @@ impl RemoteAgent {
             url,
             description: String::new(),
             timeout,
+            token: None,
             client: reqwest::Client::new(),
         }
+    }
+
+    /// The same agent, called with `token`, which its host asks of callers.
+    pub fn with_token(mut self, token: impl Into<String>) -> Self {
+        self.token = Some(token.into());
+        self
     }
 
     pub fn with_description(mut self, description: impl Into<String>) -> Self {
@@ -114,6 +123,13 @@ impl RemoteAgent {
         let mut headers = http::HeaderMap::new();
         propagation::inject(cx, &mut headers);
         headers.insert(api::CALL_DEPTH_HEADER, http::HeaderValue::from(depth));
+        if let Some(token) = &self.token
+            && let Ok(mut value) = http::HeaderValue::from_str(&format!("Bearer {token}"))
+        {
+            // Kept out of logs and debug output.
+            value.set_sensitive(true);
+            headers.insert(http::header::AUTHORIZATION, value);
+        }
         let body = RunBody {
             input: input.into(),
             conversation_id: conversation_id.map(str::to_owned),
