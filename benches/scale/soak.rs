@@ -5,7 +5,7 @@
 
 use crate::receiver::CountingReceiver;
 use crate::report::{Row, Section};
-use crate::workload::mib;
+use crate::workload::{memory_of, mib};
 use glassbox_test_artifacts as artifacts;
 use std::io::{BufRead, BufReader};
 use std::process::{Child, Command, Stdio};
@@ -184,12 +184,7 @@ fn serve(
 }
 
 fn resident(child: &Child) -> u64 {
-    std::fs::read_to_string(format!("/proc/{}/status", child.id()))
-        .unwrap_or_default()
-        .lines()
-        .find_map(|line| line.strip_prefix("VmRSS:"))
-        .and_then(|rest| rest.trim().trim_end_matches(" kB").parse::<u64>().ok())
-        .map_or(0, |kib| kib * 1024)
+    memory_of(&child.id().to_string()).0
 }
 
 /// The spans the server's exit warning says were lost: `N spans were not delivered`.

@@ -163,7 +163,12 @@ pub fn shared(provider: impl LlmProvider + 'static) -> SharedProvider {
 
 /// Resident memory now and at its peak since the last [`reset_peak_memory`], in bytes.
 pub fn memory() -> (u64, u64) {
-    let status = std::fs::read_to_string("/proc/self/status").unwrap_or_default();
+    memory_of("self")
+}
+
+/// Resident and peak resident memory of process `pid` (`self` for this one), in bytes.
+pub fn memory_of(pid: &str) -> (u64, u64) {
+    let status = std::fs::read_to_string(format!("/proc/{pid}/status")).unwrap_or_default();
     let field = |name: &str| {
         status
             .lines()

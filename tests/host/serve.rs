@@ -370,6 +370,40 @@ fn listening_address(child: &mut Child) -> String {
     address
 }
 
+/// A manifest serving the test agent as `worker`, written into `dir`.
+fn worker_manifest(dir: &std::path::Path) -> std::path::PathBuf {
+    let path = dir.join("worker.toml");
+    std::fs::write(
+        &path,
+        format!(
+            "[agent]\nname = \"worker\"\npath = {:?}\n",
+            artifacts::TEST_AGENT
+        ),
+    )
+    .unwrap();
+    path
+}
+
+/// A manifest serving the test agent as `front`, which may call `worker` on
+/// the host at `worker_address`, its entry ending with `setting`; written into `dir`.
+fn front_manifest(
+    dir: &std::path::Path,
+    worker_address: &str,
+    setting: &str,
+) -> std::path::PathBuf {
+    let path = dir.join("front.toml");
+    std::fs::write(
+        &path,
+        format!(
+            "[agent]\nname = \"front\"\npath = {:?}\nallow_agents = [\"worker\"]\n\n\
+             [[agents]]\nname = \"worker\"\nurl = \"http://{worker_address}\"\n{setting}\n",
+            artifacts::TEST_AGENT
+        ),
+    )
+    .unwrap();
+    path
+}
+
 /// A `glassbox serve` process, and the address it listens on.
 struct ServeProcess {
     child: Child,
@@ -420,27 +454,9 @@ impl ServeProcess {
 async fn one_trace_across_two_host_processes() {
     let receiver = Receiver::start(glassbox::telemetry::OtlpProtocol::Grpc).await;
     let dir = tempfile::tempdir().unwrap();
-    let worker_manifest = dir.path().join("worker.toml");
-    std::fs::write(
-        &worker_manifest,
-        format!(
-            "[agent]\nname = \"worker\"\npath = {:?}\n",
-            artifacts::TEST_AGENT
-        ),
-    )
-    .unwrap();
+    let worker_manifest = worker_manifest(dir.path());
     let worker = ServeProcess::start(&worker_manifest, &receiver);
-    let front_manifest = dir.path().join("front.toml");
-    std::fs::write(
-        &front_manifest,
-        format!(
-            "[agent]\nname = \"front\"\npath = {:?}\nallow_agents = [\"worker\"]\n\n\
-             [[agents]]\nname = \"worker\"\nurl = \"http://{}\"\ntimeout = \"30s\"\n",
-            artifacts::TEST_AGENT,
-            worker.address
-        ),
-    )
-    .unwrap();
+    let front_manifest = front_manifest(dir.path(), &worker.address, r#"timeout = "30s""#);
     let front = ServeProcess::start(&front_manifest, &receiver);
 
     let trace_id = "0af7651916cd43dd8448eb211c80319c";
@@ -808,29 +824,12 @@ async fn a_remote_agent_behind_tokens_is_called_with_its_token() {
     let token = String::from_utf8_lossy(&made.stdout).trim().to_owned();
     let tokens = dir.path().join("tokens");
     std::fs::write(&tokens, &made.stderr).unwrap();
-    let worker_manifest = dir.path().join("worker.toml");
-    std::fs::write(
-        &worker_manifest,
-        format!(
-            "[agent]\nname = \"worker\"\npath = {:?}\n",
-            artifacts::TEST_AGENT
-        ),
-    )
-    .unwrap();
+    let worker_manifest = worker_manifest(dir.path());
     let worker = ServeProcess::start_with(&worker_manifest, &receiver, |command| {
         command.arg("--tokens").arg(&tokens);
     });
-    let front_manifest = dir.path().join("front.toml");
-    std::fs::write(
-        &front_manifest,
-        format!(
-            "[agent]\nname = \"front\"\npath = {:?}\nallow_agents = [\"worker\"]\n\n\
-             [[agents]]\nname = \"worker\"\nurl = \"http://{}\"\ntoken_env = \"WORKER_TOKEN\"\n",
-            artifacts::TEST_AGENT,
-            worker.address
-        ),
-    )
-    .unwrap();
+    let front_manifest =
+        front_manifest(dir.path(), &worker.address, r#"token_env = "WORKER_TOKEN""#);
     let ask = |front: &ServeProcess| {
         let url = format!("http://{}/v1/agents/front/runs", front.address);
         async move {

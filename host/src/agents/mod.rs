@@ -292,12 +292,7 @@ impl<A> AgentsCapability<A> {
             ),
             KeyValue::new(semconv::GEN_AI_WORKFLOW_NAME, workflow.to_owned()),
         ];
-        if let Some(id) = conversation_id {
-            attributes.push(KeyValue::new(
-                semconv::GEN_AI_CONVERSATION_ID,
-                id.to_owned(),
-            ));
-        }
+        attributes.extend(conversation_attribute(conversation_id));
         let name = format!("{} {workflow}", semconv::operation::INVOKE_WORKFLOW);
         self.telemetry
             .start_operation(name, SpanKind::Internal, attributes, parent)
@@ -423,13 +418,13 @@ fn agent_attributes(name: &str, conversation_id: Option<&str>) -> Vec<KeyValue> 
         ),
         KeyValue::new(semconv::GEN_AI_AGENT_NAME, name.to_owned()),
     ];
-    if let Some(id) = conversation_id {
-        attributes.push(KeyValue::new(
-            semconv::GEN_AI_CONVERSATION_ID,
-            id.to_owned(),
-        ));
-    }
+    attributes.extend(conversation_attribute(conversation_id));
     attributes
+}
+
+/// `gen_ai.conversation.id`, when the run belongs to a conversation.
+fn conversation_attribute(conversation_id: Option<&str>) -> Option<KeyValue> {
+    conversation_id.map(|id| KeyValue::new(semconv::GEN_AI_CONVERSATION_ID, id.to_owned()))
 }
 
 /// `error.type` of a failed agent call: an unknown name is an unknown agent.
