@@ -6,9 +6,9 @@ use super::context::LlmRun;
 use super::model::{ChatRequest, FinishReason, LlmError, Message, Usage};
 use super::{SharedProvider, content};
 use crate::bindings::GuestError;
-use crate::telemetry::{Operation, semconv};
+use crate::telemetry::{Operation, semconv, string_list};
 use opentelemetry::trace::{FutureExt as _, SpanKind};
-use opentelemetry::{Context, KeyValue, StringValue, Value};
+use opentelemetry::{Context, KeyValue};
 use std::time::Duration;
 
 /// A call about to be made, on behalf of one run.
@@ -92,15 +92,9 @@ impl Call {
             attributes.push(KeyValue::new(semconv::GEN_AI_REQUEST_SEED, seed));
         }
         if !request.stop_sequences.is_empty() {
-            let stops = request
-                .stop_sequences
-                .iter()
-                .cloned()
-                .map(StringValue::from)
-                .collect::<Vec<_>>();
             attributes.push(KeyValue::new(
                 semconv::GEN_AI_REQUEST_STOP_SEQUENCES,
-                Value::Array(stops.into()),
+                string_list(request.stop_sequences.iter().cloned()),
             ));
         }
         if let Some(capture) = self.run.capability.telemetry.content() {

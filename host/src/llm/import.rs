@@ -10,10 +10,10 @@ use super::context::{LlmRun, LlmView, ModelGrant};
 use super::model::*;
 use crate::bindings::GuestError;
 use crate::bindings::agent::glassbox::agent::{llm as wit, types};
-use crate::telemetry::semconv;
+use crate::telemetry::{semconv, string_list};
 use futures_util::StreamExt;
+use opentelemetry::KeyValue;
 use opentelemetry::trace::FutureExt as _;
-use opentelemetry::{KeyValue, StringValue, Value};
 use std::time::Instant;
 use wasmtime::component::Resource;
 
@@ -200,7 +200,7 @@ fn response_attributes(id: &str, finish_reason: FinishReason) -> Vec<KeyValue> {
         KeyValue::new(semconv::GEN_AI_RESPONSE_ID, id.to_owned()),
         KeyValue::new(
             semconv::GEN_AI_RESPONSE_FINISH_REASONS,
-            Value::Array(vec![StringValue::from(finish_reason.as_str())].into()),
+            string_list([finish_reason.as_str().to_owned()]),
         ),
     ]
 }
