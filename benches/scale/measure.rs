@@ -298,7 +298,9 @@ pub async fn throughput() -> Section {
 /// 4. Ten thousand runs waiting on a slow model at once.
 pub async fn concurrency() -> Section {
     const RUNS: usize = 10_000;
-    let engine = workload::engine(Some(RUNS as u32 + 256));
+    // Each run reserves two instances, itself and a tool call, before it starts.
+    const POOL: u32 = 2 * RUNS as u32 + 256;
+    let engine = workload::engine(Some(POOL));
     let agent = workload::react_agent(&engine).await;
     let tools = workload::calculator(&engine).await;
     let receiver = CountingReceiver::start();
@@ -341,7 +343,7 @@ pub async fn concurrency() -> Section {
             "{RUNS} react-agent runs started at once on a 2-thread Tokio runtime and a pool of \
              {} instances; each makes two model calls that each answer after 1 s, and one tool call, \
              so a run cannot take less than 2 s.",
-            RUNS + 256
+            POOL
         ),
         format!(
             "Resident memory was {:.0} MiB before the runs (engine, compiled components, pool \

@@ -203,8 +203,8 @@ struct ServeArgs {
     /// Serve the metrics for a Prometheus scrape at GET /metrics, beside any OTLP export.
     #[arg(long)]
     prometheus: bool,
-    /// Instance slots: runs, their tool calls and their agent calls in flight at once.
-    #[arg(long, default_value_t = 256, value_name = "N")]
+    /// Instance slots: each run reserves two (itself and a tool call), more if it may call local agents.
+    #[arg(long, default_value_t = 512, value_name = "N")]
     instances: u32,
     /// Accept only the bearer tokens in FILE (lines `HASH AGENTS`; `glassbox token` makes them).
     #[arg(long, env = "GLASSBOX_TOKENS", value_name = "FILE")]
