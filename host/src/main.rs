@@ -513,12 +513,13 @@ async fn serve(args: ServeArgs) -> anyhow::Result<ExitCode> {
         listener.local_addr().unwrap_or(args.listen)
     );
     let host = Arc::new(host);
+    let stop = stop_signal();
     let stopped = glassbox::serve::serve(
         host.clone(),
         listener,
         access,
         async {
-            let stop = stop_signal().await;
+            let stop = stop.await;
             tracing::info!("{}: no new runs; waiting for those in flight", stop.past());
         },
         args.drain_timeout,
@@ -561,14 +562,20 @@ impl Stop {
 
 /// Completes at the first Ctrl-C or SIGTERM; a second one then ends the
 /// process at once, whatever it is still waiting for (a hung collector, say).
-async fn stop_signal() -> Stop {
+/// The handlers are installed on the call, not on the first poll, so a signal
+/// that comes before the future is first polled still counts.
+fn stop_signal() -> impl std::future::Future<Output = Stop> {
     #[cfg(unix)]
-    {
+    let signals = {
         use tokio::signal::unix::{SignalKind, signal};
-        match (
+        (
             signal(SignalKind::interrupt()),
             signal(SignalKind::terminate()),
-        ) {
+        )
+    };
+    async move {
+        #[cfg(unix)]
+        match signals {
             (Ok(mut interrupt), Ok(mut terminate)) => {
                 let stop = tokio::select! {
                     _ = interrupt.recv() => Stop::Interrupt,
@@ -590,11 +597,11 @@ async fn stop_signal() -> Stop {
                 Stop::Interrupt
             }
         }
-    }
-    #[cfg(not(unix))]
-    {
-        let _ = tokio::signal::ctrl_c().await;
-        Stop::Interrupt
+        #[cfg(not(unix))]
+        {
+            let _ = tokio::signal::ctrl_c().await;
+            Stop::Interrupt
+        }
     }
 }
 
