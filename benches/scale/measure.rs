@@ -298,11 +298,8 @@ pub async fn throughput() -> Section {
 /// 4. Ten thousand runs waiting on a slow model at once.
 pub async fn concurrency() -> Section {
     const RUNS: usize = 10_000;
-    // Each run reserves two instances (itself and a tool call) before it starts,
-    // so this pool admits about half the runs; twice the slots exceed what the
-    // operating system maps here (Cannot allocate memory).
-    const POOL: u32 = RUNS as u32 + 256;
-    let engine = workload::engine(Some(POOL));
+    // An agent instance for each run; their tool calls share the default 256.
+    let engine = workload::engine(Some(RUNS as u32));
     let agent = workload::react_agent(&engine).await;
     let tools = workload::calculator(&engine).await;
     let receiver = CountingReceiver::start();
@@ -343,9 +340,8 @@ pub async fn concurrency() -> Section {
     let mut notes = vec![
         format!(
             "{RUNS} react-agent runs started at once on a 2-thread Tokio runtime and a pool of \
-             {} instances; each makes two model calls that each answer after 1 s, and one tool call, \
-             so a run cannot take less than 2 s.",
-            POOL
+             {RUNS} agent instances and 256 tool-call instances; each makes two model calls that \
+             each answer after 1 s, and one tool call, so a run cannot take less than 2 s."
         ),
         format!(
             "Resident memory was {:.0} MiB before the runs (engine, compiled components, pool \

@@ -29,7 +29,7 @@ pub const SPANS_PER_RUN: u64 = 6;
 pub const QUESTION: &str = "What is six times seven?";
 pub const ANSWER: &str = "The answer is 42.";
 
-/// An engine pooling `instances`, with compiled components cached beside the build.
+/// An engine pooling `agents` instances (and tool calls up to 256), with compiled components cached beside the build.
 pub fn engine(pooling: Option<u32>) -> Loader {
     Loader::with_config(&EngineConfig {
         pooling: pooling.map(PoolingConfig::new),

@@ -203,9 +203,13 @@ struct ServeArgs {
     /// Serve the metrics for a Prometheus scrape at GET /metrics, beside any OTLP export.
     #[arg(long)]
     prometheus: bool,
-    /// Instance slots: each run reserves two (itself and a tool call), more if it may call local agents.
-    #[arg(long, default_value_t = 512, value_name = "N")]
+    /// Runs at once: each holds an agent instance, and one more for each local agent it may call
+    /// in a chain. Past this, runs are refused with 503 and Retry-After.
+    #[arg(long, default_value_t = 256, value_name = "N")]
     instances: u32,
+    /// Tool calls at once, shared by all runs: a call waits for a free one within its time limit.
+    #[arg(long, default_value_t = 256, value_name = "N")]
+    tool_instances: u32,
     /// Accept only the bearer tokens in FILE (lines `HASH AGENTS`; `glassbox token` makes them).
     #[arg(long, env = "GLASSBOX_TOKENS", value_name = "FILE")]
     tokens: Option<PathBuf>,
@@ -502,7 +506,12 @@ async fn serve(args: ServeArgs) -> anyhow::Result<ExitCode> {
         Ok(limit) => tracing::debug!("up to {limit} open files"),
         Err(error) => tracing::warn!("cannot raise the open-file limit: {error}"),
     }
-    let host = prepare(&args.host, telemetry_config, Some(args.instances)).await?;
+    let slots = HostOptions {
+        agents: Some(args.instances),
+        tool_calls: Some(args.tool_instances),
+        ..HostOptions::default()
+    };
+    let host = prepare(&args.host, telemetry_config, slots).await?;
     let listener = tokio::net::TcpListener::bind(args.listen)
         .await
         .with_context(|| format!("cannot listen on {}", args.listen))?;
@@ -621,7 +630,7 @@ async fn prepare_run(args: &RunArgs) -> anyhow::Result<(Host, RunRequest)> {
         None => opentelemetry::Context::new(),
     };
     let input = read_input(args.input.as_deref())?;
-    let host = prepare(&args.host, telemetry_config, None).await?;
+    let host = prepare(&args.host, telemetry_config, HostOptions::default()).await?;
     let mut request = host.request(input);
     request.conversation_id = args.conversation_id.clone();
     request.parent = parent;
@@ -629,12 +638,12 @@ async fn prepare_run(args: &RunArgs) -> anyhow::Result<(Host, RunRequest)> {
 }
 
 /// Loads what `args` name, the command line's grants applied to the
-/// manifest's, into a host with `instances` pooled slots (by default, enough
-/// for one run whose agent calls nest as deep as allowed).
+/// manifest's, into a host with the instance slots of `slots` (by default,
+/// enough for one run whose agent calls nest as deep as allowed).
 async fn prepare(
     args: &HostArgs,
     telemetry_config: TelemetryConfig,
-    instances: Option<u32>,
+    slots: HostOptions,
 ) -> anyhow::Result<Host> {
     let mut manifest = match &args.manifest {
         Some(path) => {
@@ -685,9 +694,9 @@ async fn prepare(
     args.sandbox.limit(&mut manifest.agent.budget);
     manifest.llm = manifest.llm.overlay(args.llm.settings());
     let options = HostOptions {
-        instances,
         cache_dir: args.cache.dir(),
         telemetry: TelemetrySetup::Config(telemetry_config),
+        ..slots
     };
     Ok(Host::from_manifest(&manifest, options).await?)
 }

@@ -35,22 +35,23 @@ fn pooled_engine() -> &'static Loader {
     })
 }
 
-/// A pool of two instances (one run and its tool call), each held to 64 MiB.
+/// A pool of two agent instances and one tool call, each held to 64 MiB.
 fn two_slot_engine() -> &'static Loader {
     static ENGINE: OnceLock<Loader> = OnceLock::new();
-    ENGINE.get_or_init(|| small_engine(2))
+    ENGINE.get_or_init(|| small_engine(2, 1))
 }
 
 /// A pool of one instance, held to 64 MiB, for tests that never get to run.
 fn one_slot_engine() -> &'static Loader {
     static ENGINE: OnceLock<Loader> = OnceLock::new();
-    ENGINE.get_or_init(|| small_engine(1))
+    ENGINE.get_or_init(|| small_engine(1, 0))
 }
 
-fn small_engine(instances: u32) -> Loader {
+fn small_engine(agents: u32, tool_calls: u32) -> Loader {
     Loader::with_config(&EngineConfig {
         pooling: Some(PoolingConfig {
-            instances,
+            agents,
+            tool_calls,
             max_memory: SLOT_MEMORY,
         }),
         ..EngineConfig::default()
@@ -207,45 +208,47 @@ async fn a_full_pool_refuses_a_run_at_once_and_an_admitted_run_always_gets_its_t
         policy: slot_policy(),
         ..RunRequest::text(input)
     };
-
-    // A run reserves its own slot and its tool call's, so the tool always starts.
-    let answer = host
-        .runtime
-        .run(slot_request(r#"call shout {"words":"hi"}"#))
-        .await
-        .unwrap();
-    assert_eq!(answer, "ok: HI");
-
-    // A second run while the first waits on its model is refused before it
-    // starts, as worth retrying.
-    let first = tokio::spawn({
+    let spawn_run = |input: &'static str| {
         let host = host.clone();
-        async move { host.runtime.run(slot_request("say hello")).await }
-    });
+        tokio::spawn(async move { host.runtime.run(slot_request(input)).await })
+    };
+
+    // Two runs share the one tool-call slot: while the first run's tool waits
+    // on the model, the second run's tool call waits for the slot, and gets it.
+    let asking = spawn_run(r#"call ask_model {"question":"hello?"}"#);
     provider.until_waiting(1).await;
-    let second = host.runtime.run(slot_request("say hello")).await;
-    let Err(RunError::Stopped(fault @ glassbox::sandbox::Fault::AtCapacity(_))) = &second else {
-        panic!("{second:?}");
+    let shouting = spawn_run(r#"call shout {"words":"hi"}"#);
+    tokio::time::sleep(Duration::from_millis(200)).await;
+    assert!(!shouting.is_finished(), "the tool call waits for the slot");
+
+    // A third run while both agent slots are held is refused before it
+    // starts, as worth retrying.
+    let third = host.runtime.run(slot_request("say hello")).await;
+    let Err(RunError::Stopped(fault @ glassbox::sandbox::Fault::AtCapacity(_))) = &third else {
+        panic!("{third:?}");
     };
     assert_eq!(
         fault.to_string(),
-        "the host is at capacity: the run may need 2 instances at once and 0 of the pool's 2 are free; retry later"
+        "the host is at capacity: the run may need 1 of the pool's 2 agent instances at once and 0 are free; retry later"
     );
     provider.release.notify_one();
-    assert_eq!(first.await.unwrap().unwrap(), "ok: released");
+    assert_eq!(asking.await.unwrap().unwrap(), "ok: released");
+    assert_eq!(shouting.await.unwrap().unwrap(), "ok: HI");
 
-    // A run that may call an agent needs three: more than this pool has.
+    // A run that may call a helper that may call itself, two deep, needs
+    // three agent instances: more than this pool has.
+    let helping = || slot_policy().granting(AgentGrant(vec!["helper".into()]));
     let calling = RunRequest {
-        policy: slot_policy().granting(AgentGrant(vec!["helper".into()])),
+        policy: helping(),
         ..RunRequest::text("say hello")
     };
-    let mut agents = AgentDirectory::default();
+    let mut agents = AgentDirectory::default().with_max_depth(2);
     agents
         .add(
             "helper",
             AgentEntry::Local(Box::new(LocalAgent {
                 component: host.runtime.agent().clone(),
-                policy: slot_policy(),
+                policy: helping(),
                 budget: Default::default(),
             })),
         )
@@ -259,7 +262,7 @@ async fn a_full_pool_refuses_a_run_at_once_and_an_admitted_run_always_gets_its_t
     let error = with_helper.run(calling).await.unwrap_err();
     assert_eq!(
         error.to_string(),
-        "the agent was stopped: the host is at capacity: the run may need 3 instances at once, more than the pool's 2; give the host more instance slots"
+        "the agent was stopped: the host is at capacity: the run may need 3 agent instances at once, more than the pool's 2; give the host more instance slots"
     );
     host.flush().await;
 
@@ -272,7 +275,7 @@ async fn a_full_pool_refuses_a_run_at_once_and_an_admitted_run_always_gets_its_t
     assert_eq!(
         refused,
         [("invoke_agent test-agent", 2)],
-        "the second run alone"
+        "the third run alone"
     );
     assert!(
         spans.iter().all(

@@ -617,7 +617,7 @@ async fn past_capacity_runs_are_refused_to_retry_and_admitted_runs_answer_right(
                     body["error"]["message"]
                         .as_str()
                         .unwrap()
-                        .contains("the host is at capacity: the run may need 2 instances at once"),
+                        .contains("the host is at capacity: the run may need 1 of the pool's 4 agent instances at once"),
                     "{body}"
                 );
                 assert_eq!(retry_after.as_deref(), Some("1"));

@@ -162,22 +162,21 @@ impl<A> AgentDirectory<A> {
 }
 
 impl<A> AgentDirectory<A> {
-    /// The most instances a run granted `grants` may hold at once besides
-    /// its own: one tool call, or the deepest chain of local agents it may
-    /// call, each with its own tool call. A run reserves this many up front,
-    /// so once admitted it never finds the pool full.
-    pub fn instances_below(&self, grants: &[String]) -> u32 {
+    /// The most agent instances a run granted `grants` may hold at once
+    /// besides its own: the deepest chain of local agents it may call. A run
+    /// reserves this many up front, so once admitted it never finds the pool full.
+    pub fn agent_instances_below(&self, grants: &[String]) -> u32 {
         self.below(grants, 1, &mut HashMap::new())
     }
 
-    /// [`Self::instances_below`] for calls made at `depth`.
+    /// [`Self::agent_instances_below`] for calls made at `depth`.
     fn below<'a>(
         &'a self,
         grants: &'a [String],
         depth: u32,
         known: &mut HashMap<(&'a str, u32), u32>,
     ) -> u32 {
-        let mut most = 1;
+        let mut most = 0;
         if depth > self.max_depth {
             return most;
         }

@@ -173,6 +173,7 @@ impl AgentComponent {
             depth: CallDepth::of(&request.parent),
             conversation_id: request.conversation_id.clone(),
             capabilities,
+            slots: self.slots.clone(),
             budget,
         });
         let result = self

@@ -5,7 +5,7 @@
 
 use super::component::{Admission, AgentComponent};
 use super::loader::{EngineConfig, LoadError, Loader, World};
-use super::pooling::PoolingConfig;
+use super::pooling::{InstanceSlots, PoolingConfig};
 use super::state::{PluginComponent, new_store};
 use crate::agents::{self, AgentGrant, AgentLauncher, AgentsCapability, RunError, RunRequest};
 use crate::bindings::GuestError;
@@ -40,6 +40,8 @@ pub(crate) struct Capabilities {
 /// and its conversation. It starts the instances its calls need.
 pub(crate) struct RunScope {
     pub capabilities: Arc<Capabilities>,
+    /// The pool's slots, which the run's tool calls wait for.
+    pub slots: Option<Arc<InstanceSlots>>,
     pub budget: Arc<RunBudget>,
     pub depth: u32,
     pub conversation_id: Option<String>,
@@ -53,6 +55,10 @@ impl ToolLauncher<PluginComponent> for RunScope {
         parent: &Context,
         call: Invocation<'_>,
     ) -> Result<String, Failure> {
+        let _slot = match &self.slots {
+            Some(slots) => Some(slots.tool_call(plugin.policy().limits.timeout).await?),
+            None => None,
+        };
         let pre = plugin.compiled();
         let mut store = new_store(
             pre.engine(),
@@ -111,9 +117,11 @@ pub struct Host {
 /// How [`Host::from_manifest`] builds a host.
 #[derive(Default)]
 pub struct HostOptions {
-    /// Instance slots: runs, their tool calls and their agent calls in flight
-    /// at once. `None`: enough for one run whose agent calls nest as deep as allowed.
-    pub instances: Option<u32>,
+    /// Agent instances in flight at once: runs and the local agents they
+    /// call. `None`: enough for one run whose agent calls nest as deep as allowed.
+    pub agents: Option<u32>,
+    /// Tool calls in flight at once, shared by all runs. `None`: one.
+    pub tool_calls: Option<u32>,
     /// Keep compiled components here between runs.
     pub cache_dir: Option<PathBuf>,
     pub telemetry: TelemetrySetup,
@@ -227,13 +235,13 @@ impl Host {
         let max_depth = manifest
             .max_agent_depth
             .unwrap_or(agents::DEFAULT_MAX_DEPTH);
-        // Each level of nesting holds an agent and the tool it calls, plus
-        // room for the components being loaded.
-        let instances = options.instances.unwrap_or(2 * (max_depth + 1) + 2);
         let loader = Loader::with_config(&EngineConfig {
             fuel_metering: manifest.limits().any(|limits| limits.fuel.is_some()),
             pooling: Some(PoolingConfig {
-                instances,
+                // Each level of nesting holds an agent; a run in one chain
+                // makes one tool call at a time.
+                agents: options.agents.unwrap_or(max_depth + 1),
+                tool_calls: options.tool_calls.unwrap_or(1),
                 max_memory: manifest
                     .limits()
                     .map(|limits| limits.memory)
@@ -294,7 +302,7 @@ impl Host {
         let budget = Arc::new(RunBudget::new(request.budget));
         let below = self
             .agents()
-            .instances_below(AgentGrant::of(&request.policy));
+            .agent_instances_below(AgentGrant::of(&request.policy));
         agent
             .run(
                 self.capabilities.clone(),

@@ -190,7 +190,7 @@ impl Loader {
             pooling: settings.pooling,
             slots: settings
                 .pooling
-                .map(|pooling| Arc::new(InstanceSlots::new(pooling.instances))),
+                .map(|pooling| Arc::new(InstanceSlots::new(&pooling))),
         })
     }
 

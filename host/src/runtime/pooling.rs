@@ -5,17 +5,21 @@
 
 use crate::sandbox::Fault;
 use std::sync::Arc;
+use std::time::Duration;
 use tokio::sync::{OwnedSemaphorePermit, Semaphore};
 use wasmtime::{Config, InstanceAllocationStrategy, PoolingAllocationConfig};
 
 /// How many instances a pooled engine holds at once, and how large each may grow.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub struct PoolingConfig {
-    /// Component instances in flight at once: each agent run holds one, and
-    /// each tool call and local agent call one more while it runs. A run
-    /// reserves all it may need before it starts; past this, it is refused
-    /// at once with a clear error instead of waiting.
-    pub instances: u32,
+    /// Agent instances in flight at once: each run holds one, and each local
+    /// agent it calls one more. A run reserves all it may need before it
+    /// starts; past this, it is refused at once, as worth retrying.
+    pub agents: u32,
+    /// Tool-call instances in flight at once, shared by every run. A tool
+    /// call that finds none free waits for one, up to its time limit: tools
+    /// call nothing, so each slot comes free within a tool's time limit.
+    pub tool_calls: u32,
     /// The most linear memory one instance may have, in bytes: at least the
     /// memory limit of every policy the engine runs under. Each slot reserves
     /// this much address space (not memory).
@@ -33,14 +37,24 @@ const TABLES_PER_COMPONENT: u32 = 8;
 const GUARD_SIZE: u64 = 32 * 1024 * 1024;
 const WASM_PAGE: u64 = 64 * 1024;
 const DECOMMIT_BATCH: usize = 64;
+/// Tool calls in flight at once unless told otherwise: tool calls are short,
+/// so many runs share few slots, and each slot costs address-space mappings.
+const DEFAULT_TOOL_CALLS: u32 = 256;
 
 impl PoolingConfig {
-    /// Room for `instances` at once, each under the default memory limit.
-    pub fn new(instances: u32) -> Self {
+    /// Room for `agents` runs at once, and as many tool calls up to 256,
+    /// each under the default memory limit.
+    pub fn new(agents: u32) -> Self {
         PoolingConfig {
-            instances,
+            agents,
+            tool_calls: agents.min(DEFAULT_TOOL_CALLS),
             max_memory: crate::sandbox::Limits::DEFAULT_MEMORY,
         }
+    }
+
+    /// Every instance slot of the pool, agents' and tool calls'.
+    fn instances(&self) -> u32 {
+        self.agents.saturating_add(self.tool_calls).max(1)
     }
 
     /// Refuses limits a slot cannot honour: the guest's allocations would
@@ -57,7 +71,7 @@ impl PoolingConfig {
     }
 
     pub(super) fn apply(&self, config: &mut Config) {
-        let instances = self.instances.max(1);
+        let instances = self.instances();
         let max_memory = self.max_memory.div_ceil(WASM_PAGE) * WASM_PAGE;
         let mut pool = PoolingAllocationConfig::new();
         pool.total_component_instances(instances)
@@ -83,46 +97,63 @@ impl PoolingConfig {
     }
 }
 
-/// The pool's instance slots as runs reserve them: a run takes every slot it
-/// may need at once (itself, a tool call, the agents it may call) before it
-/// starts, so an admitted run never meets a full pool, and a run that cannot
-/// have them is refused at once, as worth retrying.
+/// The pool's instance slots in two shares. A run takes every agent slot it
+/// may need (itself and the chain of local agents it may call) before it
+/// starts, or is refused at once, as worth retrying. Tool calls share the
+/// other slots and wait for one: a tool holds its slot for at most its time
+/// limit and waits on nothing, so an admitted run always gets its tool calls
+/// in time while a few slots serve many runs.
 pub(crate) struct InstanceSlots {
-    free: Arc<Semaphore>,
-    total: u32,
+    agents: Arc<Semaphore>,
+    agents_total: u32,
+    tool_calls: Arc<Semaphore>,
 }
 
-/// Slots held by one run, given back when it ends.
+/// Slots held by a run or a tool call, given back when it ends.
 pub(crate) struct Reservation {
     _slots: OwnedSemaphorePermit,
 }
 
 impl InstanceSlots {
-    pub fn new(total: u32) -> Self {
+    pub fn new(pooling: &PoolingConfig) -> Self {
         InstanceSlots {
-            free: Arc::new(Semaphore::new(total as usize)),
-            total,
+            agents: Arc::new(Semaphore::new(pooling.agents as usize)),
+            agents_total: pooling.agents,
+            tool_calls: Arc::new(Semaphore::new(pooling.tool_calls as usize)),
         }
     }
 
-    /// Takes `needed` slots, or says why it cannot.
+    /// Takes `needed` agent slots, or says why it cannot.
     pub fn reserve(&self, needed: u32) -> Result<Reservation, Fault> {
-        if needed > self.total {
+        if needed > self.agents_total {
             return Err(Fault::AtCapacity(format!(
-                "the run may need {needed} instances at once, more than the pool's {}; give the host more instance slots",
-                self.total
+                "the run may need {needed} agent instances at once, more than the pool's {}; give the host more instance slots",
+                self.agents_total
             )));
         }
-        self.free
+        self.agents
             .clone()
             .try_acquire_many_owned(needed)
             .map(|slots| Reservation { _slots: slots })
             .map_err(|_| {
                 Fault::AtCapacity(format!(
-                    "the run may need {needed} instances at once and {} of the pool's {} are free; retry later",
-                    self.free.available_permits(),
-                    self.total
+                    "the run may need {needed} of the pool's {} agent instances at once and {} are free; retry later",
+                    self.agents_total,
+                    self.agents.available_permits(),
                 ))
             })
+    }
+
+    /// A tool-call slot, as soon as one is free and at most `patience` from now.
+    pub async fn tool_call(&self, patience: Duration) -> Result<Reservation, Fault> {
+        let free = self.tool_calls.clone().acquire_owned();
+        match tokio::time::timeout(patience, free).await {
+            Ok(Ok(slot)) => Ok(Reservation { _slots: slot }),
+            // The semaphore is never closed; a closed one would mean no slot, ever.
+            Ok(Err(_)) | Err(_) => Err(Fault::AtCapacity(format!(
+                "no tool-call instance came free within {}; retry later",
+                humantime::format_duration(patience)
+            ))),
+        }
     }
 }
