@@ -13,7 +13,9 @@ use glassbox::telemetry::{
     OtlpProtocol, TelemetryConfig, TelemetryError, TelemetryOverrides, propagation,
 };
 use glassbox::tools::PluginSpec;
-use glassbox::{EngineConfig, Host, HostOptions, Loader, RunRequest, Telemetry, TelemetrySetup};
+use glassbox::{
+    EngineConfig, Host, HostOptions, Loader, PoolingConfig, RunRequest, Telemetry, TelemetrySetup,
+};
 use std::io::{IsTerminal, Read};
 use std::path::PathBuf;
 use std::process::ExitCode;
@@ -342,7 +344,7 @@ fn main() -> ExitCode {
             );
         }
     };
-    runtime.block_on(async {
+    let code = runtime.block_on(async {
         match cli.command {
             Command::Run(args) => run(*args).await,
             Command::Serve(args) => serve(*args).await.unwrap_or_else(|e| fail(EXIT_USAGE, &e)),
@@ -353,7 +355,12 @@ fn main() -> ExitCode {
                 .await
                 .unwrap_or_else(|e| fail(EXIT_USAGE, &e)),
         }
-    })
+    });
+    // Everything is flushed by now. A guest stopped inside a blocking host
+    // call (opening a FIFO no one writes to, say) leaves a thread that may
+    // never return; dropping the runtime would wait for it forever.
+    runtime.shutdown_background();
+    code
 }
 
 fn init_logging() {
@@ -738,7 +745,10 @@ async fn list_tools(args: PluginArgs, cache: CacheArgs) -> anyhow::Result<ExitCo
         bail!("no plugins given: pass --plugins DIR or --tool FILE");
     }
     let plugins: Vec<PluginSpec> = paths.into_iter().map(PluginSpec::new).collect();
+    // The engine `run` builds for these plugins, so they load under the same
+    // limits and share its compiled entries.
     let loader = Loader::with_config(&EngineConfig {
+        pooling: Some(PoolingConfig::new(1)),
         cache_dir: cache.dir(),
         ..EngineConfig::default()
     })?;

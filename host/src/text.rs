@@ -75,9 +75,18 @@ pub(crate) fn excerpt(body: &str) -> String {
 
 /// A Wasmtime error with its causes, on one line.
 pub(crate) fn error_chain(error: &wasmtime::Error) -> String {
+    // A trap's Wasm backtrace is many lines of guest internals: kept out of
+    // the message, for those who ask for debug logs.
+    let backtrace = error
+        .downcast_ref::<wasmtime::WasmBacktrace>()
+        .map(ToString::to_string);
+    if let Some(backtrace) = &backtrace {
+        tracing::debug!("{backtrace}");
+    }
     error
         .chain()
         .map(|cause| cause.to_string())
+        .filter(|cause| Some(cause) != backtrace.as_ref())
         .collect::<Vec<_>>()
         .join(": ")
 }

@@ -652,6 +652,79 @@ memory = "64 MiB"
     );
 }
 
+/// A guest that panics while loading costs one line, not its Wasm backtrace.
+#[test]
+fn a_panic_while_loading_is_one_line() {
+    let output = glassbox()
+        .args(["run", artifacts::TEST_AGENT, "--input", "hello"])
+        .args(["--env", "TEST_AGENT_PANIC_IN_DESCRIBE=1"])
+        .output()
+        .unwrap();
+    let error = expect_failure(&output, 2);
+    assert_eq!(
+        error,
+        format!(
+            "glassbox: error: {}: `describe` failed while loading: it trapped: wasm trap: wasm `unreachable` instruction executed",
+            artifacts::TEST_AGENT
+        )
+    );
+    let stderr = text(&output.stderr);
+    assert!(!stderr.contains("wasm backtrace"), "{stderr}");
+}
+
+/// A tool stuck in a host call that never returns (opening a FIFO no one
+/// writes to) is stopped at its time limit, and the process still exits.
+#[test]
+fn a_guest_stuck_in_a_blocking_host_call_does_not_hold_the_exit() {
+    let dir = tempfile::tempdir().unwrap();
+    std::fs::create_dir(dir.path().join("data")).unwrap();
+    let made = Command::new("mkfifo")
+        .arg(dir.path().join("data/pipe"))
+        .status()
+        .unwrap();
+    assert!(made.success());
+    let manifest = dir.path().join("glassbox.toml");
+    std::fs::write(
+        &manifest,
+        format!(
+            r#"
+[agent]
+path = {agent:?}
+
+[[plugins]]
+path = {tools:?}
+allow_dirs = [{{ host = "data", guest = "/data" }}]
+timeout = "1s"
+"#,
+            agent = artifacts::TEST_AGENT,
+            tools = artifacts::TEST_TOOLS
+        ),
+    )
+    .unwrap();
+    let mut child = glassbox()
+        .args(["run", "--manifest"])
+        .arg(&manifest)
+        .args(["--input", r#"call read_file {"path":"/data/pipe"}"#])
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .unwrap();
+    let started = std::time::Instant::now();
+    while child.try_wait().unwrap().is_none() {
+        if started.elapsed() > std::time::Duration::from_secs(30) {
+            child.kill().unwrap();
+            panic!("the host did not exit after its guest's time limit");
+        }
+        std::thread::sleep(std::time::Duration::from_millis(50));
+    }
+    let output = child.wait_with_output().unwrap();
+    assert!(output.status.success(), "{}", text(&output.stderr));
+    assert_eq!(
+        text(&output.stdout),
+        "timeout: test_tools.wasm was stopped: it exceeded its time limit of 1s\n"
+    );
+}
+
 #[test]
 fn flags_grant_variables_by_name_and_limit_time() {
     let output = glassbox()
@@ -814,6 +887,20 @@ fn a_second_run_loads_compiled_components_and_a_damaged_entry_is_rebuilt() {
     assert_eq!(second_answer, first_answer);
     assert!(!stderr.contains("compiling"), "{stderr}");
     assert_eq!(entries(), compiled, "loaded, not rewritten");
+
+    // `glassbox tools` loads plugins as `run` does, from the same entries.
+    let listed = glassbox()
+        .args(["tools", "--tool", artifacts::WEATHER, "--cache-dir"])
+        .arg(&cache)
+        .output()
+        .unwrap();
+    assert!(listed.status.success(), "{}", text(&listed.stderr));
+    assert!(
+        !text(&listed.stderr).contains("compiling"),
+        "{}",
+        text(&listed.stderr)
+    );
+    assert_eq!(entries(), compiled, "shared with run");
 
     let (damaged, _) = &compiled[0];
     let mut bytes = std::fs::read(damaged).unwrap();
