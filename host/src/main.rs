@@ -5,10 +5,10 @@
 use anyhow::{Context as _, bail};
 use clap::{Args, Parser, Subcommand};
 use glassbox::llm::{LlmSettings, ProviderKind, ProviderSettings};
-use glassbox::manifest::{AgentDecl, AgentSpec, Manifest, parse_memory, parse_timeout};
+use glassbox::manifest::{AgentDecl, AgentSpec, Manifest, parse_memory, parse_size, parse_timeout};
 use glassbox::sandbox::{Budget, DirGrant, HostPattern, Policy};
-use glassbox::serve::Stopped;
 use glassbox::serve::access::{self, Access};
+use glassbox::serve::{ServeOptions, Stopped};
 use glassbox::telemetry::{
     OtlpProtocol, TelemetryConfig, TelemetryError, TelemetryOverrides, propagation,
 };
@@ -218,6 +218,18 @@ struct ServeArgs {
     /// Serve a non-loopback address without tokens: anyone who reaches it may run the agents.
     #[arg(long)]
     insecure: bool,
+    /// Serve HTTPS with the PEM certificate chain in FILE (with --tls-key).
+    #[arg(long, value_name = "FILE", requires = "tls_key")]
+    tls_cert: Option<PathBuf>,
+    /// The PEM private key of --tls-cert.
+    #[arg(long, value_name = "FILE", requires = "tls_cert")]
+    tls_key: Option<PathBuf>,
+    /// The largest request body accepted; larger ones get 413.
+    #[arg(long, default_value = "2 MiB", value_name = "SIZE", value_parser = parse_size)]
+    max_body: u64,
+    /// Runs one token may have in flight at once; past it, 429 and Retry-After.
+    #[arg(long, value_name = "N", requires = "tokens")]
+    runs_per_token: Option<u32>,
 }
 
 /// The default model provider, prices, and record or replay.
@@ -364,6 +376,7 @@ fn main() -> ExitCode {
 }
 
 fn init_logging() {
+    use tracing_subscriber::prelude::*;
     let filter = tracing_subscriber::EnvFilter::try_from_env("GLASSBOX_LOG").unwrap_or_else(|_| {
         tracing_subscriber::EnvFilter::new(
             // The OTLP exporter warns at every failed export; the host reports
@@ -371,13 +384,19 @@ fn init_logging() {
             "info,opentelemetry=warn,opentelemetry_sdk=warn,opentelemetry-otlp=error,opentelemetry_otlp=error",
         )
     });
-    tracing_subscriber::fmt()
+    // The baggage propagator warns with a malformed header quoted whole: what
+    // a client sends must not reach the host's log.
+    let no_client_text = tracing_subscriber::filter::filter_fn(|metadata| {
+        !metadata.name().starts_with("BaggagePropagator.")
+    });
+    let log = tracing_subscriber::fmt::layer()
         .with_writer(std::io::stderr)
         .with_ansi(std::io::stderr().is_terminal())
-        .with_env_filter(filter)
         .with_target(false)
         .without_time()
-        .init();
+        .with_filter(filter)
+        .with_filter(no_client_text);
+    tracing_subscriber::registry().with(log).init();
 }
 
 fn fail(code: u8, error: &anyhow::Error) -> ExitCode {
@@ -489,8 +508,26 @@ fn make_token(agents: &str) -> anyhow::Result<ExitCode> {
 }
 
 async fn serve(args: ServeArgs) -> anyhow::Result<ExitCode> {
+    let tls = match (&args.tls_cert, &args.tls_key) {
+        (Some(certificate), Some(key)) => {
+            Some(glassbox::serve::tls::server_config(certificate, key)?)
+        }
+        _ => None,
+    };
     let access = match &args.tokens {
-        Some(path) => Access::Tokens(access::Tokens::load(path)?),
+        Some(path) => {
+            let tokens = access::Tokens::load(path)?;
+            if tls.is_none() && !args.listen.ip().is_loopback() {
+                tracing::warn!(
+                    "serving {} with tokens but without TLS: tokens cross the network in clear; give --tls-cert and --tls-key unless a proxy in front terminates TLS",
+                    args.listen
+                );
+            }
+            Access::Tokens(match args.runs_per_token {
+                Some(runs) => tokens.with_runs_per_token(runs),
+                None => tokens,
+            })
+        }
         None if !args.listen.ip().is_loopback() && !args.insecure => bail!(
             "refusing to serve {} without tokens: anyone who can reach it could run the agents; give --tokens FILE, or --insecure if a proxy in front authenticates",
             args.listen
@@ -524,21 +561,27 @@ async fn serve(args: ServeArgs) -> anyhow::Result<ExitCode> {
         .with_context(|| format!("cannot listen on {}", args.listen))?;
     let served: Vec<&str> = host.agents().locals().map(|(name, _)| name).collect();
     tracing::info!(
-        "serving {} on http://{}",
+        "serving {} on {}://{}",
         served.join(", "),
+        if tls.is_some() { "https" } else { "http" },
         listener.local_addr().unwrap_or(args.listen)
     );
     let host = Arc::new(host);
     let stop = stop_signal();
+    let options = ServeOptions {
+        access,
+        tls,
+        drain: args.drain_timeout,
+        max_body: usize::try_from(args.max_body).unwrap_or(usize::MAX),
+    };
     let stopped = glassbox::serve::serve(
         host.clone(),
         listener,
-        access,
         async {
             let stop = stop.await;
             tracing::info!("{}: no new runs; waiting for those in flight", stop.past());
         },
-        args.drain_timeout,
+        options,
     )
     .await
     .context("the server failed")?;

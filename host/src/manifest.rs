@@ -558,16 +558,20 @@ impl ComponentSection {
 
 /// A memory size such as `128 MiB` or `1GB`.
 pub fn parse_memory(text: &str) -> Result<u64, String> {
-    let bytes = text
-        .parse::<bytesize::ByteSize>()
-        .map_err(|e| format!("`{text}` is not a memory size such as `128 MiB`: {e}"))?
-        .as_u64();
+    let bytes = parse_size(text)?;
     if bytes < Limits::MIN_MEMORY {
         return Err(format!(
             "`{text}` is too little memory for a component; give at least 1 MiB"
         ));
     }
     Ok(bytes)
+}
+
+/// A size in bytes such as `512 KiB` or `2 MiB`.
+pub fn parse_size(text: &str) -> Result<u64, String> {
+    text.parse::<bytesize::ByteSize>()
+        .map(|size| size.as_u64())
+        .map_err(|e| format!("`{text}` is not a size such as `128 MiB`: {e}"))
 }
 
 /// A duration such as `30s`, `5m` or `1h 30m`.
@@ -839,7 +843,7 @@ timeout = "20s"
             ),
             (
                 "[agent]\npath = \"agent.wasm\"\nmemory = \"lots\"\n",
-                "DIR/glassbox.toml:3:10: `lots` is not a memory size such as `128 MiB`",
+                "DIR/glassbox.toml:3:10: `lots` is not a size such as `128 MiB`",
             ),
             (
                 "[agent]\npath = \"agent.wasm\"\ntimeout = \"soon\"\n",

@@ -7,8 +7,7 @@ use crate::support::otlp::{Receiver, hex, string};
 use crate::support::{Held, artifacts, only, outline, test_agent, with_agents};
 use glassbox::llm::{Llm, ScriptedProvider};
 use glassbox::sandbox::{Budget, Policy};
-use glassbox::serve::access::Access;
-use glassbox::serve::{Stopped, serve};
+use glassbox::serve::{ServeOptions, Stopped, serve};
 use glassbox::{AgentDirectory, AgentEntry, LocalAgent};
 use serde_json::{Value, json};
 use std::io::{BufRead, BufReader};
@@ -44,14 +43,17 @@ impl Served {
         let (stop, stopped) = oneshot::channel();
         let runtime = Arc::new(host.runtime);
         let server = tokio::spawn(async move {
+            let options = ServeOptions {
+                drain,
+                ..ServeOptions::default()
+            };
             let stopped = serve(
                 runtime.clone(),
                 listener,
-                Access::Open,
                 async move {
                     let _ = stopped.await;
                 },
-                drain,
+                options,
             )
             .await;
             let telemetry = runtime.telemetry().clone();
@@ -356,18 +358,28 @@ async fn shutdown_cancels_runs_still_going_after_the_drain_time() {
 /// The address a starting `glassbox serve` says it listens on; its stderr is
 /// read on after that, so the server never blocks on a full pipe.
 fn listening_address(child: &mut Child) -> String {
+    listening_address_and_log(child).0
+}
+
+/// The address the server listens on (without its scheme), and what it
+/// writes to stderr from then on, until it exits.
+fn listening_address_and_log(child: &mut Child) -> (String, std::thread::JoinHandle<String>) {
     let mut lines = BufReader::new(child.stderr.take().unwrap()).lines();
     let address = loop {
         let line = lines
             .next()
             .expect("the server exited before listening")
             .unwrap();
-        if let Some((_, address)) = line.split_once(" on http://") {
+        let listening = line
+            .split_once(" on http://")
+            .or_else(|| line.split_once(" on https://"));
+        if let Some((_, address)) = listening {
             break address.to_owned();
         }
     };
-    std::thread::spawn(move || lines.for_each(drop));
-    address
+    let log =
+        std::thread::spawn(move || lines.map_while(Result::ok).collect::<Vec<_>>().join("\n"));
+    (address, log)
 }
 
 /// A manifest serving the test agent as `worker`, written into `dir`.
@@ -569,11 +581,13 @@ async fn past_capacity_runs_are_refused_to_retry_and_admitted_runs_answer_right(
     let server = tokio::spawn(serve(
         Arc::new(host),
         listener,
-        Access::Open,
         async move {
             let _ = stopped.await;
         },
-        Duration::from_secs(5),
+        ServeOptions {
+            drain: Duration::from_secs(5),
+            ..ServeOptions::default()
+        },
     ));
 
     let client = reqwest::Client::new();
@@ -661,7 +675,8 @@ fn serve_with_few_files(files: u32) -> (Child, String) {
 
 /// Clients that send half a request and wait hold a file descriptor each:
 /// more of them than the soft limit the server was started with neither
-/// locks other clients out nor holds up shutdown for the drain time.
+/// locks other clients out nor holds up shutdown for the drain time; idle
+/// kept-alive connections are closed.
 #[tokio::test(flavor = "multi_thread")]
 async fn half_sent_requests_neither_lock_others_out_nor_hold_shutdown() {
     use tokio::io::AsyncWriteExt;
@@ -683,6 +698,27 @@ async fn half_sent_requests_neither_lock_others_out_nor_hold_shutdown() {
         .expect("the server still answers");
     assert_eq!(health.status(), 200);
 
+    // A kept-alive connection that sends nothing more is closed after the
+    // header-read time, like a half-sent request.
+    use tokio::io::AsyncReadExt;
+    let mut idle = tokio::net::TcpStream::connect(&address).await.unwrap();
+    idle.write_all(b"GET /health HTTP/1.1\r\nHost: x\r\n\r\n")
+        .await
+        .unwrap();
+    let mut answer = [0; 1024];
+    assert!(idle.read(&mut answer).await.unwrap() > 0);
+    let idle_since = std::time::Instant::now();
+    let closed = tokio::time::timeout(Duration::from_secs(20), async {
+        while idle.read(&mut answer).await.unwrap_or(0) > 0 {}
+    })
+    .await;
+    assert!(closed.is_ok(), "an idle connection was kept open");
+    assert!(
+        idle_since.elapsed() >= Duration::from_secs(9),
+        "{:?}",
+        idle_since.elapsed()
+    );
+
     let stopping = std::time::Instant::now();
     let sent = std::process::Command::new("kill")
         .args(["-TERM", &child.id().to_string()])
@@ -703,8 +739,18 @@ async fn half_sent_requests_neither_lock_others_out_nor_hold_shutdown() {
 
 /// `curl` against a served host: the body and the status code.
 fn curl(url: &str, token: Option<&str>, body: Option<&str>) -> (String, u16) {
+    curl_with(&[], url, token, body)
+}
+
+/// [`curl`] with more of curl's options.
+fn curl_with(
+    options: &[&str],
+    url: &str,
+    token: Option<&str>,
+    body: Option<&str>,
+) -> (String, u16) {
     let mut command = std::process::Command::new("curl");
-    command.args(["-s", "-w", "\n%{http_code}"]);
+    command.args(["-s", "-w", "\n%{http_code}"]).args(options);
     if let Some(token) = token {
         command.args(["-H", &format!("Authorization: Bearer {token}")]);
     }
@@ -860,4 +906,132 @@ async fn a_remote_agent_behind_tokens_is_called_with_its_token() {
     );
     without.stop();
     worker.stop();
+}
+
+/// The front door with everything on: HTTPS from certificate files (checked
+/// by curl against the certificate), tokens with one run each at once, and
+/// request limits, each refusal in JSON; nothing a client sends in a
+/// malformed header reaches the log.
+#[tokio::test(flavor = "multi_thread")]
+async fn tls_tokens_and_request_limits_hold_at_the_front_door() {
+    let dir = tempfile::tempdir().unwrap();
+    let (certificate, key) = (dir.path().join("cert.pem"), dir.path().join("key.pem"));
+    let made = std::process::Command::new("openssl")
+        .args(["req", "-x509", "-newkey", "ec", "-pkeyopt"])
+        .args(["ec_paramgen_curve:prime256v1", "-nodes", "-days", "1"])
+        .args(["-subj", "/CN=localhost", "-addext"])
+        .arg("subjectAltName=DNS:localhost,IP:127.0.0.1")
+        .arg("-keyout")
+        .arg(&key)
+        .arg("-out")
+        .arg(&certificate)
+        .output()
+        .unwrap();
+    assert!(
+        made.status.success(),
+        "{}",
+        String::from_utf8_lossy(&made.stderr)
+    );
+    let output = glassbox().arg("token").output().unwrap();
+    let token = String::from_utf8_lossy(&output.stdout).trim().to_owned();
+    let tokens = dir.path().join("tokens");
+    std::fs::write(&tokens, &output.stderr).unwrap();
+
+    let mut child = glassbox()
+        .args(["serve", artifacts::TEST_AGENT, "--listen", "127.0.0.1:0"])
+        .args([
+            "--llm",
+            "scripted",
+            "--timeout",
+            "2s",
+            "--max-body",
+            "1 KiB",
+        ])
+        .args(["--runs-per-token", "1", "--tokens"])
+        .arg(&tokens)
+        .arg("--tls-cert")
+        .arg(&certificate)
+        .arg("--tls-key")
+        .arg(&key)
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    let (address, log) = listening_address_and_log(&mut child);
+    let port = address.rsplit_once(':').unwrap().1.to_owned();
+    let url = move |path: &str| format!("https://localhost:{port}{path}");
+    let cacert = certificate.to_str().unwrap().to_owned();
+    tokio::task::spawn_blocking(move || {
+        let trusted = ["--cacert", cacert.as_str()];
+        let json = |answer: &str| serde_json::from_str::<Value>(answer).unwrap();
+        assert_eq!(curl_with(&trusted, &url("/health"), None, None).1, 200);
+        // A client that does not trust the certificate gets no answer at all.
+        assert_eq!(curl(&url("/health"), None, None).1, 0);
+        let (answer, status) = curl_with(&trusted, &url("/v1/agents"), None, None);
+        assert_eq!(
+            (status, json(&answer)["error"]["type"].clone()),
+            (401, json!("not_allowed"))
+        );
+
+        let echo = Some(r#"{"input": "echo hello"}"#);
+        let runs = url("/v1/agents/test-agent/runs");
+        let (answer, status) = curl_with(&trusted, &runs, Some(&token), echo);
+        assert_eq!(
+            (status, json(&answer)["output"].clone()),
+            (200, json!("hello"))
+        );
+
+        let big = format!(r#"{{"input": "echo {}"}}"#, "x".repeat(2048));
+        let (answer, status) = curl_with(&trusted, &runs, Some(&token), Some(&big));
+        assert_eq!(status, 413, "{answer}");
+        assert_eq!(json(&answer)["error"]["type"], "invalid_request");
+
+        let mut crowded = trusted.to_vec();
+        let headers: Vec<String> = (0..101).map(|i| format!("x-filler-{i}: x")).collect();
+        for header in &headers {
+            crowded.extend(["-H", header.as_str()]);
+        }
+        let (answer, status) = curl_with(&crowded, &url("/health"), None, None);
+        assert_eq!(status, 431, "{answer}");
+        assert!(
+            json(&answer)["error"]["message"]
+                .as_str()
+                .unwrap()
+                .contains("the most accepted are 100 fields"),
+            "{answer}"
+        );
+
+        // The token's one run spins until its time limit; a second is refused meanwhile.
+        let spinning = std::thread::spawn({
+            let (runs, token, cacert) = (runs.clone(), token.clone(), trusted[1].to_owned());
+            move || {
+                curl_with(
+                    &["--cacert", &cacert],
+                    &runs,
+                    Some(&token),
+                    Some(r#"{"input": "spin"}"#),
+                )
+            }
+        });
+        std::thread::sleep(Duration::from_millis(700));
+        let marked = ["-H", "baggage: leaked-secret-7731=%%%;;=="];
+        let options = [trusted.as_slice(), marked.as_slice(), ["-i"].as_slice()].concat();
+        let (answer, status) = curl_with(&options, &runs, Some(&token), echo);
+        assert_eq!(status, 429, "{answer}");
+        assert!(answer.to_lowercase().contains("retry-after: 1"), "{answer}");
+        assert_eq!(spinning.join().unwrap().1, 500, "stopped at its time limit");
+        let options = [trusted.as_slice(), marked.as_slice()].concat();
+        let (answer, status) = curl_with(&options, &runs, Some(&token), echo);
+        assert_eq!(status, 200, "the token's run ended: {answer}");
+    })
+    .await
+    .unwrap();
+    let sent = std::process::Command::new("kill")
+        .args(["-TERM", &child.id().to_string()])
+        .status()
+        .unwrap();
+    assert!(sent.success());
+    assert!(child.wait().unwrap().success());
+    let log = log.join().unwrap();
+    assert!(log.contains("no new runs"), "the log was read: {log}");
+    assert!(!log.contains("leaked-secret-7731"), "{log}");
 }

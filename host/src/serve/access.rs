@@ -1,11 +1,14 @@
-//! Who may use a served host: bearer tokens, each allowed some agents or all.
-//! The tokens file holds only BLAKE3 hashes of the tokens, so it holds no
-//! secret, and a presented token is compared with every entry in constant
-//! time. `/health` stays open; every other path needs a token.
+//! Who may use a served host: bearer tokens, each allowed some agents or all,
+//! and as many runs at once as the server allows a token. The tokens file
+//! holds only BLAKE3 hashes of the tokens, so it holds no secret, and a
+//! presented token is compared with every entry in constant time. `/health`
+//! stays open; every other path needs a token.
 
 use crate::files::{MAX_SETTINGS_FILE, read_text_bounded};
 use std::io::Read;
 use std::path::Path;
+use std::sync::Arc;
+use tokio::sync::{OwnedSemaphorePermit, Semaphore};
 
 /// Who may call the API.
 pub enum Access {
@@ -30,8 +33,42 @@ impl Allowed {
     }
 }
 
+/// Who a request comes from, as far as the server cares: what it may run,
+/// and the runs its token has in flight.
+#[derive(Clone, Debug)]
+pub struct Caller {
+    pub allowed: Allowed,
+    /// The token's share of runs, when the server bounds runs per token.
+    runs: Option<Arc<Semaphore>>,
+}
+
+impl Caller {
+    /// A caller of an open server: anything, without bound.
+    pub fn anyone() -> Self {
+        Caller {
+            allowed: Allowed::All,
+            runs: None,
+        }
+    }
+
+    /// One of the token's runs, or `None` if it has all it may have in flight.
+    pub fn start_run(&self) -> Option<RunSlot> {
+        match &self.runs {
+            None => Some(RunSlot { _permit: None }),
+            Some(runs) => runs.clone().try_acquire_owned().ok().map(|permit| RunSlot {
+                _permit: Some(permit),
+            }),
+        }
+    }
+}
+
+/// A run counted against its token until it ends.
+pub struct RunSlot {
+    _permit: Option<OwnedSemaphorePermit>,
+}
+
 /// The tokens a host accepts, as hashes.
-pub struct Tokens(Vec<(blake3::Hash, Allowed)>);
+pub struct Tokens(Vec<(blake3::Hash, Caller)>);
 
 /// A tokens file that cannot be used.
 #[derive(Debug, thiserror::Error)]
@@ -84,7 +121,13 @@ impl Tokens {
                         .collect(),
                 ),
             };
-            tokens.push((hash, allowed));
+            tokens.push((
+                hash,
+                Caller {
+                    allowed,
+                    runs: None,
+                },
+            ));
         }
         if tokens.is_empty() {
             return Err(TokensError::Empty(path.into()));
@@ -92,15 +135,23 @@ impl Tokens {
         Ok(Tokens(tokens))
     }
 
-    /// What `token` may do, if it is one of these. Every entry is compared,
+    /// The same tokens, each allowed at most `runs` runs in flight at once.
+    pub fn with_runs_per_token(mut self, runs: u32) -> Self {
+        for (_, caller) in &mut self.0 {
+            caller.runs = Some(Arc::new(Semaphore::new(runs as usize)));
+        }
+        self
+    }
+
+    /// Who holds `token`, if it is one of these. Every entry is compared,
     /// each in constant time, so timing tells nothing about the tokens.
-    pub fn check(&self, token: &str) -> Option<&Allowed> {
+    pub fn check(&self, token: &str) -> Option<&Caller> {
         let presented = blake3::hash(token.as_bytes());
         let mut found = None;
-        for (hash, allowed) in &self.0 {
+        for (hash, caller) in &self.0 {
             // `blake3::Hash` compares in constant time.
             if *hash == presented && found.is_none() {
-                found = Some(allowed);
+                found = Some(caller);
             }
         }
         found
@@ -137,11 +188,20 @@ mod tests {
             format!("# who may call\n{hash} react-agent, planner\n\n{other_hash} *\n"),
         )
         .unwrap();
-        let tokens = Tokens::load(&path).unwrap();
-        let allowed = tokens.check(&token).unwrap();
-        assert!(allowed.may_run("planner") && !allowed.may_run("worker"));
-        assert_eq!(tokens.check(&other), Some(&Allowed::All));
-        assert_eq!(tokens.check("gbx_guess"), None);
+        let tokens = Tokens::load(&path).unwrap().with_runs_per_token(1);
+        let caller = tokens.check(&token).unwrap();
+        assert!(caller.allowed.may_run("planner") && !caller.allowed.may_run("worker"));
+        assert_eq!(tokens.check(&other).unwrap().allowed, Allowed::All);
+        assert!(tokens.check("gbx_guess").is_none());
+
+        let run = caller.start_run().expect("the token's one run");
+        assert!(caller.start_run().is_none(), "one run per token");
+        assert!(
+            tokens.check(&other).unwrap().start_run().is_some(),
+            "counted per token"
+        );
+        drop(run);
+        assert!(caller.start_run().is_some(), "given back when the run ends");
         assert!(!std::fs::read_to_string(&path).unwrap().contains(&token));
 
         std::fs::write(&path, "xyz *\n").unwrap();

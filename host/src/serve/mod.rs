@@ -13,18 +13,19 @@
 //! | `GET /metrics` | Prometheus text, when the telemetry keeps a Prometheus registry |
 
 pub mod access;
+pub mod tls;
 pub use crate::agents::api;
 
 use crate::agents::{AgentInput, CallDepth, RunError, RunRequest};
 use crate::runtime::{Host, LocalAgent};
 use crate::sandbox::Fault;
 use crate::telemetry::{ActiveSpan, Step, StepSink, propagation, semconv};
-use access::{Access, Allowed};
+use access::{Access, Caller, RunSlot};
 use api::{AgentList, AgentSummary, ErrorBody, ErrorDetail, RunBody, RunOutput};
 use axum::extract::rejection::{JsonRejection, PathRejection};
-use axum::extract::{Extension, Path, Request, State};
+use axum::extract::{DefaultBodyLimit, Extension, Path, Request, State};
 use axum::http::{HeaderMap, StatusCode, header};
-use axum::middleware::{Next, from_fn_with_state};
+use axum::middleware::{Next, from_fn, from_fn_with_state};
 use axum::response::sse::{Event, KeepAlive, Sse};
 use axum::response::{IntoResponse, Response};
 use axum::routing::{get, post};
@@ -50,6 +51,35 @@ const RUNS_ROUTE: &str = "/v1/agents/{name}/runs";
 const HEADER_READ_TIMEOUT: Duration = Duration::from_secs(10);
 /// After the drain time, how long cancelled runs get to send their answer.
 const ABANDONED_GRACE: Duration = Duration::from_secs(1);
+/// The most header fields, and header bytes, a request may have: past them
+/// it gets a JSON 431. HTTP/1 parsing allows more, so that these are the
+/// limits a client meets.
+const MAX_HEADERS: usize = 100;
+const MAX_HEADER_BYTES: usize = 32 * 1024;
+const MAX_HEADERS_PARSED: usize = 1000;
+
+/// How [`serve`] serves.
+pub struct ServeOptions {
+    /// Who may call.
+    pub access: Access,
+    /// TLS with this configuration ([`tls::server_config`]); plain HTTP without.
+    pub tls: Option<Arc<rustls::ServerConfig>>,
+    /// On shutdown, how long runs in flight may take to finish.
+    pub drain: Duration,
+    /// The largest request body accepted, in bytes; past it, a JSON 413.
+    pub max_body: usize,
+}
+
+impl Default for ServeOptions {
+    fn default() -> Self {
+        ServeOptions {
+            access: Access::Open,
+            tls: None,
+            drain: Duration::from_secs(30),
+            max_body: 2 * 1024 * 1024,
+        }
+    }
+}
 
 /// How a server that was asked to stop did stop.
 #[derive(Debug, PartialEq, Eq)]
@@ -86,32 +116,43 @@ fn abandoned_detail() -> ErrorDetail {
     )
 }
 
-/// Counts a run as in flight for as long as it lives.
-struct InFlight(Arc<Shared>);
+/// Counts a run as in flight for as long as it lives, and holds its token's share.
+struct InFlight {
+    shared: Arc<Shared>,
+    _token: RunSlot,
+}
 
 impl InFlight {
-    fn new(shared: &Arc<Shared>) -> Self {
+    fn new(shared: &Arc<Shared>, token: RunSlot) -> Self {
         shared.in_flight.fetch_add(1, Ordering::SeqCst);
-        InFlight(shared.clone())
+        InFlight {
+            shared: shared.clone(),
+            _token: token,
+        }
     }
 }
 
 impl Drop for InFlight {
     fn drop(&mut self) {
-        self.0.in_flight.fetch_sub(1, Ordering::SeqCst);
+        self.shared.in_flight.fetch_sub(1, Ordering::SeqCst);
     }
 }
 
-/// Serves `host`'s local agents on `listener` to the callers `access`
+/// Serves `host`'s local agents on `listener` to the callers `options.access`
 /// admits until `shutdown` completes, then lets runs in flight finish for at
-/// most `drain`.
+/// most `options.drain`.
 pub async fn serve(
     host: Arc<Host>,
     listener: TcpListener,
-    access: Access,
     shutdown: impl Future<Output = ()> + Send + 'static,
-    drain: Duration,
+    options: ServeOptions,
 ) -> std::io::Result<Stopped> {
+    let ServeOptions {
+        access,
+        tls,
+        drain,
+        max_body,
+    } = options;
     let shared = Arc::new(Shared {
         host,
         access,
@@ -141,8 +182,10 @@ pub async fn serve(
                 "this endpoint does not take that method; runs start with POST /v1/agents/{name}/runs",
             )
         })
+        .layer(DefaultBodyLimit::max(max_body))
+        .layer(from_fn(limit_headers))
         .with_state(shared.clone());
-    let connections = accept(listener, app, shutdown).await;
+    let connections = accept(listener, app, tls, shutdown).await;
     shared.draining.store(true, Ordering::SeqCst);
     // No new connections; those open finish the requests they have sent.
     if tokio::time::timeout(drain, connections.shutdown())
@@ -158,20 +201,24 @@ pub async fn serve(
     Ok(Stopped::Abandoned { runs })
 }
 
-/// Serves connections from `listener` until `shutdown` completes, and
-/// returns them for a graceful close. A client gets [`HEADER_READ_TIMEOUT`]
-/// to send each request's headers, so slow or idle clients cannot hold
-/// connections (and file descriptors) for ever.
+/// Serves connections from `listener`, over TLS when given `tls`, until
+/// `shutdown` completes, and returns them for a graceful close. A client gets
+/// [`HEADER_READ_TIMEOUT`] for its TLS handshake, and again to send each
+/// request's headers (the wait for the next request on an idle connection
+/// included), so slow or idle clients cannot hold connections (and file
+/// descriptors) for ever.
 async fn accept(
     listener: TcpListener,
     app: Router,
+    tls: Option<Arc<rustls::ServerConfig>>,
     shutdown: impl Future<Output = ()>,
 ) -> GracefulShutdown {
     let mut connections = ConnectionBuilder::new(TokioExecutor::new());
     connections
         .http1()
         .timer(TokioTimer::new())
-        .header_read_timeout(HEADER_READ_TIMEOUT);
+        .header_read_timeout(HEADER_READ_TIMEOUT)
+        .max_headers(MAX_HEADERS_PARSED);
     connections
         .http2()
         .timer(TokioTimer::new())
@@ -192,15 +239,49 @@ async fn accept(
             () = &mut shutdown => break,
         };
         let service = TowerToHyperService::new(app.clone());
-        let connection = connections
-            .serve_connection_with_upgrades(TokioIo::new(stream), service)
-            .into_owned();
-        let connection = graceful.watch(connection);
+        let connections = connections.clone();
+        let watcher = graceful.watcher();
+        let tls = tls.clone().map(tokio_rustls::TlsAcceptor::from);
         tokio::spawn(async move {
-            let _ = connection.await;
+            let Some(tls) = tls else {
+                let connection =
+                    connections.serve_connection_with_upgrades(TokioIo::new(stream), service);
+                let _ = watcher.watch(connection.into_owned()).await;
+                return;
+            };
+            match tokio::time::timeout(HEADER_READ_TIMEOUT, tls.accept(stream)).await {
+                Ok(Ok(stream)) => {
+                    let connection =
+                        connections.serve_connection_with_upgrades(TokioIo::new(stream), service);
+                    let _ = watcher.watch(connection.into_owned()).await;
+                }
+                // A failed handshake is the client's to see; the server carries on.
+                Ok(Err(error)) => tracing::debug!("a TLS handshake failed: {error}"),
+                Err(_) => tracing::debug!("a TLS handshake took too long"),
+            }
         });
     }
     graceful
+}
+
+/// Answers requests with too many or too large header fields with a JSON 431.
+async fn limit_headers(request: Request, next: Next) -> Response {
+    let headers = request.headers();
+    let bytes: usize = headers
+        .iter()
+        .map(|(name, value)| name.as_str().len() + value.len())
+        .sum();
+    if headers.len() > MAX_HEADERS || bytes > MAX_HEADER_BYTES {
+        return error(
+            StatusCode::REQUEST_HEADER_FIELDS_TOO_LARGE,
+            semconv::error_type::INVALID_REQUEST,
+            format!(
+                "the request has {} header fields in {bytes} bytes; the most accepted are {MAX_HEADERS} fields in {MAX_HEADER_BYTES} bytes",
+                headers.len()
+            ),
+        );
+    }
+    next.run(request).await
 }
 
 async fn health(State(shared): State<Arc<Shared>>) -> Response {
@@ -212,14 +293,14 @@ async fn health(State(shared): State<Arc<Shared>>) -> Response {
     Json(serde_json::json!({ "status": "ok", "runs_in_flight": runs })).into_response()
 }
 
-/// Lets a request through with what its token allows, or answers 401.
+/// Lets a request through as its token's caller, or answers 401.
 async fn authorize(
     State(shared): State<Arc<Shared>>,
     mut request: Request,
     next: Next,
 ) -> Response {
-    let allowed = match &shared.access {
-        Access::Open => Allowed::All,
+    let caller = match &shared.access {
+        Access::Open => Caller::anyone(),
         Access::Tokens(tokens) => {
             let presented = request
                 .headers()
@@ -227,7 +308,7 @@ async fn authorize(
                 .and_then(|value| value.to_str().ok())
                 .and_then(|value| value.strip_prefix("Bearer "));
             match presented.and_then(|token| tokens.check(token.trim())) {
-                Some(allowed) => allowed.clone(),
+                Some(caller) => caller.clone(),
                 None => {
                     let mut refused = error(
                         StatusCode::UNAUTHORIZED,
@@ -243,13 +324,13 @@ async fn authorize(
             }
         }
     };
-    request.extensions_mut().insert(allowed);
+    request.extensions_mut().insert(caller);
     next.run(request).await
 }
 
 async fn list_agents(
     State(shared): State<Arc<Shared>>,
-    Extension(allowed): Extension<Allowed>,
+    Extension(Caller { allowed, .. }): Extension<Caller>,
 ) -> Json<AgentList> {
     let agents = shared
         .host
@@ -330,7 +411,7 @@ fn failure_detail(failure: &RunError, agent: &str) -> ErrorDetail {
 
 async fn start_run(
     State(shared): State<Arc<Shared>>,
-    Extension(allowed): Extension<Allowed>,
+    Extension(caller): Extension<Caller>,
     name: Result<Path<String>, PathRejection>,
     headers: HeaderMap,
     body: Result<Json<RunBody>, JsonRejection>,
@@ -346,6 +427,7 @@ async fn start_run(
         }
     };
     // An agent this caller may not run is, to this caller, not here.
+    let allowed = &caller.allowed;
     let local = Some(&name)
         .filter(|name| allowed.may_run(name))
         .and_then(|name| shared.host.agents().local(name).cloned());
@@ -390,7 +472,18 @@ async fn start_run(
             );
         }
     };
-    let in_flight = InFlight::new(&shared);
+    let Some(token_run) = caller.start_run() else {
+        let mut refused = error(
+            StatusCode::TOO_MANY_REQUESTS,
+            semconv::error_type::UNAVAILABLE,
+            "this token has as many runs in flight as it may; retry when one ends",
+        );
+        refused
+            .headers_mut()
+            .insert(header::RETRY_AFTER, header::HeaderValue::from_static("1"));
+        return refused;
+    };
+    let in_flight = InFlight::new(&shared, token_run);
     let span = server_span(&shared.host, &headers, &name);
     let trace_id = span.span().span_context().trace_id().to_string();
     let request = RunRequest {
@@ -526,7 +619,7 @@ fn run_events(
 ) -> impl Stream<Item = Result<Event, Infallible>> {
     let (sink, steps) = StepSink::channel();
     request.parent = sink.attach(&request.parent);
-    let shared = in_flight.0.clone();
+    let shared = in_flight.shared.clone();
     let run = async move {
         tokio::select! {
             outcome = host.run_component(&local.component, request) => Some(outcome),
