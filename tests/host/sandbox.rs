@@ -294,6 +294,55 @@ async fn http_to_a_host_not_allowed_never_leaves_and_is_recorded() {
     host.still_serves().await;
 }
 
+/// An allowed name that resolves to this machine (here, its own host name)
+/// is not a way in: only a grant naming the address reaches it.
+#[tokio::test(flavor = "multi_thread")]
+async fn an_allowed_name_that_resolves_inside_the_host_is_refused() {
+    use std::net::ToSocketAddrs;
+    let (address, seen) = web_server().await;
+    let port = address.rsplit_once(':').unwrap().1;
+    let name = std::fs::read_to_string("/proc/sys/kernel/hostname")
+        .unwrap()
+        .trim()
+        .to_ascii_lowercase();
+    let resolved: Vec<_> = (name.as_str(), 80).to_socket_addrs().unwrap().collect();
+    assert!(
+        resolved.iter().all(|a| a.ip().is_loopback()
+            || matches!(a.ip(), std::net::IpAddr::V4(v4) if v4.is_private())),
+        "this test needs the host name to resolve inside the machine: {resolved:?}"
+    );
+    let host = host().await;
+    let policy = Policy {
+        hosts: vec![format!("{name}:{port}").parse().unwrap()],
+        ..Policy::default()
+    };
+    let url = format!("http://{name}:{port}/hello");
+    let output = host
+        .runtime
+        .run(granted(format!("fetch {url}"), policy))
+        .await
+        .unwrap();
+    assert_eq!(
+        output,
+        "tool failed: the request failed: ErrorCode::DestinationIpProhibited"
+    );
+    assert!(
+        seen.lock().unwrap().is_empty(),
+        "nothing reached the server"
+    );
+    host.flush().await;
+    let spans = host.receiver.spans();
+    let get = only(&spans, "GET");
+    assert_strings(&get.attributes, &[("error.type", "sandbox_denied")]);
+    assert!(
+        status(get)
+            .1
+            .contains("allow_hosts must name the address itself"),
+        "{:?}",
+        status(get)
+    );
+}
+
 const PROBE: &str = r#"
     [[turn]]
     tool_calls = [{ name = "probe" }]

@@ -2,11 +2,12 @@
 //! span with HTTP semantic-convention attributes around every request, whose
 //! W3C `traceparent` goes out with it. A request to a host not on the list
 //! never leaves the host: the guest gets `HTTP-request-denied` and the span
-//! records `error.type = sandbox_denied` with the host it tried.
+//! records `error.type = sandbox_denied` with the host it tried. An allowed
+//! name reaches only public addresses ([`super::outbound`]).
 
 use super::Policy;
+use super::outbound::{self, Reach};
 use crate::telemetry::{Telemetry, semconv};
-use http_body_util::BodyExt;
 use opentelemetry::trace::SpanKind;
 use opentelemetry::{Context, KeyValue};
 use std::fmt;
@@ -134,6 +135,12 @@ impl HostPattern {
             && self.scheme.as_deref().is_none_or(|s| s == scheme)
             && self.port.is_none_or(|p| p == port)
     }
+
+    /// Whether this pattern names `host` itself, not by a wildcard: then an
+    /// address or `localhost` in it is meant, internal or not.
+    fn names(&self, host: &str) -> bool {
+        !self.wildcard && self.host == host
+    }
 }
 
 /// The `wasi:http` hooks of one store: checks each request against the
@@ -204,12 +211,13 @@ impl WasiHttpHooks for HttpGate {
         ];
         let mut span = telemetry.start_span(method, SpanKind::Client, attributes, &self.parent);
 
-        if !self
-            .policy
-            .hosts
-            .iter()
-            .any(|p| p.matches(&scheme, &host, port))
-        {
+        let matching = || {
+            self.policy
+                .hosts
+                .iter()
+                .filter(|p| p.matches(&scheme, &host, port))
+        };
+        if matching().next().is_none() {
             let reason = format!(
                 "{scheme}://{host}:{port} is not on the allow-list of {}",
                 self.component
@@ -223,8 +231,15 @@ impl WasiHttpHooks for HttpGate {
         // The callee joins the trace (and its baggage), under this request's
         // span; the guest cannot forge its own parent.
         crate::telemetry::propagation::inject(span.context(), request.headers_mut());
+        let by_address = host.parse::<std::net::IpAddr>().is_ok() || host == "localhost";
+        let reach = if by_address && matching().any(|p| p.names(&host)) {
+            Reach::Named
+        } else {
+            Reach::Public
+        };
+        let component = self.component.clone();
         Box::new(async move {
-            match wasmtime_wasi_http::default_send_request(request, options).await {
+            match outbound::send(request, options, &host, port, reach).await {
                 Ok((response, connection)) => {
                     let status = response.status();
                     span.span().set_attribute(KeyValue::new(
@@ -235,10 +250,16 @@ impl WasiHttpHooks for HttpGate {
                         span.fail(status.as_str().to_owned(), format!("HTTP {status}"));
                     }
                     span.finish();
-                    Ok((
-                        response.map(BodyExt::boxed_unsync),
-                        Box::new(connection) as Box<dyn Future<Output = _> + Send>,
-                    ))
+                    Ok((response, connection))
+                }
+                Err(wasmtime_wasi_http::Error::DestinationIpProhibited) => {
+                    let reason = format!(
+                        "{host} resolves only to addresses of this host's own networks (loopback, private, link-local); allow_hosts must name the address itself to reach one"
+                    );
+                    tracing::warn!("[{component}] denied: HTTP request: {reason}");
+                    span.fail(semconv::error_type::SANDBOX_DENIED, reason);
+                    span.finish();
+                    Err(wasmtime_wasi_http::Error::DestinationIpProhibited)
                 }
                 Err(error) => {
                     span.fail(semconv::error_type::HTTP_CONNECTION, error.to_string());

@@ -10,6 +10,7 @@ mod context;
 mod grants;
 mod http;
 mod limits;
+mod outbound;
 mod wasi;
 
 pub use budget::Budget;
