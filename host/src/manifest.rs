@@ -8,7 +8,7 @@
 use crate::agents::{AgentGrant, RemoteAgent};
 use crate::files::{MAX_SETTINGS_FILE, read_text_bounded};
 use crate::llm::{LlmSettings, ModelGrant, Price, Prices, ProviderKind, ProviderSettings};
-use crate::sandbox::{Budget, DirGrant, HostPattern, Limits, Policy};
+use crate::sandbox::{Budget, DirGrant, HostPattern, HttpCredential, Limits, Policy};
 use crate::tools::{PluginSpec, plugin_files};
 use serde::Deserialize;
 use std::collections::{BTreeMap, HashMap};
@@ -121,6 +121,9 @@ struct ComponentSection {
     allow_dirs: Vec<Spanned<DirSection>>,
     #[serde(default)]
     allow_hosts: Vec<Spanned<String>>,
+    /// Headers the host adds to requests to some allowed hosts.
+    #[serde(default)]
+    http_credentials: Vec<Spanned<CredentialSection>>,
     allow_models: Option<Vec<String>>,
     memory: Option<Spanned<String>>,
     timeout: Option<Spanned<String>>,
@@ -128,6 +131,17 @@ struct ComponentSection {
     budget: Option<Spanned<BudgetSection>>,
     /// `[[agents]]` on another host only: the variable holding the token that host asks for.
     token_env: Option<Spanned<String>>,
+}
+
+/// `http_credentials = [{ host, env, header, prefix }]`: the header `header`
+/// (default `authorization`) set to `prefix` and the host variable `env`.
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct CredentialSection {
+    host: String,
+    env: String,
+    header: Option<String>,
+    prefix: Option<String>,
 }
 
 #[derive(Deserialize)]
@@ -413,6 +427,7 @@ impl ComponentSection {
             || !self.allow_env.is_empty()
             || !self.allow_dirs.is_empty()
             || !self.allow_hosts.is_empty()
+            || !self.http_credentials.is_empty()
             || !self.allow_agents.is_empty()
             || self.allow_models.is_some()
             || self.workflow.is_some()
@@ -531,6 +546,14 @@ impl ComponentSection {
                 .map_err(|e| at.error(host.span(), e.to_string()))?;
             policy.hosts.push(pattern);
         }
+        for credential in self.http_credentials {
+            let span = credential.span();
+            let credential = credential
+                .into_inner()
+                .into_credential(&policy.hosts)
+                .map_err(|reason| at.error(span, reason))?;
+            policy.credentials.push(credential);
+        }
         if let Some(memory) = self.memory {
             policy.limits.memory =
                 parse_memory(memory.get_ref()).map_err(|reason| at.error(memory.span(), reason))?;
@@ -553,6 +576,35 @@ impl ComponentSection {
             .path
             .map(|path| Spanned::new(path.span(), resolve(path.get_ref())));
         Ok((path, policy, budget))
+    }
+}
+
+impl CredentialSection {
+    fn into_credential(self, allowed: &[HostPattern]) -> Result<HttpCredential, String> {
+        let host = self
+            .host
+            .parse::<HostPattern>()
+            .map_err(|e| e.to_string())?;
+        if !allowed.contains(&host) {
+            return Err(format!(
+                "`{}` is not in `allow_hosts`: a credential goes only where requests may",
+                self.host
+            ));
+        }
+        let secret = std::env::var(&self.env)
+            .map_err(|_| format!("`{}` is not set: it should hold the credential", self.env))?;
+        let header = self.header.as_deref().unwrap_or("authorization");
+        let header = http::HeaderName::from_bytes(header.as_bytes())
+            .map_err(|_| format!("`{header}` is not an HTTP header name"))?;
+        let mut value =
+            http::HeaderValue::from_str(&format!("{}{secret}", self.prefix.unwrap_or_default()))
+                .map_err(|_| format!("`{}` holds characters a header cannot carry", self.env))?;
+        value.set_sensitive(true);
+        Ok(HttpCredential {
+            host,
+            header,
+            value,
+        })
     }
 }
 
@@ -826,6 +878,26 @@ timeout = "20s"
     }
 
     #[test]
+    fn a_credential_is_read_from_its_variable_for_an_allowed_host() {
+        let dir = workspace();
+        let manifest = parse(
+            &dir,
+            "[agent]\npath = \"agent.wasm\"\nallow_hosts = [\"api.example.com\"]\nhttp_credentials = [{ host = \"api.example.com\", env = \"HOME\", header = \"X-Api-Key\", prefix = \"Key \" }]\n",
+        )
+        .unwrap();
+        let [credential] = &manifest.agent.policy.credentials[..] else {
+            panic!("{:?}", manifest.agent.policy.credentials);
+        };
+        assert_eq!(credential.header, "x-api-key");
+        assert_eq!(
+            credential.value,
+            format!("Key {}", std::env::var("HOME").unwrap()).as_str()
+        );
+        assert!(credential.value.is_sensitive());
+        assert!(!format!("{credential:?}").contains(&std::env::var("HOME").unwrap()));
+    }
+
+    #[test]
     fn errors_name_the_file_line_and_column() {
         let dir = workspace();
         let cases = [
@@ -852,6 +924,14 @@ timeout = "20s"
             (
                 "[agent]\npath = \"agent.wasm\"\nallow_hosts = [\"ok.org\", \"ftp://x.org\"]\n",
                 "DIR/glassbox.toml:3:26: `ftp://x.org` is not a host pattern: the scheme must be http or https",
+            ),
+            (
+                "[agent]\npath = \"agent.wasm\"\nhttp_credentials = [{ host = \"x.org\", env = \"HOME\" }]\n",
+                "DIR/glassbox.toml:3:21: `x.org` is not in `allow_hosts`: a credential goes only where requests may",
+            ),
+            (
+                "[agent]\npath = \"agent.wasm\"\nallow_hosts = [\"x.org\"]\nhttp_credentials = [{ host = \"x.org\", env = \"GLASSBOX_TEST_UNSET_7\" }]\n",
+                "DIR/glassbox.toml:4:21: `GLASSBOX_TEST_UNSET_7` is not set: it should hold the credential",
             ),
             (
                 "[agent]\npath = \"agent.wasm\"\n[llm]\nmodels = [\"x\"]\n",

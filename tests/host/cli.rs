@@ -646,7 +646,7 @@ memory = "64 MiB"
     assert_eq!(
         error,
         format!(
-            "glassbox: error: {}:3:1: unknown field `allow_host`, expected one of `name`, `path`, `url`, `description`, `allow_agents`, `workflow`, `env`, `allow_env`, `allow_dirs`, `allow_hosts`, `allow_models`, `memory`, `timeout`, `fuel`, `budget`, `token_env`",
+            "glassbox: error: {}:3:1: unknown field `allow_host`, expected one of `name`, `path`, `url`, `description`, `allow_agents`, `workflow`, `env`, `allow_env`, `allow_dirs`, `allow_hosts`, `http_credentials`, `allow_models`, `memory`, `timeout`, `fuel`, `budget`, `token_env`",
             manifest.display()
         )
     );

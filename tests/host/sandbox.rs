@@ -294,6 +294,60 @@ async fn http_to_a_host_not_allowed_never_leaves_and_is_recorded() {
     host.still_serves().await;
 }
 
+/// A credential grant adds its header to requests to its host, replacing
+/// the guest's, and the secret appears nowhere the guest or the trace can see.
+#[tokio::test(flavor = "multi_thread")]
+async fn a_credential_reaches_its_host_and_nothing_else_sees_it() {
+    const SECRET: &str = "sk-never-shown-4417";
+    let seen: Arc<Mutex<Vec<Option<String>>>> = Arc::default();
+    let record = seen.clone();
+    let app = axum::Router::new().route(
+        "/hello",
+        axum::routing::get(move |headers: HeaderMap| async move {
+            let authorization = headers
+                .get("authorization")
+                .map(|v| v.to_str().unwrap().to_owned());
+            record.lock().unwrap().push(authorization);
+            "hello from the web"
+        }),
+    );
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let address = format!("127.0.0.1:{}", listener.local_addr().unwrap().port());
+    tokio::spawn(async move { axum::serve(listener, app).await.unwrap() });
+
+    let allowed: glassbox::sandbox::HostPattern = address.parse().unwrap();
+    let mut value = http::HeaderValue::from_str(&format!("Bearer {SECRET}")).unwrap();
+    value.set_sensitive(true);
+    let policy = Policy {
+        hosts: vec![allowed.clone()],
+        credentials: vec![glassbox::sandbox::HttpCredential {
+            host: allowed,
+            header: http::header::AUTHORIZATION,
+            value,
+        }],
+        ..Policy::default()
+    };
+    let host = host().await;
+    let output = host
+        .runtime
+        .run(granted(format!("fetch http://{address}/hello"), policy))
+        .await
+        .unwrap();
+    assert_eq!(output, "ok: 200 hello from the web");
+    assert_eq!(*seen.lock().unwrap(), [Some(format!("Bearer {SECRET}"))]);
+    host.flush().await;
+    let spans = host.receiver.spans();
+    let get = only(&spans, "GET");
+    assert_strings(
+        &get.attributes,
+        &[("glassbox.http.credential", "authorization")],
+    );
+    assert!(
+        !format!("{spans:?}").contains(SECRET),
+        "the secret is on no span"
+    );
+}
+
 /// An allowed name that resolves to this machine (here, its own host name)
 /// is not a way in: only a grant naming the address reaches it.
 #[tokio::test(flavor = "multi_thread")]

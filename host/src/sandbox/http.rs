@@ -143,6 +143,27 @@ impl HostPattern {
     }
 }
 
+/// A header the host adds to requests to hosts matching `host`, after the
+/// allow-list check: a secret (an API key) the guest needs sent but never sees.
+/// Whatever the guest set under the same name is replaced.
+#[derive(Clone)]
+pub struct HttpCredential {
+    pub host: HostPattern,
+    pub header: http::HeaderName,
+    /// Marked sensitive, so HTTP libraries keep it out of their logs.
+    pub value: http::HeaderValue,
+}
+
+impl fmt::Debug for HttpCredential {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(
+            f,
+            "HttpCredential({}: REDACTED for {})",
+            self.header, self.host
+        )
+    }
+}
+
 /// The `wasi:http` hooks of one store: checks each request against the
 /// component's allow-list, traces it and forwards it.
 pub(crate) struct HttpGate {
@@ -231,6 +252,17 @@ impl WasiHttpHooks for HttpGate {
         // The callee joins the trace (and its baggage), under this request's
         // span; the guest cannot forge its own parent.
         crate::telemetry::propagation::inject(span.context(), request.headers_mut());
+        for credential in &self.policy.credentials {
+            if credential.host.matches(&scheme, &host, port) {
+                request
+                    .headers_mut()
+                    .insert(credential.header.clone(), credential.value.clone());
+                span.span().set_attribute(KeyValue::new(
+                    semconv::GLASSBOX_HTTP_CREDENTIAL,
+                    credential.header.to_string(),
+                ));
+            }
+        }
         let by_address = host.parse::<std::net::IpAddr>().is_ok() || host == "localhost";
         let reach = if by_address && matching().any(|p| p.names(&host)) {
             Reach::Named

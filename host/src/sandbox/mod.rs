@@ -17,7 +17,7 @@ pub use budget::Budget;
 pub(crate) use budget::RunBudget;
 pub(crate) use context::SandboxCtx;
 pub use grants::{Grant, Grants};
-pub use http::{HostPattern, HostPatternError};
+pub use http::{HostPattern, HostPatternError, HttpCredential};
 pub(crate) use limits::guard;
 pub use limits::{Fault, Limits};
 
@@ -37,6 +37,9 @@ pub struct Policy {
     pub dirs: Vec<DirGrant>,
     /// Hosts the component may send HTTP requests to (through `wasi:http`).
     pub hosts: Vec<HostPattern>,
+    /// Headers the host adds to the component's requests to some of those
+    /// hosts, such as an API key the component never sees.
+    pub credentials: Vec<HttpCredential>,
     pub limits: Limits,
     /// What the component may use of the other capabilities, each grant of
     /// the type its capability defines.

@@ -113,6 +113,9 @@ pub const GLASSBOX_SANDBOX_DIRS: &str = "glassbox.sandbox.dirs";
 pub const GLASSBOX_SANDBOX_HOSTS: &str = "glassbox.sandbox.hosts";
 pub const GLASSBOX_SANDBOX_MODELS: &str = "glassbox.sandbox.models";
 pub const GLASSBOX_SANDBOX_AGENTS: &str = "glassbox.sandbox.agents";
+/// On an outbound request's span: the header the host added from a
+/// credential grant (its name only; the value is never recorded).
+pub const GLASSBOX_HTTP_CREDENTIAL: &str = "glassbox.http.credential";
 /// Bytes.
 pub const GLASSBOX_LIMIT_MEMORY: &str = "glassbox.limit.memory";
 /// Seconds.
