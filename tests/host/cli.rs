@@ -1167,3 +1167,83 @@ fn a_long_outage_is_logged_once_and_counted() {
         "{stderr}"
     );
 }
+
+/// A guest that makes spans, events and log records without end, each far
+/// larger than the host keeps, costs the host a bounded number of each, a
+/// bounded log, and a bounded amount of memory; what was dropped is said once.
+#[tokio::test(flavor = "multi_thread")]
+async fn a_guest_flooding_telemetry_is_held_to_its_bounds() {
+    let receiver = Receiver::start(OtlpProtocol::Grpc).await;
+    let mut child = glassbox()
+        .args(["run", artifacts::TEST_AGENT, "--input", "flood 1500"])
+        .args(["--llm", "scripted", "--no-trace-tree"])
+        .env("OTEL_EXPORTER_OTLP_ENDPOINT", receiver.endpoint())
+        .env("OTEL_EXPORTER_OTLP_PROTOCOL", "grpc")
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .unwrap();
+    let (output, peak) = tokio::task::spawn_blocking(move || {
+        let status = format!("/proc/{}/status", child.id());
+        let stderr = child.stderr.take().unwrap();
+        let reading = std::thread::spawn(move || {
+            let mut text = Vec::new();
+            std::io::Read::read_to_end(&mut { stderr }, &mut text).unwrap();
+            text
+        });
+        // The high-water mark of resident memory, as the kernel keeps it.
+        let mut peak_kib = 0;
+        while child.try_wait().unwrap().is_none() {
+            if let Ok(text) = std::fs::read_to_string(&status)
+                && let Some(line) = text.lines().find(|l| l.starts_with("VmHWM:"))
+            {
+                peak_kib = line.split_whitespace().nth(1).unwrap().parse().unwrap();
+            }
+            std::thread::sleep(std::time::Duration::from_millis(10));
+        }
+        let mut output = child.wait_with_output().unwrap();
+        output.stderr = reading.join().unwrap();
+        (output, peak_kib / 1024)
+    })
+    .await
+    .unwrap();
+    assert!(output.status.success(), "{}", text(&output.stderr));
+    assert_eq!(text(&output.stdout), "1500 flooded\n");
+
+    let spans = receiver.spans();
+    let guest: Vec<_> = spans
+        .iter()
+        .filter(|s| string(&s.attributes, "glassbox.span.origin").as_deref() == Some("guest"))
+        .collect();
+    assert_eq!(guest.len(), 1000, "spans an instance may record");
+    for span in &guest {
+        let bytes: usize = span
+            .attributes
+            .iter()
+            .chain(span.events.iter().flat_map(|e| e.attributes.iter()))
+            .map(|a| a.key.len() + format!("{:?}", a.value).len())
+            .sum();
+        assert!(bytes < 20 * 1024, "{} bytes on one span", bytes);
+    }
+    assert_eq!(
+        receiver.logs().len(),
+        1000,
+        "records an instance may export"
+    );
+
+    let stderr = text(&output.stderr);
+    assert!(stderr.len() < 512 * 1024, "{} bytes of log", stderr.len());
+    let summaries: Vec<_> = stderr
+        .lines()
+        .filter(|l| l.contains("telemetry past its bounds was dropped"))
+        .collect();
+    assert_eq!(summaries.len(), 1, "said once: {summaries:?}");
+    assert!(
+        summaries[0].contains("500 spans (at most 1000, 256 open)")
+            && summaries[0].contains("500 log records (at most 1000)"),
+        "{}",
+        summaries[0]
+    );
+    // The agent's 256 MiB memory limit plus a fixed margin (README, Security).
+    assert!(peak < 256 + 192, "peak resident memory {peak} MiB");
+}

@@ -17,9 +17,9 @@ mod run;
 pub use remote::{DEFAULT_REMOTE_TIMEOUT, RemoteAgent, RemoteError};
 pub use run::{AgentInput, RunError, RunRequest};
 
-use crate::bindings::GuestError;
 use crate::bindings::agent::exports::glassbox::agent::entrypoint::AgentInfo;
 use crate::bindings::agent::glassbox::agent::{agents as wit, types};
+use crate::bindings::{Bounded, GuestError};
 use crate::sandbox::{Budget, Grant, Policy};
 use crate::telemetry::{Operation, OperationMetrics, SpanScope, Telemetry, semconv, string_list};
 use crate::text::list_or_none;
@@ -506,6 +506,8 @@ impl<A: DescribedAgent + Send + Sync + 'static> wit::Host for AgentsView<'_, A> 
         };
         let parent = self.spans.current().clone();
         let granted = AgentGrant::of(&self.ctx.policy);
+        let (name, input, conversation_id) =
+            (name.bounded(), input.bounded(), conversation_id.bounded());
         Ok(run
             .capability
             .invoke(&run, granted, &parent, name, input.into(), conversation_id)

@@ -1,39 +1,68 @@
 //! The guest `telemetry` capability: spans and log records a guest makes
 //! itself. Guest spans nest under the host span of the run or tool call, and
 //! host spans opened meanwhile nest under them (the store's [`SpanScope`]).
+//! What one instance may record is bounded (spans, bytes per span, log
+//! records, log text shown), so a guest cannot grow the host's memory, its
+//! export queue or its terminal without end; what is dropped is counted and
+//! reported once, when the instance ends.
 
 use crate::bindings::agent::glassbox::agent::telemetry::{
     Attribute, Host, HostSpan, Level, Span, StatusCode, Value as GuestValue,
 };
+use crate::bindings::{Bounded, bounded_list};
 use crate::telemetry::{SpanScope, Telemetry, semconv};
-use crate::text::{cap_text, printable};
+use crate::text::printable;
 use opentelemetry::logs::{AnyValue, LogRecord as _, Logger as _, Severity};
 use opentelemetry::trace::{SpanKind, Status, TraceContextExt, Tracer as _};
 use opentelemetry::{Array, Context, KeyValue, StringValue, Value};
 use std::sync::Arc;
 use wasmtime::component::{HasData, Resource, ResourceTable};
 
-/// Guest spans open at once per store; past this, new spans are not recorded,
-/// so a hostile guest cannot grow host memory without bound.
+/// Guest spans open at once per store; past this, new spans are not recorded.
 const MAX_OPEN_SPANS: usize = 256;
+/// Guest spans one instance may record in all.
+const MAX_SPANS: usize = 1000;
+/// Bytes of guest text one span (name, attributes, events, status) or log
+/// record (message, attributes) may hold: past it, further attributes and
+/// events are dropped. It keeps an export batch of guest spans within what
+/// collectors take in one message.
+const MAX_SPAN_BYTES: usize = 16 * 1024;
+/// Log records one instance may export.
+const MAX_LOG_RECORDS: usize = 1000;
+/// Bytes of guest log messages one instance may write to the host's log,
+/// as its stdout and stderr may.
+const MAX_LOG_BYTES_SHOWN: usize = 256 * 1024;
 /// Attributes a guest may give one span, event or log record at once: well
 /// under the SDK's limit per span, so the host's own attributes always fit.
 const MAX_GUEST_ATTRIBUTES: usize = 64;
-/// Longest string a guest may put in a span name, attribute or log record.
-const MAX_TEXT_LEN: usize = 4096;
 
 /// The host side of a span a guest opened, kept in the store's table under
 /// the guest's `span` handle.
 struct GuestSpan {
     /// Context holding the span; `None` when the span was not recorded.
     context: Option<Context>,
+    /// Bytes of guest text the span holds so far.
+    bytes: usize,
 }
 
-/// What one store's guest may record, and as which component.
+/// What one store's guest may record, as which component, and what it has.
 pub(crate) struct GuestTelemetryCtx {
     component: Arc<str>,
     /// `None` while loading: nothing is recorded then, though logs still reach the host's log.
     telemetry: Option<Arc<Telemetry>>,
+    recorded: Recorded,
+}
+
+/// What an instance recorded and what it lost to the bounds.
+#[derive(Default)]
+struct Recorded {
+    spans: usize,
+    log_records: usize,
+    log_bytes_shown: usize,
+    dropped_spans: usize,
+    dropped_items: usize,
+    dropped_log_records: usize,
+    unshown_log_lines: usize,
 }
 
 impl GuestTelemetryCtx {
@@ -41,13 +70,33 @@ impl GuestTelemetryCtx {
         GuestTelemetryCtx {
             component,
             telemetry,
+            recorded: Recorded::default(),
+        }
+    }
+}
+
+impl Drop for GuestTelemetryCtx {
+    /// Says once what the bounds cost, rather than at every refusal.
+    fn drop(&mut self) {
+        let r = &self.recorded;
+        if r.dropped_spans + r.dropped_items + r.dropped_log_records + r.unshown_log_lines > 0 {
+            tracing::warn!(
+                "[{}] telemetry past its bounds was dropped: {} spans (at most {MAX_SPANS}, {MAX_OPEN_SPANS} open), {} sets of attributes and events (at most {} KiB a span or record), {} log records (at most {MAX_LOG_RECORDS}); {} log lines not shown (at most {} KiB)",
+                self.component,
+                r.dropped_spans,
+                r.dropped_items,
+                MAX_SPAN_BYTES / 1024,
+                r.dropped_log_records,
+                r.unshown_log_lines,
+                MAX_LOG_BYTES_SHOWN / 1024,
+            );
         }
     }
 }
 
 /// The parts of a store the `telemetry` import works on.
 pub(crate) struct GuestTelemetryView<'a> {
-    pub ctx: &'a GuestTelemetryCtx,
+    pub ctx: &'a mut GuestTelemetryCtx,
     pub table: &'a mut ResourceTable,
     pub spans: &'a mut SpanScope,
 }
@@ -64,6 +113,35 @@ impl GuestTelemetryView<'_> {
         let state = Resource::<GuestSpan>::new_borrow(span.rep());
         Ok(self.table.get(&state)?.context.clone())
     }
+
+    /// The recorded span behind `span`, if `bytes` more of guest text fit in
+    /// it; counts them, or the drop.
+    fn span_with_room(
+        &mut self,
+        span: &Resource<Span>,
+        bytes: usize,
+    ) -> wasmtime::Result<Option<Context>> {
+        let state = self
+            .table
+            .get_mut(&Resource::<GuestSpan>::new_borrow(span.rep()))?;
+        let Some(context) = &state.context else {
+            return Ok(None);
+        };
+        if state.bytes + bytes > MAX_SPAN_BYTES {
+            self.ctx.recorded.dropped_items += 1;
+            return Ok(None);
+        }
+        state.bytes += bytes;
+        Ok(Some(context.clone()))
+    }
+}
+
+/// Bytes of guest text in `attributes`, as they count against a span's room.
+fn attribute_bytes(attributes: &[KeyValue]) -> usize {
+    attributes
+        .iter()
+        .map(|KeyValue { key, value, .. }| key.as_str().len() + value.as_str().len())
+        .sum()
 }
 
 impl HostSpan for GuestTelemetryView<'_> {
@@ -72,35 +150,41 @@ impl HostSpan for GuestTelemetryView<'_> {
         name: String,
         attributes: Vec<Attribute>,
     ) -> wasmtime::Result<Resource<Span>> {
+        let name = name.bounded();
+        let attributes = key_values(attributes);
+        let bytes = name.len() + attribute_bytes(&attributes);
+        let recorded = &mut self.ctx.recorded;
         let context = match &self.ctx.telemetry {
-            Some(telemetry) if self.spans.depth() < MAX_OPEN_SPANS => {
+            Some(_) if self.spans.depth() >= MAX_OPEN_SPANS || recorded.spans >= MAX_SPANS => {
+                recorded.dropped_spans += 1;
+                None
+            }
+            Some(telemetry) => {
+                recorded.spans += 1;
                 let parent = self.spans.current();
                 // The host's attributes first: the SDK keeps the first it is given.
                 let mut host_attributes = vec![
                     KeyValue::new(semconv::GLASSBOX_COMPONENT, self.ctx.component.to_string()),
                     KeyValue::new(semconv::GLASSBOX_SPAN_ORIGIN, semconv::SPAN_ORIGIN_GUEST),
                 ];
-                host_attributes.extend(key_values(attributes));
-                let attributes = host_attributes;
+                if bytes <= MAX_SPAN_BYTES {
+                    host_attributes.extend(attributes);
+                } else {
+                    recorded.dropped_items += 1;
+                }
                 let span = telemetry
                     .tracer()
-                    .span_builder(truncate(name))
+                    .span_builder(name)
                     .with_kind(SpanKind::Internal)
-                    .with_attributes(attributes)
+                    .with_attributes(host_attributes)
                     .start_with_context(telemetry.tracer(), parent);
                 Some(parent.with_span(span))
-            }
-            Some(_) => {
-                tracing::warn!(
-                    "[{}] more than {MAX_OPEN_SPANS} open spans; not recording more",
-                    self.ctx.component
-                );
-                None
             }
             None => None,
         };
         let resource = self.table.push(GuestSpan {
             context: context.clone(),
+            bytes: bytes.min(MAX_SPAN_BYTES),
         })?;
         if let Some(context) = context {
             self.spans.open(resource.rep(), context);
@@ -113,8 +197,9 @@ impl HostSpan for GuestTelemetryView<'_> {
         span: Resource<Span>,
         attributes: Vec<Attribute>,
     ) -> wasmtime::Result<()> {
-        if let Some(cx) = self.guest_span(&span)? {
-            cx.span().set_attributes(key_values(attributes));
+        let attributes = key_values(attributes);
+        if let Some(cx) = self.span_with_room(&span, attribute_bytes(&attributes))? {
+            cx.span().set_attributes(attributes);
         }
         Ok(())
     }
@@ -125,8 +210,10 @@ impl HostSpan for GuestTelemetryView<'_> {
         name: String,
         attributes: Vec<Attribute>,
     ) -> wasmtime::Result<()> {
-        if let Some(cx) = self.guest_span(&span)? {
-            cx.span().add_event(truncate(name), key_values(attributes));
+        let (name, attributes) = (name.bounded(), key_values(attributes));
+        let bytes = name.len() + attribute_bytes(&attributes);
+        if let Some(cx) = self.span_with_room(&span, bytes)? {
+            cx.span().add_event(name, attributes);
         }
         Ok(())
     }
@@ -137,11 +224,12 @@ impl HostSpan for GuestTelemetryView<'_> {
         code: StatusCode,
         description: Option<String>,
     ) -> wasmtime::Result<()> {
-        if let Some(cx) = self.guest_span(&span)? {
+        let description = description.unwrap_or_default().bounded();
+        if let Some(cx) = self.span_with_room(&span, description.len())? {
             cx.span().set_status(match code {
                 StatusCode::Unset => Status::Unset,
                 StatusCode::Ok => Status::Ok,
-                StatusCode::Error => Status::error(truncate(description.unwrap_or_default())),
+                StatusCode::Error => Status::error(description),
             });
         }
         Ok(())
@@ -176,19 +264,30 @@ impl Host for GuestTelemetryView<'_> {
         message: String,
         attributes: Vec<Attribute>,
     ) -> wasmtime::Result<()> {
-        let message = truncate(message);
+        let message = message.bounded();
         let component = &*self.ctx.component;
-        let shown = printable(&message);
-        match level {
-            Level::Trace => tracing::trace!("[{component}] {shown}"),
-            Level::Debug => tracing::debug!("[{component}] {shown}"),
-            Level::Info => tracing::info!("[{component}] {shown}"),
-            Level::Warn => tracing::warn!("[{component}] {shown}"),
-            Level::Error => tracing::error!("[{component}] {shown}"),
+        let recorded = &mut self.ctx.recorded;
+        if recorded.log_bytes_shown + message.len() <= MAX_LOG_BYTES_SHOWN {
+            recorded.log_bytes_shown += message.len();
+            let shown = printable(&message);
+            match level {
+                Level::Trace => tracing::trace!("[{component}] {shown}"),
+                Level::Debug => tracing::debug!("[{component}] {shown}"),
+                Level::Info => tracing::info!("[{component}] {shown}"),
+                Level::Warn => tracing::warn!("[{component}] {shown}"),
+                Level::Error => tracing::error!("[{component}] {shown}"),
+            }
+        } else {
+            recorded.unshown_log_lines += 1;
         }
         let Some(telemetry) = &self.ctx.telemetry else {
             return Ok(());
         };
+        if recorded.log_records >= MAX_LOG_RECORDS {
+            recorded.dropped_log_records += 1;
+            return Ok(());
+        }
+        recorded.log_records += 1;
         let logger = telemetry.logger();
         let mut record = logger.create_log_record();
         let (severity, text) = match level {
@@ -200,10 +299,16 @@ impl Host for GuestTelemetryView<'_> {
         };
         record.set_severity_number(severity);
         record.set_severity_text(text);
+        let message_bytes = message.len();
         record.set_body(AnyValue::from(message));
         record.add_attribute(semconv::GLASSBOX_COMPONENT, component.to_owned());
-        for KeyValue { key, value, .. } in key_values(attributes) {
-            record.add_attribute(key, any_value(value));
+        let attributes = key_values(attributes);
+        if message_bytes + attribute_bytes(&attributes) <= MAX_SPAN_BYTES {
+            for KeyValue { key, value, .. } in attributes {
+                record.add_attribute(key, any_value(value));
+            }
+        } else {
+            recorded.dropped_items += 1;
         }
         let span_context = self.spans.current().span().span_context().clone();
         if span_context.is_valid() {
@@ -219,24 +324,25 @@ impl Host for GuestTelemetryView<'_> {
 }
 
 /// A guest's attributes as the host records them: at most
-/// [`MAX_GUEST_ATTRIBUTES`], text cut, and host-owned keys renamed.
+/// [`MAX_GUEST_ATTRIBUTES`], text and lists bounded, and host-owned keys renamed.
 fn key_values(attributes: Vec<Attribute>) -> Vec<KeyValue> {
     attributes
         .into_iter()
         .take(MAX_GUEST_ATTRIBUTES)
         .map(|Attribute { key, value }| {
             let value = match value {
-                GuestValue::String(s) => Value::from(truncate(s)),
+                GuestValue::String(s) => Value::from(s.bounded()),
                 GuestValue::Boolean(b) => Value::Bool(b),
                 GuestValue::S64(n) => Value::I64(n),
                 GuestValue::F64(x) => Value::F64(x),
                 GuestValue::StringList(list) => Value::Array(Array::String(
-                    list.into_iter()
-                        .map(|s| StringValue::from(truncate(s)))
+                    bounded_list(list)
+                        .into_iter()
+                        .map(StringValue::from)
                         .collect(),
                 )),
             };
-            KeyValue::new(guest_key(truncate(key)), value)
+            KeyValue::new(guest_key(key.bounded()), value)
         })
         .collect()
 }
@@ -261,11 +367,6 @@ fn any_value(value: Value) -> AnyValue {
         Value::F64(x) => AnyValue::Double(x),
         other => AnyValue::String(other.as_str().into_owned().into()),
     }
-}
-
-/// Cuts `text` to [`MAX_TEXT_LEN`] bytes, with a marker when it was longer.
-fn truncate(text: String) -> String {
-    cap_text(text, MAX_TEXT_LEN).0
 }
 
 #[cfg(test)]

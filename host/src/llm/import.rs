@@ -8,8 +8,8 @@ use super::SharedProvider;
 use super::call::{Call, OpenCall, Reported};
 use super::context::{LlmRun, LlmView, ModelGrant};
 use super::model::*;
-use crate::bindings::GuestError;
 use crate::bindings::agent::glassbox::agent::{llm as wit, types};
+use crate::bindings::{Bounded, GuestError};
 use crate::telemetry::{semconv, string_list};
 use futures_util::StreamExt;
 use opentelemetry::KeyValue;
@@ -72,6 +72,7 @@ impl wit::Host for LlmView<'_> {
         &mut self,
         request: wit::EmbeddingsRequest,
     ) -> wasmtime::Result<Result<wit::EmbeddingsResponse, GuestError>> {
+        let request = request.bounded();
         let Some(run) = self.ctx.run.clone() else {
             return Ok(Err(not_during_loading()));
         };
@@ -137,6 +138,7 @@ impl LlmView<'_> {
         request: wit::ChatRequest,
         stream: bool,
     ) -> Result<(Call, SharedProvider, ChatRequest, Vec<KeyValue>), GuestError> {
+        let request = request.bounded();
         let run = self.ctx.run.clone().ok_or_else(not_during_loading)?;
         let provider = run
             .capability

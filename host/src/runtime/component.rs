@@ -7,6 +7,7 @@ use super::pooling::{InstanceSlots, PoolingConfig, Reservation};
 use super::state::StoreState;
 use super::state::new_store;
 use crate::agents::{CallDepth, DescribedAgent, RunError, RunRequest};
+use crate::bindings::Bounded;
 use crate::bindings::agent::AgentPre;
 use crate::bindings::agent::exports::glassbox::agent::entrypoint;
 use crate::sandbox::{Fault, Policy, RunBudget, guard};
@@ -65,7 +66,8 @@ impl AgentComponent {
                 .await
         })
         .await
-        .map_err(LoadError::startup(path, "describe"))?;
+        .map_err(LoadError::startup(path, "describe"))?
+        .bounded();
         if info.name.trim().is_empty() {
             return Err(LoadError::Startup {
                 path: path.into(),
@@ -234,6 +236,7 @@ impl AgentComponent {
         })
         .await
         .map_err(RunError::Stopped)?
+        .bounded()
         .map_err(RunError::Agent)
     }
 }

@@ -8,7 +8,7 @@ use super::loader::{EngineConfig, LoadError, Loader, World};
 use super::pooling::{InstanceSlots, PoolingConfig};
 use super::state::{PluginComponent, new_store};
 use crate::agents::{self, AgentGrant, AgentLauncher, AgentsCapability, RunError, RunRequest};
-use crate::bindings::GuestError;
+use crate::bindings::{Bounded, GuestError};
 use crate::llm::{Llm, LlmCapability, LlmSetupError};
 use crate::manifest::Manifest;
 use crate::sandbox::{Budget, Policy, RunBudget, guard};
@@ -82,7 +82,7 @@ impl ToolLauncher<PluginComponent> for RunScope {
                 .await
         })
         .await?;
-        Ok(returned?)
+        Ok(returned.bounded()?)
     }
 }
 

@@ -9,6 +9,7 @@ use super::pooling::{InstanceSlots, PoolingConfig};
 use super::state::{StoreState, link, new_store};
 use crate::agents::{AgentGrant, DuplicateAgent};
 use crate::bindings::tool_plugin::ToolPluginPre;
+use crate::bindings::{Bounded, MAX_GUEST_LIST};
 use crate::files::{MAX_COMPONENT, read_bounded};
 use crate::manifest::{AgentDecl, AgentSpec, Manifest};
 use crate::sandbox::{Fault, Policy, guard};
@@ -226,16 +227,23 @@ impl Loader {
             })
             .await
             .map_err(LoadError::startup(path, "definitions"))?;
+            let refused = |reason: String| LoadError::Startup {
+                path: path.clone(),
+                call: "definitions",
+                reason,
+            };
             if definitions.is_empty() {
-                return Err(LoadError::Startup {
-                    path: path.clone(),
-                    call: "definitions",
-                    reason: "the plugin provides no tools".into(),
-                });
+                return Err(refused("the plugin provides no tools".into()));
+            }
+            if definitions.len() > MAX_GUEST_LIST {
+                return Err(refused(format!(
+                    "the plugin defines {} tools; a plugin may define at most {MAX_GUEST_LIST}",
+                    definitions.len()
+                )));
             }
             let plugin = Arc::new(Plugin::new(path.clone(), label, policy, pre));
             for definition in definitions {
-                registry.register(definition, &plugin)?;
+                registry.register(definition.bounded(), &plugin)?;
             }
         }
         Ok(registry)

@@ -63,7 +63,7 @@ impl StoreState {
 
     fn guest_telemetry(&mut self) -> GuestTelemetryView<'_> {
         GuestTelemetryView {
-            ctx: &self.guest_telemetry,
+            ctx: &mut self.guest_telemetry,
             table: &mut self.table,
             spans: &mut self.spans,
         }

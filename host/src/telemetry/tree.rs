@@ -12,20 +12,36 @@ use std::sync::{Arc, Mutex};
 use std::time::Duration;
 use termtree::Tree;
 
-/// A span processor that keeps every finished span for [`TraceTree::render`].
+/// Spans the tree keeps; past them, it counts. A screenful is a few dozen,
+/// and a guest may make spans without end.
+const MAX_TREE_SPANS: usize = 10_000;
+
+/// A span processor that keeps the first [`MAX_TREE_SPANS`] finished spans
+/// for [`TraceTree::render`], and counts the rest.
 #[derive(Clone, Debug, Default)]
 pub struct TraceTree {
-    spans: Arc<Mutex<Vec<SpanData>>>,
+    spans: Arc<Mutex<Kept>>,
+}
+
+#[derive(Debug, Default)]
+struct Kept {
+    spans: Vec<SpanData>,
+    left_out: usize,
 }
 
 impl SpanProcessor for TraceTree {
     fn on_start(&self, _span: &mut Span, _cx: &opentelemetry::Context) {}
 
     fn on_end(&self, span: SpanData) {
-        self.spans
+        let mut kept = self
+            .spans
             .lock()
-            .unwrap_or_else(|poisoned| poisoned.into_inner())
-            .push(span);
+            .unwrap_or_else(|poisoned| poisoned.into_inner());
+        if kept.spans.len() < MAX_TREE_SPANS {
+            kept.spans.push(span);
+        } else {
+            kept.left_out += 1;
+        }
     }
 
     fn force_flush(&self) -> OTelSdkResult {
@@ -40,10 +56,11 @@ impl SpanProcessor for TraceTree {
 impl TraceTree {
     /// Renders the finished spans, one tree per root, children in start order.
     pub fn render(&self) -> String {
-        let spans = self
+        let kept = self
             .spans
             .lock()
             .unwrap_or_else(|poisoned| poisoned.into_inner());
+        let spans = &kept.spans;
         let known: HashMap<SpanId, &SpanData> = spans
             .iter()
             .map(|s| (s.span_context.span_id(), s))
@@ -58,10 +75,17 @@ impl TraceTree {
             }
         }
         roots.sort_by_key(|s| s.start_time);
-        roots
+        let mut rendered: String = roots
             .iter()
             .map(|root| build(root, &children).to_string())
-            .collect()
+            .collect();
+        if kept.left_out > 0 {
+            rendered.push_str(&format!(
+                "… and {} more spans, not shown (the tree keeps the first {MAX_TREE_SPANS}; the exporters get them all)\n",
+                kept.left_out
+            ));
+        }
+        rendered
     }
 }
 

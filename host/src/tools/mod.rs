@@ -6,8 +6,8 @@
 //! capability never sees an instance, so `P`, a plugin's compiled component,
 //! is whatever the runtime makes of it.
 
-use crate::bindings::GuestError;
 use crate::bindings::agent::glassbox::agent::{tools as wit, types::ToolDefinition};
+use crate::bindings::{Bounded, GuestError};
 use crate::sandbox::{Fault, Policy, RunBudget};
 use crate::telemetry::{OperationMetrics, SpanScope, Telemetry, semconv};
 use crate::text::cap_text;
@@ -482,7 +482,7 @@ impl<P: Send + Sync + 'static> wit::Host for ToolsView<'_, P> {
         let parent = self.spans.current().clone();
         Ok(run
             .capability
-            .call(&run, &parent, name, arguments, call_id)
+            .call(&run, &parent, name.bounded(), arguments, call_id.bounded())
             .await)
     }
 }

@@ -4,6 +4,9 @@
 //! implements (`chat-stream`, `span`) is a handle here, and the capability
 //! that owns it keeps its state in the store's table under the same handle.
 
+mod bounds;
+pub(crate) use bounds::{Bounded, MAX_GUEST_LIST, bounded_list};
+
 /// Bindings for the `agent` world.
 pub mod agent {
     wasmtime::component::bindgen!({
