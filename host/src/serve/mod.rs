@@ -17,6 +17,7 @@ pub mod tls;
 pub use crate::agents::api;
 
 use crate::agents::{AgentInput, CallDepth, RunError, RunRequest};
+use crate::bindings::Bounded;
 use crate::runtime::{Host, LocalAgent};
 use crate::sandbox::Fault;
 use crate::telemetry::{ActiveSpan, Step, StepSink, propagation, semconv};
@@ -488,7 +489,8 @@ async fn start_run(
     let trace_id = span.span().span_context().trace_id().to_string();
     let request = RunRequest {
         input: AgentInput::from(body.input),
-        conversation_id: body.conversation_id,
+        // The client's id goes on every span of the run: bounded as a guest's is.
+        conversation_id: body.conversation_id.bounded(),
         parent: span.context().with_value(CallDepth(depth)),
         policy: local.policy.clone(),
         budget: local.budget,
