@@ -168,6 +168,9 @@ impl Loader {
         let mut config = Config::new();
         config.epoch_interruption(true);
         config.consume_fuel(settings.fuel_metering);
+        // The contract is WASI 0.2, synchronous: without the async component
+        // model's machinery, dropping a store has no fibers to look for.
+        config.concurrency_support(false);
         if let Some(pooling) = &settings.pooling {
             pooling.apply(&mut config);
         }

@@ -143,8 +143,9 @@ pub(super) fn new_store(
     };
     let mut store = Store::new(engine, state);
     store.limiter(|state| state.sandbox.limiter());
-    // Reading the fuel fails exactly when the engine does not meter it.
-    let metered = store.get_fuel().is_ok();
+    // Asked of the engine: `get_fuel` would build (and capture a backtrace
+    // for) an error on every store of an engine that does not meter fuel.
+    let metered = engine.get_consume_fuel();
     match (policy.limits.fuel, metered) {
         (Some(fuel), true) => store.set_fuel(fuel).map_err(|e| e.to_string())?,
         (Some(_), false) => {
