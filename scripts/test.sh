@@ -1,11 +1,12 @@
 #!/usr/bin/env bash
 # Runs every check: formatting, lints, the unit and integration tests (which
-# build the guest components from source), the end-to-end check against a
+# build the guest components, Rust and Python, from source), the end-to-end check against a
 # real Arize Phoenix, and a real Prometheus scraping `glassbox serve`.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
 rustup target add wasm32-wasip2
+scripts/guest-toolchains.sh
 cargo fmt --all -- --check
 cargo clippy --workspace --all-targets -- -D warnings
 cargo test --workspace

@@ -1,6 +1,8 @@
 //! Compiles every guest component (the example plugins and the test fixtures)
 //! for `wasm32-wasip2` into this crate's OUT_DIR, and writes a path constant
-//! for each, so tests use components built from the sources they test.
+//! for each, so tests use components built from the sources they test. Rust
+//! guests are built with cargo; Python guests with componentize-py, which
+//! `scripts/guest-toolchains.sh` installs (or `GLASSBOX_COMPONENTIZE_PY` names).
 
 use std::path::PathBuf;
 use std::process::Command;
@@ -14,6 +16,14 @@ const GUESTS: &[(&str, &str, &str)] = &[
     ("test-tools", "test_tools", "TEST_TOOLS"),
     ("test-agent", "test_agent", "TEST_AGENT"),
 ];
+
+/// Python guests: (directory under `tests/fixtures-python`, world, artifact stem, constant name)
+const PYTHON_GUESTS: &[(&str, &str, &str, &str)] = &[(
+    "text-tools",
+    "tool-plugin",
+    "text_tools",
+    "PYTHON_TEXT_TOOLS",
+)];
 
 fn main() {
     let out_dir = PathBuf::from(std::env::var_os("OUT_DIR").unwrap());
@@ -30,6 +40,7 @@ fn main() {
         "guest-sdk",
         "plugins",
         "tests/fixtures",
+        "tests/fixtures-python",
         "Cargo.lock",
     ] {
         println!("cargo:rerun-if-changed=../../{watched}");
@@ -68,9 +79,38 @@ fn main() {
             path.display().to_string()
         ));
     }
+    let componentize_py = std::env::var_os("GLASSBOX_COMPONENTIZE_PY")
+        .map(PathBuf::from)
+        .or_else(|| {
+            std::env::var_os("HOME")
+                .map(|home| PathBuf::from(home).join(".cache/glassbox/guest-venv/bin/componentize-py"))
+        })
+        .filter(|path| path.exists())
+        .expect("componentize-py is not installed: run scripts/guest-toolchains.sh (or set GLASSBOX_COMPONENTIZE_PY)");
+    println!("cargo:rerun-if-env-changed=GLASSBOX_COMPONENTIZE_PY");
+    for (dir, world, stem, constant) in PYTHON_GUESTS {
+        let path = out_dir.join(format!("{stem}.wasm"));
+        let status = Command::new(&componentize_py)
+            .arg("-d")
+            .arg(workspace.join("wit"))
+            .args(["-w", world, "componentize", "-p"])
+            .arg(workspace.join("tests/fixtures-python").join(dir))
+            .arg("app")
+            .arg("-o")
+            .arg(&path)
+            .status()
+            .expect("cannot run componentize-py");
+        assert!(status.success(), "building the Python guest {dir} failed");
+        constants.push_str(&format!(
+            "/// `{stem}.wasm`, built from Python source with componentize-py.\npub const {constant}: &str = {:?};\n",
+            path.display().to_string()
+        ));
+    }
     let names: Vec<String> = GUESTS
         .iter()
-        .map(|(_, _, constant)| format!("{constant:?}"))
+        .map(|(_, _, constant)| constant)
+        .chain(PYTHON_GUESTS.iter().map(|(_, _, _, constant)| constant))
+        .map(|constant| format!("{constant:?}"))
         .collect();
     constants.push_str(&format!(
         "/// The name of every constant above.\npub const ALL: &[&str] = &[{}];\n",

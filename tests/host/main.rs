@@ -10,6 +10,7 @@ mod embedding;
 mod errors;
 mod export;
 mod providers;
+mod python;
 mod replay;
 mod runs;
 mod sandbox;
@@ -30,6 +31,7 @@ fn every_guest_component_is_exercised() {
             include_str!("agents.rs"),
             include_str!("serve.rs"),
             include_str!("sandbox.rs"),
+            include_str!("python.rs"),
             include_str!("scale.rs"),
             include_str!("support/mod.rs"),
         ]

@@ -53,6 +53,7 @@ fn small_engine(agents: u32, tool_calls: u32) -> Loader {
             agents,
             tool_calls,
             max_memory: SLOT_MEMORY,
+            ..PoolingConfig::new(1)
         }),
         ..EngineConfig::default()
     })
@@ -282,6 +283,70 @@ async fn a_full_pool_refuses_a_run_at_once_and_an_admitted_run_always_gets_its_t
             |s| s.name != "execute_tool shout" || string(&s.attributes, "error.type").is_none()
         ),
         "no tool call met a full pool"
+    );
+}
+
+/// A component with more core instances than the pool allows each is refused
+/// when it loads, saying what it needs, rather than failing every run.
+#[tokio::test(flavor = "multi_thread")]
+async fn a_component_larger_than_a_pool_slot_is_refused_with_what_it_needs() {
+    let narrow = Loader::with_config(&EngineConfig {
+        pooling: Some(PoolingConfig {
+            core_instances_per_component: 2,
+            ..PoolingConfig::new(1)
+        }),
+        ..EngineConfig::default()
+    })
+    .unwrap();
+    let error = narrow
+        .load_tools(&[PluginSpec::new(artifacts::TEST_TOOLS)])
+        .await
+        .err()
+        .unwrap()
+        .to_string();
+    let expected = format!(
+        "{}: too large for this host's instance pool: it needs ",
+        artifacts::TEST_TOOLS
+    );
+    assert!(error.starts_with(&expected), "{error}");
+    assert!(
+        error.ends_with(" core instances; this host's pool allows 2 per component"),
+        "{error}"
+    );
+
+    // A componentize-py component has 14: the default pool takes it.
+    let python = pooled_engine()
+        .load_tools(&[PluginSpec::new(artifacts::PYTHON_TEXT_TOOLS)])
+        .await
+        .unwrap();
+    assert!(
+        python
+            .definitions()
+            .iter()
+            .any(|tool| tool.name == "word_stats")
+    );
+
+    // Its memory at start is more than a small limit: refused at load, saying both.
+    let small = PluginSpec {
+        path: artifacts::PYTHON_TEXT_TOOLS.into(),
+        policy: Policy {
+            limits: Limits {
+                memory: 8 * 1024 * 1024,
+                ..Limits::default()
+            },
+            ..Policy::default()
+        },
+    };
+    let error = pooled_engine()
+        .load_tools(&[small])
+        .await
+        .err()
+        .unwrap()
+        .to_string();
+    assert!(
+        error.contains("cannot set up its sandbox: it needs ")
+            && error.ends_with(" of memory at start; its limit is 8.0 MiB"),
+        "{error}"
     );
 }
 

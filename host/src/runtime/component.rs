@@ -55,7 +55,7 @@ impl AgentComponent {
         path: &Path,
         policy: &Policy,
     ) -> Result<Self, LoadError> {
-        let (label, pre) = loader.prepare(path, World::Agent, AgentPre::new)?;
+        let (label, pre) = loader.prepare(path, World::Agent, policy, AgentPre::new)?;
         let policy = Arc::new(policy.clone());
         let mut store = loader.loading_store(path, &label, &policy)?;
         let info = guard(&policy.limits, async {

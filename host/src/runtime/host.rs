@@ -247,6 +247,7 @@ impl Host {
                     .map(|limits| limits.memory)
                     .max()
                     .unwrap_or_default(),
+                ..PoolingConfig::new(1)
             }),
             cache_dir: options.cache_dir,
         })?;

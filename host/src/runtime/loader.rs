@@ -5,7 +5,7 @@
 use super::cache::CompiledCache;
 use super::component::AgentComponent;
 use super::host::{AgentDirectory, AgentEntry, LocalAgent, ToolRegistry};
-use super::pooling::{InstanceSlots, PoolingConfig};
+use super::pooling::{InstanceSlots, PoolingConfig, WASM_PAGE};
 use super::state::{StoreState, link, new_store};
 use crate::agents::{AgentGrant, DuplicateAgent};
 use crate::bindings::tool_plugin::ToolPluginPre;
@@ -52,6 +52,8 @@ pub enum LoadError {
     },
     #[error("{}: cannot set up its sandbox: {reason}", .path.display())]
     Sandbox { path: PathBuf, reason: String },
+    #[error("{}: too large for this host's instance pool: {reason}", .path.display())]
+    PoolLimit { path: PathBuf, reason: String },
     #[error(transparent)]
     Tool(#[from] RegistrationError),
     #[error(transparent)]
@@ -218,7 +220,7 @@ impl Loader {
     pub async fn load_tools(&self, plugins: &[PluginSpec]) -> Result<ToolRegistry, LoadError> {
         let mut registry = ToolRegistry::default();
         for PluginSpec { path, policy } in plugins {
-            let (label, pre) = self.prepare(path, World::ToolPlugin, ToolPluginPre::new)?;
+            let (label, pre) = self.prepare(path, World::ToolPlugin, policy, ToolPluginPre::new)?;
             let policy = Arc::new(policy.clone());
             let mut store = self.loading_store(path, &label, &policy)?;
             let definitions = guard(&policy.limits, async {
@@ -322,6 +324,7 @@ impl Loader {
         &self,
         path: &Path,
         world: World,
+        policy: &Policy,
         typed: impl FnOnce(InstancePre<StoreState>) -> wasmtime::Result<P>,
     ) -> Result<(Arc<str>, P), LoadError> {
         let bytes = read_bounded(path, MAX_COMPONENT).map_err(|source| LoadError::Read {
@@ -334,6 +337,14 @@ impl Loader {
         if wasmparser::Parser::is_core_wasm(&bytes) {
             return Err(LoadError::CoreModule { path: path.into() });
         }
+        if let Some(pooling) = &self.pooling {
+            pooling
+                .check_component(&bytes)
+                .map_err(|reason| LoadError::PoolLimit {
+                    path: path.into(),
+                    reason,
+                })?;
+        }
         let compiled = match &self.cache {
             Some(cache) => cache.load_or_compile(&self.engine, &bytes),
             None => wasmtime::component::Component::from_binary(&self.engine, &bytes),
@@ -342,6 +353,20 @@ impl Loader {
             path: path.into(),
             reason: error_chain(&e),
         })?;
+        let memory_at_start = component
+            .resources_required()
+            .and_then(|needed| needed.max_initial_memory_size)
+            .map_or(0, |pages| pages.saturating_mul(WASM_PAGE));
+        if memory_at_start > policy.limits.memory {
+            return Err(LoadError::Sandbox {
+                path: path.into(),
+                reason: format!(
+                    "it needs {} of memory at start; its limit is {}",
+                    bytesize::ByteSize(memory_at_start).display().iec(),
+                    bytesize::ByteSize(policy.limits.memory).display().iec()
+                ),
+            });
+        }
         let exports: Vec<String> = component
             .component_type()
             .exports(&self.engine)

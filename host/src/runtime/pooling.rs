@@ -24,18 +24,23 @@ pub struct PoolingConfig {
     /// memory limit of every policy the engine runs under. Each slot reserves
     /// this much address space (not memory).
     pub max_memory: u64,
+    /// The most core instances one component may have. They are counted,
+    /// not preallocated: a Rust component has about five, a componentize-py
+    /// one 14 and one more for each native extension it bundles.
+    pub core_instances_per_component: u32,
 }
 
 /// A Rust component built for `wasm32-wasip2` is its program's module plus the
 /// WASI adapter and the shims that tie them together: about five core
-/// instances, two memories and three tables. Headroom for other toolchains.
-const CORE_INSTANCES_PER_COMPONENT: u32 = 16;
+/// instances, two memories and three tables; componentize-py's has 14 core
+/// instances, one memory and two tables. Headroom for other toolchains.
+const CORE_INSTANCES_PER_COMPONENT: u32 = 64;
 const MEMORIES_PER_COMPONENT: u32 = 4;
 const TABLES_PER_COMPONENT: u32 = 8;
 /// What a slot of the pool needs beyond its memory: guard pages catch
 /// out-of-bounds accesses without bounds checks on every one.
 const GUARD_SIZE: u64 = 32 * 1024 * 1024;
-const WASM_PAGE: u64 = 64 * 1024;
+pub(super) const WASM_PAGE: u64 = 64 * 1024;
 const DECOMMIT_BATCH: usize = 64;
 /// Tool calls in flight at once unless told otherwise: tool calls are short,
 /// so many runs share few slots, and each slot costs address-space mappings.
@@ -49,7 +54,21 @@ impl PoolingConfig {
             agents,
             tool_calls: agents.min(DEFAULT_TOOL_CALLS),
             max_memory: crate::sandbox::Limits::DEFAULT_MEMORY,
+            core_instances_per_component: CORE_INSTANCES_PER_COMPONENT,
         }
+    }
+
+    /// Refuses, before compiling it, a component with more core instances
+    /// than this pool allows one, saying what it needs.
+    pub(crate) fn check_component(&self, bytes: &[u8]) -> Result<(), String> {
+        let core_instances = core_instances(bytes);
+        if core_instances > self.core_instances_per_component {
+            return Err(format!(
+                "it needs {core_instances} core instances; this host's pool allows {} per component",
+                self.core_instances_per_component
+            ));
+        }
+        Ok(())
     }
 
     /// Every instance slot of the pool, agents' and tool calls'.
@@ -75,8 +94,8 @@ impl PoolingConfig {
         let max_memory = self.max_memory.div_ceil(WASM_PAGE) * WASM_PAGE;
         let mut pool = PoolingAllocationConfig::new();
         pool.total_component_instances(instances)
-            .total_core_instances(instances.saturating_mul(CORE_INSTANCES_PER_COMPONENT))
-            .max_core_instances_per_component(CORE_INSTANCES_PER_COMPONENT)
+            .total_core_instances(instances.saturating_mul(self.core_instances_per_component))
+            .max_core_instances_per_component(self.core_instances_per_component)
             .total_memories(instances.saturating_mul(MEMORIES_PER_COMPONENT))
             .max_memories_per_component(MEMORIES_PER_COMPONENT)
             .total_tables(instances.saturating_mul(TABLES_PER_COMPONENT))
@@ -95,6 +114,20 @@ impl PoolingConfig {
             .memory_guard_size(GUARD_SIZE)
             .memory_init_cow(true);
     }
+}
+
+/// Core modules a component instantiates, nested components' included.
+fn core_instances(bytes: &[u8]) -> u32 {
+    let mut count = 0;
+    for payload in wasmparser::Parser::new(0).parse_all(bytes) {
+        if let Ok(wasmparser::Payload::InstanceSection(instances)) = payload {
+            count += instances
+                .into_iter()
+                .filter(|instance| matches!(instance, Ok(wasmparser::Instance::Instantiate { .. })))
+                .count();
+        }
+    }
+    u32::try_from(count).unwrap_or(u32::MAX)
 }
 
 /// The pool's instance slots in two shares. A run takes every agent slot it
