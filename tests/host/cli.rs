@@ -603,30 +603,28 @@ async fn ctrl_c_stops_a_guest_stuck_in_a_loop() {
     assert_strings(&root.attributes, &[("error.type", "cancelled")]);
 }
 
+/// A manifest in `dir` for the test agent (with `agent` keys) and the test
+/// tools (with `tools` keys), granting the tools `dir/data` as `/data`.
+fn granting_data_to_tools(dir: &Path, agent: &str, tools: &str) -> std::path::PathBuf {
+    let manifest = dir.join("glassbox.toml");
+    std::fs::write(
+        &manifest,
+        format!(
+            "[agent]\npath = {:?}\n{agent}\n\n[[plugins]]\npath = {:?}\nallow_dirs = [{{ host = \"data\", guest = \"/data\" }}]\n{tools}\n",
+            artifacts::TEST_AGENT,
+            artifacts::TEST_TOOLS
+        ),
+    )
+    .unwrap();
+    manifest
+}
+
 #[test]
 fn a_manifest_grants_per_component_and_its_errors_name_the_line() {
     let dir = tempfile::tempdir().unwrap();
     std::fs::create_dir(dir.path().join("data")).unwrap();
     std::fs::write(dir.path().join("data/notes.txt"), "for the tool only").unwrap();
-    let manifest = dir.path().join("glassbox.toml");
-    std::fs::write(
-        &manifest,
-        format!(
-            r#"
-[agent]
-path = {agent:?}
-timeout = "30s"
-
-[[plugins]]
-path = {tools:?}
-allow_dirs = [{{ host = "data", guest = "/data" }}]
-memory = "64 MiB"
-"#,
-            agent = artifacts::TEST_AGENT,
-            tools = artifacts::TEST_TOOLS
-        ),
-    )
-    .unwrap();
+    let manifest = granting_data_to_tools(dir.path(), "timeout = \"30s\"", "memory = \"64 MiB\"");
     let run = |input: &str| {
         glassbox()
             .args(["run", "--manifest"])
@@ -683,24 +681,7 @@ fn a_guest_stuck_in_a_blocking_host_call_does_not_hold_the_exit() {
         .status()
         .unwrap();
     assert!(made.success());
-    let manifest = dir.path().join("glassbox.toml");
-    std::fs::write(
-        &manifest,
-        format!(
-            r#"
-[agent]
-path = {agent:?}
-
-[[plugins]]
-path = {tools:?}
-allow_dirs = [{{ host = "data", guest = "/data" }}]
-timeout = "1s"
-"#,
-            agent = artifacts::TEST_AGENT,
-            tools = artifacts::TEST_TOOLS
-        ),
-    )
-    .unwrap();
+    let manifest = granting_data_to_tools(dir.path(), "", "timeout = \"1s\"");
     let mut child = glassbox()
         .args(["run", "--manifest"])
         .arg(&manifest)

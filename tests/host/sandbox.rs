@@ -176,15 +176,18 @@ async fn a_model_not_allowed_is_refused_on_its_span() {
 
 /// A web server on loopback that answers `hello` and keeps each request's `traceparent`.
 async fn web_server() -> (String, Arc<Mutex<Vec<Option<String>>>>) {
+    web_server_keeping("traceparent").await
+}
+
+/// A web server on loopback that answers `hello` and keeps each request's `header`.
+async fn web_server_keeping(header: &'static str) -> (String, Arc<Mutex<Vec<Option<String>>>>) {
     let seen: Arc<Mutex<Vec<Option<String>>>> = Arc::default();
     let record = seen.clone();
     let app = axum::Router::new().route(
         "/hello",
         axum::routing::get(move |headers: HeaderMap| async move {
-            let traceparent = headers
-                .get("traceparent")
-                .map(|v| v.to_str().unwrap().to_owned());
-            record.lock().unwrap().push(traceparent);
+            let value = headers.get(header).map(|v| v.to_str().unwrap().to_owned());
+            record.lock().unwrap().push(value);
             "hello from the web"
         }),
     );
@@ -299,21 +302,7 @@ async fn http_to_a_host_not_allowed_never_leaves_and_is_recorded() {
 #[tokio::test(flavor = "multi_thread")]
 async fn a_credential_reaches_its_host_and_nothing_else_sees_it() {
     const SECRET: &str = "sk-never-shown-4417";
-    let seen: Arc<Mutex<Vec<Option<String>>>> = Arc::default();
-    let record = seen.clone();
-    let app = axum::Router::new().route(
-        "/hello",
-        axum::routing::get(move |headers: HeaderMap| async move {
-            let authorization = headers
-                .get("authorization")
-                .map(|v| v.to_str().unwrap().to_owned());
-            record.lock().unwrap().push(authorization);
-            "hello from the web"
-        }),
-    );
-    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
-    let address = format!("127.0.0.1:{}", listener.local_addr().unwrap().port());
-    tokio::spawn(async move { axum::serve(listener, app).await.unwrap() });
+    let (address, seen) = web_server_keeping("authorization").await;
 
     let allowed: glassbox::sandbox::HostPattern = address.parse().unwrap();
     let mut value = http::HeaderValue::from_str(&format!("Bearer {SECRET}")).unwrap();

@@ -451,15 +451,24 @@ impl ServeProcess {
         ServeProcess { child, address }
     }
 
-    /// SIGTERM, as an orchestrator stops it; it drains and flushes, then exits 0.
-    fn stop(mut self) {
-        let status = std::process::Command::new("kill")
-            .args(["-TERM", &self.child.id().to_string()])
-            .status()
-            .unwrap();
-        assert!(status.success());
-        assert!(self.child.wait().unwrap().success());
+    fn stop(self) {
+        terminate(self.child);
     }
+}
+
+/// Sends `child` SIGTERM, as an orchestrator stops a server.
+fn sigterm(child: &Child) {
+    let sent = std::process::Command::new("kill")
+        .args(["-TERM", &child.id().to_string()])
+        .status()
+        .unwrap();
+    assert!(sent.success());
+}
+
+/// Stops a server with SIGTERM; it drains and flushes, then exits 0.
+fn terminate(mut child: Child) {
+    sigterm(&child);
+    assert!(child.wait().unwrap().success());
 }
 
 #[tokio::test(flavor = "multi_thread")]
@@ -720,11 +729,7 @@ async fn half_sent_requests_neither_lock_others_out_nor_hold_shutdown() {
     );
 
     let stopping = std::time::Instant::now();
-    let sent = std::process::Command::new("kill")
-        .args(["-TERM", &child.id().to_string()])
-        .status()
-        .unwrap();
-    assert!(sent.success());
+    sigterm(&child);
     let status = tokio::task::spawn_blocking(move || child.wait().unwrap())
         .await
         .unwrap();
@@ -836,12 +841,7 @@ async fn tokens_admit_their_holders_to_their_agents_only() {
     })
     .await
     .unwrap();
-    let sent = std::process::Command::new("kill")
-        .args(["-TERM", &child.id().to_string()])
-        .status()
-        .unwrap();
-    assert!(sent.success());
-    assert!(child.wait().unwrap().success());
+    terminate(child);
 
     let output = glassbox()
         .args(["serve", artifacts::TEST_AGENT, "--listen", "0.0.0.0:0"])
@@ -1025,12 +1025,7 @@ async fn tls_tokens_and_request_limits_hold_at_the_front_door() {
     })
     .await
     .unwrap();
-    let sent = std::process::Command::new("kill")
-        .args(["-TERM", &child.id().to_string()])
-        .status()
-        .unwrap();
-    assert!(sent.success());
-    assert!(child.wait().unwrap().success());
+    terminate(child);
     let log = log.join().unwrap();
     assert!(log.contains("no new runs"), "the log was read: {log}");
     assert!(!log.contains("leaked-secret-7731"), "{log}");
