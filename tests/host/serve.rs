@@ -742,6 +742,17 @@ async fn half_sent_requests_neither_lock_others_out_nor_hold_shutdown() {
     drop(stalled);
 }
 
+/// `glassbox serve` of the test agent on a free loopback port, with the
+/// scripted model and stderr piped (for [`listening_address`]); add options.
+fn serving_test_agent() -> std::process::Command {
+    let mut command = glassbox();
+    command
+        .args(["serve", artifacts::TEST_AGENT, "--listen", "127.0.0.1:0"])
+        .args(["--llm", "scripted"])
+        .stderr(Stdio::piped());
+    command
+}
+
 /// `curl` against a served host: the body and the status code.
 fn curl(url: &str, token: Option<&str>, body: Option<&str>) -> (String, u16) {
     curl_with(&[], url, token, body)
@@ -793,18 +804,9 @@ async fn tokens_admit_their_holders_to_their_agents_only() {
             .contains(&agent_token)
     );
 
-    let mut child = glassbox()
-        .args([
-            "serve",
-            artifacts::TEST_AGENT,
-            "--listen",
-            "127.0.0.1:0",
-            "--llm",
-            "scripted",
-        ])
+    let mut child = serving_test_agent()
         .arg("--tokens")
         .arg(&tokens)
-        .stderr(Stdio::piped())
         .spawn()
         .unwrap();
     let address = listening_address(&mut child);
@@ -937,23 +939,14 @@ async fn tls_tokens_and_request_limits_hold_at_the_front_door() {
     let tokens = dir.path().join("tokens");
     std::fs::write(&tokens, &output.stderr).unwrap();
 
-    let mut child = glassbox()
-        .args(["serve", artifacts::TEST_AGENT, "--listen", "127.0.0.1:0"])
-        .args([
-            "--llm",
-            "scripted",
-            "--timeout",
-            "2s",
-            "--max-body",
-            "1 KiB",
-        ])
+    let mut child = serving_test_agent()
+        .args(["--timeout", "2s", "--max-body", "1 KiB"])
         .args(["--runs-per-token", "1", "--tokens"])
         .arg(&tokens)
         .arg("--tls-cert")
         .arg(&certificate)
         .arg("--tls-key")
         .arg(&key)
-        .stderr(Stdio::piped())
         .spawn()
         .unwrap();
     let (address, log) = listening_address_and_log(&mut child);

@@ -337,21 +337,23 @@ impl Loader {
         if wasmparser::Parser::is_core_wasm(&bytes) {
             return Err(LoadError::CoreModule { path: path.into() });
         }
-        if let Some(pooling) = &self.pooling {
-            pooling
-                .check_component(&bytes)
-                .map_err(|reason| LoadError::PoolLimit {
-                    path: path.into(),
-                    reason,
-                })?;
-        }
         let compiled = match &self.cache {
             Some(cache) => cache.load_or_compile(&self.engine, &bytes),
             None => wasmtime::component::Component::from_binary(&self.engine, &bytes),
         };
-        let component = compiled.map_err(|e| LoadError::Invalid {
-            path: path.into(),
-            reason: error_chain(&e),
+        // Only a component that failed to compile is counted: Wasmtime refuses
+        // one past the pool's limits, in terms of its own.
+        let component = compiled.map_err(|e| {
+            match self.pooling.map(|pooling| pooling.check_component(&bytes)) {
+                Some(Err(reason)) => LoadError::PoolLimit {
+                    path: path.into(),
+                    reason,
+                },
+                _ => LoadError::Invalid {
+                    path: path.into(),
+                    reason: error_chain(&e),
+                },
+            }
         })?;
         let memory_at_start = component
             .resources_required()

@@ -58,8 +58,8 @@ impl PoolingConfig {
         }
     }
 
-    /// Refuses, before compiling it, a component with more core instances
-    /// than this pool allows one, saying what it needs.
+    /// Says what a component needs when it has more core instances than
+    /// this pool allows one.
     pub(crate) fn check_component(&self, bytes: &[u8]) -> Result<(), String> {
         let core_instances = core_instances(bytes);
         if core_instances > self.core_instances_per_component {

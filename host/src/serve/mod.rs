@@ -225,6 +225,7 @@ async fn accept(
         .timer(TokioTimer::new())
         .keep_alive_interval(HEADER_READ_TIMEOUT);
     let graceful = GracefulShutdown::new();
+    let tls = tls.map(tokio_rustls::TlsAcceptor::from);
     let mut shutdown = std::pin::pin!(shutdown);
     loop {
         let stream = tokio::select! {
@@ -239,23 +240,18 @@ async fn accept(
             },
             () = &mut shutdown => break,
         };
-        let service = TowerToHyperService::new(app.clone());
-        let connections = connections.clone();
-        let watcher = graceful.watcher();
-        let tls = tls.clone().map(tokio_rustls::TlsAcceptor::from);
+        let client = Client {
+            connections: connections.clone(),
+            service: TowerToHyperService::new(app.clone()),
+            watcher: graceful.watcher(),
+        };
+        let tls = tls.clone();
         tokio::spawn(async move {
             let Some(tls) = tls else {
-                let connection =
-                    connections.serve_connection_with_upgrades(TokioIo::new(stream), service);
-                let _ = watcher.watch(connection.into_owned()).await;
-                return;
+                return client.serve(stream).await;
             };
             match tokio::time::timeout(HEADER_READ_TIMEOUT, tls.accept(stream)).await {
-                Ok(Ok(stream)) => {
-                    let connection =
-                        connections.serve_connection_with_upgrades(TokioIo::new(stream), service);
-                    let _ = watcher.watch(connection.into_owned()).await;
-                }
+                Ok(Ok(stream)) => client.serve(stream).await,
                 // A failed handshake is the client's to see; the server carries on.
                 Ok(Err(error)) => tracing::debug!("a TLS handshake failed: {error}"),
                 Err(_) => tracing::debug!("a TLS handshake took too long"),
@@ -263,6 +259,26 @@ async fn accept(
         });
     }
     graceful
+}
+
+/// What serving one client's connection takes, over TCP or TLS alike.
+struct Client {
+    connections: ConnectionBuilder<TokioExecutor>,
+    service: TowerToHyperService<Router>,
+    watcher: hyper_util::server::graceful::Watcher,
+}
+
+impl Client {
+    /// Serves requests on `stream` until it closes, watched for a graceful shutdown.
+    async fn serve<S>(self, stream: S)
+    where
+        S: tokio::io::AsyncRead + tokio::io::AsyncWrite + Send + Unpin + 'static,
+    {
+        let connection = self
+            .connections
+            .serve_connection_with_upgrades(TokioIo::new(stream), self.service);
+        let _ = self.watcher.watch(connection.into_owned()).await;
+    }
 }
 
 /// Answers requests with too many or too large header fields with a JSON 431.
