@@ -1,22 +1,48 @@
 #!/usr/bin/env bash
-# Sets everything up and runs the demo: installs the wasm32-wasip2 target,
-# builds the glassbox host and the example components (the planner of
-# workflow.toml too), and runs the react agent
-# with the weather and calculator plugins. With no OPENAI_* variable set it
-# uses the offline scripted provider; extra arguments go to `glassbox run`.
+# Sets everything up and runs the demos: installs the wasm32-wasip2 target and
+# componentize-py, builds the glassbox host, the Rust example components (the
+# planner of workflow.toml too) and the Python ones with the Python SDK, then
+# runs the Rust react agent with the weather and calculator plugins, and the
+# Python analyst agent with Python and Rust tools. With no OPENAI_* variable
+# set they use the offline scripted provider; extra arguments go to both
+# `glassbox run`s.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
 rustup target add wasm32-wasip2
+scripts/guest-toolchains.sh
 cargo build --release -p glassbox
 cargo build --release --target wasm32-wasip2 -p react-agent -p weather -p calculator -p planner-agent
 
 target="${CARGO_TARGET_DIR:-target}"
+release="$target/wasm32-wasip2/release"
 plugins="$target/demo-plugins"
 mkdir -p "$plugins"
-cp "$target/wasm32-wasip2/release/weather.wasm" "$target/wasm32-wasip2/release/calculator.wasm" "$plugins/"
+cp "$release/weather.wasm" "$release/calculator.wasm" "$plugins/"
 
-exec "$target/release/glassbox" run "$target/wasm32-wasip2/release/react_agent.wasm" \
+venv="${GLASSBOX_GUEST_VENV:-$HOME/.cache/glassbox/guest-venv}"
+python_sdk="$target/python-sdk"
+python_guests="$target/python-guests"
+rm -rf "$python_sdk"
+"$venv/bin/pip" install --quiet --no-deps --no-build-isolation --target "$python_sdk" sdk/python
+mkdir -p "$python_guests"
+for guest in text-tools code-runner analyst-agent; do
+    world=tool-plugin
+    [[ $guest == *-agent ]] && world=agent
+    "$venv/bin/componentize-py" -w "$world" componentize -p "$python_sdk" -p "plugins/python/$guest" app \
+        -o "$python_guests/${guest//-/_}.wasm" >/dev/null
+done
+
+echo "== A Rust agent with Rust tools" >&2
+"$target/release/glassbox" run "$release/react_agent.wasm" \
     --plugins "$plugins" \
     --input "Which is warmer right now, Paris or Lisbon, and by how many degrees Fahrenheit?" \
+    "$@"
+
+echo "== A Python agent with Python and Rust tools" >&2
+exec "$target/release/glassbox" run "$python_guests/analyst_agent.wasm" \
+    --tool "$python_guests/text_tools.wasm" --tool "$python_guests/code_runner.wasm" \
+    --tool "$release/calculator.wasm" \
+    --script plugins/python/analyst-agent/demo-script.toml \
+    --input "How hard is this to read, and what is its average word length? Sandboxes keep agents honest. Traces show what they did." \
     "$@"

@@ -1,11 +1,12 @@
 //! Compiles every guest component (the example plugins and the test fixtures)
 //! for `wasm32-wasip2` into this crate's OUT_DIR, and writes a path constant
 //! for each, so tests use components built from the sources they test. Rust
-//! guests are built with cargo; Python guests with componentize-py, which
-//! `scripts/guest-toolchains.sh` installs (or `GLASSBOX_COMPONENTIZE_PY` names).
+//! guests are built with cargo; Python guests with the Python SDK
+//! (`sdk/python`) and componentize-py, from the virtualenv that
+//! `scripts/guest-toolchains.sh` makes (`GLASSBOX_GUEST_VENV` names another).
 
-use std::path::PathBuf;
-use std::process::Command;
+use std::path::{Path, PathBuf};
+use std::process::{Command, Stdio};
 
 /// (package, artifact file stem, constant name)
 const GUESTS: &[(&str, &str, &str)] = &[
@@ -17,13 +18,39 @@ const GUESTS: &[(&str, &str, &str)] = &[
     ("test-agent", "test_agent", "TEST_AGENT"),
 ];
 
-/// Python guests: (directory under `tests/fixtures-python`, world, artifact stem, constant name)
-const PYTHON_GUESTS: &[(&str, &str, &str, &str)] = &[(
-    "text-tools",
-    "tool-plugin",
-    "text_tools",
-    "PYTHON_TEXT_TOOLS",
-)];
+/// Python guests: (source directory, world, artifact stem, constant name)
+const PYTHON_GUESTS: &[(&str, &str, &str, &str)] = &[
+    (
+        "plugins/python/analyst-agent",
+        "agent",
+        "analyst_agent",
+        "PYTHON_ANALYST_AGENT",
+    ),
+    (
+        "plugins/python/text-tools",
+        "tool-plugin",
+        "text_tools",
+        "PYTHON_TEXT_TOOLS",
+    ),
+    (
+        "plugins/python/code-runner",
+        "tool-plugin",
+        "code_runner",
+        "PYTHON_CODE_RUNNER",
+    ),
+    (
+        "tests/fixtures-python/test-agent",
+        "agent",
+        "python_test_agent",
+        "PYTHON_TEST_AGENT",
+    ),
+    (
+        "tests/fixtures-python/test-tools",
+        "tool-plugin",
+        "python_test_tools",
+        "PYTHON_TEST_TOOLS",
+    ),
+];
 
 fn main() {
     let out_dir = PathBuf::from(std::env::var_os("OUT_DIR").unwrap());
@@ -38,6 +65,7 @@ fn main() {
     for watched in [
         "wit",
         "guest-sdk",
+        "sdk/python",
         "plugins",
         "tests/fixtures",
         "tests/fixtures-python",
@@ -79,33 +107,7 @@ fn main() {
             path.display().to_string()
         ));
     }
-    let componentize_py = std::env::var_os("GLASSBOX_COMPONENTIZE_PY")
-        .map(PathBuf::from)
-        .or_else(|| {
-            std::env::var_os("HOME")
-                .map(|home| PathBuf::from(home).join(".cache/glassbox/guest-venv/bin/componentize-py"))
-        })
-        .filter(|path| path.exists())
-        .expect("componentize-py is not installed: run scripts/guest-toolchains.sh (or set GLASSBOX_COMPONENTIZE_PY)");
-    println!("cargo:rerun-if-env-changed=GLASSBOX_COMPONENTIZE_PY");
-    for (dir, world, stem, constant) in PYTHON_GUESTS {
-        let path = out_dir.join(format!("{stem}.wasm"));
-        let status = Command::new(&componentize_py)
-            .arg("-d")
-            .arg(workspace.join("wit"))
-            .args(["-w", world, "componentize", "-p"])
-            .arg(workspace.join("tests/fixtures-python").join(dir))
-            .arg("app")
-            .arg("-o")
-            .arg(&path)
-            .status()
-            .expect("cannot run componentize-py");
-        assert!(status.success(), "building the Python guest {dir} failed");
-        constants.push_str(&format!(
-            "/// `{stem}.wasm`, built from Python source with componentize-py.\npub const {constant}: &str = {:?};\n",
-            path.display().to_string()
-        ));
-    }
+    build_python_guests(&workspace, &out_dir, &mut constants);
     let names: Vec<String> = GUESTS
         .iter()
         .map(|(_, _, constant)| constant)
@@ -117,4 +119,69 @@ fn main() {
         names.join(", ")
     ));
     std::fs::write(out_dir.join("artifacts.rs"), constants).unwrap();
+}
+
+/// Installs the Python SDK into OUT_DIR and builds every Python guest with it,
+/// two at a time (each takes 10-20 CPU-seconds).
+fn build_python_guests(workspace: &Path, out_dir: &Path, constants: &mut String) {
+    println!("cargo:rerun-if-env-changed=GLASSBOX_GUEST_VENV");
+    let venv = std::env::var_os("GLASSBOX_GUEST_VENV")
+        .map(PathBuf::from)
+        .or_else(|| {
+            std::env::var_os("HOME")
+                .map(|home| PathBuf::from(home).join(".cache/glassbox/guest-venv"))
+        })
+        .expect("neither GLASSBOX_GUEST_VENV nor HOME is set");
+    let componentize_py = venv.join("bin/componentize-py");
+    assert!(
+        componentize_py.exists(),
+        "componentize-py is not installed in {}: run scripts/guest-toolchains.sh",
+        venv.display()
+    );
+    let sdk = out_dir.join("python-sdk");
+    let _ = std::fs::remove_dir_all(&sdk);
+    let status = Command::new(venv.join("bin/pip"))
+        .args([
+            "install",
+            "--quiet",
+            "--no-deps",
+            "--no-build-isolation",
+            "--target",
+        ])
+        .arg(&sdk)
+        .arg(workspace.join("sdk/python"))
+        .status()
+        .expect("cannot run pip");
+    assert!(
+        status.success(),
+        "installing the Python SDK (sdk/python) failed"
+    );
+
+    for batch in PYTHON_GUESTS.chunks(2) {
+        let builds: Vec<_> = batch
+            .iter()
+            .map(|&(dir, world, stem, constant)| {
+                let path = out_dir.join(format!("{stem}.wasm"));
+                let child = Command::new(&componentize_py)
+                    .args(["-w", world, "componentize", "-p"])
+                    .arg(&sdk)
+                    .arg("-p")
+                    .arg(workspace.join(dir))
+                    .args(["app", "-o"])
+                    .arg(&path)
+                    .stdout(Stdio::null())
+                    .spawn()
+                    .expect("cannot run componentize-py");
+                (dir, stem, constant, path, child)
+            })
+            .collect();
+        for (dir, stem, constant, path, mut child) in builds {
+            let status = child.wait().expect("componentize-py did not finish");
+            assert!(status.success(), "building the Python guest {dir} failed");
+            constants.push_str(&format!(
+                "/// `{stem}.wasm`, built from Python source with componentize-py.\npub const {constant}: &str = {:?};\n",
+                path.display().to_string()
+            ));
+        }
+    }
 }
