@@ -1,11 +1,12 @@
 #!/usr/bin/env bash
-# Sets everything up and runs the demos: installs the wasm32-wasip2 target and
-# componentize-py, builds the glassbox host, the Rust example components (the
-# planner of workflow.toml too) and the Python ones with the Python SDK, then
-# runs the Rust react agent with the weather and calculator plugins, and the
-# Python analyst agent with Python and Rust tools. With no OPENAI_* variable
-# set they use the offline scripted provider; extra arguments go to both
-# `glassbox run`s.
+# Sets everything up and runs the demos: installs the wasm32-wasip2 target,
+# componentize-py and the JavaScript SDK's tools, builds the glassbox host, the
+# Rust example components (the planner of workflow.toml too) and the Python and
+# JavaScript ones with their SDKs, then runs the Rust react agent with the weather and calculator plugins,
+# the Python analyst agent with Python and Rust tools, and the JavaScript report
+# agent with JavaScript, Python and Rust tools. With no OPENAI_* variable set
+# they use the offline scripted provider; extra arguments go to every
+# `glassbox run`.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
@@ -39,10 +40,23 @@ echo "== A Rust agent with Rust tools" >&2
     --input "Which is warmer right now, Paris or Lisbon, and by how many degrees Fahrenheit?" \
     "$@"
 
+js_guests="$target/js-guests"
+mkdir -p "$js_guests"
+node sdk/js/bin/componentize.js plugins/js/data-tools/app.js --world tool-plugin -o "$js_guests/data_tools.wasm"
+node sdk/js/bin/componentize.js plugins/js/report-agent/app.js --world agent -o "$js_guests/report_agent.wasm"
+
 echo "== A Python agent with Python and Rust tools" >&2
-exec "$target/release/glassbox" run "$python_guests/analyst_agent.wasm" \
+"$target/release/glassbox" run "$python_guests/analyst_agent.wasm" \
     --tool "$python_guests/text_tools.wasm" --tool "$python_guests/code_runner.wasm" \
     --tool "$release/calculator.wasm" \
     --script plugins/python/analyst-agent/demo-script.toml \
     --input "How hard is this to read, and what is its average word length? Sandboxes keep agents honest. Traces show what they did." \
+    "$@"
+
+echo "== A JavaScript agent with JavaScript, Python and Rust tools" >&2
+exec "$target/release/glassbox" run "$js_guests/report_agent.wasm" \
+    --tool "$js_guests/data_tools.wasm" --tool "$python_guests/text_tools.wasm" \
+    --tool "$release/calculator.wasm" \
+    --script plugins/js/report-agent/demo-script.toml \
+    --input "Write a short weather report for Paris, Lisbon and Oslo." \
     "$@"

@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
 # Runs every check: formatting, lints, the unit and integration tests (which
-# build the guest components, Rust and Python, from source), the end-to-end check against a
+# build the guest components, Rust, Python and JavaScript, from source), the end-to-end check against a
 # real Arize Phoenix, and a real Prometheus scraping `glassbox serve`.
 set -euo pipefail
 cd "$(dirname "$0")/.."

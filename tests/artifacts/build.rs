@@ -3,7 +3,9 @@
 //! for each, so tests use components built from the sources they test. Rust
 //! guests are built with cargo; Python guests with the Python SDK
 //! (`sdk/python`) and componentize-py, from the virtualenv that
-//! `scripts/guest-toolchains.sh` makes (`GLASSBOX_GUEST_VENV` names another).
+//! `scripts/guest-toolchains.sh` makes (`GLASSBOX_GUEST_VENV` names another);
+//! JavaScript guests with the JavaScript SDK's build command (`sdk/js`, whose
+//! dependencies the same script installs).
 
 use std::path::{Path, PathBuf};
 use std::process::{Command, Stdio};
@@ -52,6 +54,28 @@ const PYTHON_GUESTS: &[(&str, &str, &str, &str)] = &[
     ),
 ];
 
+/// JavaScript guests: (source directory, world, artifact stem, constant name)
+const JS_GUESTS: &[(&str, &str, &str, &str)] = &[
+    (
+        "plugins/js/report-agent",
+        "agent",
+        "report_agent",
+        "JS_REPORT_AGENT",
+    ),
+    (
+        "plugins/js/data-tools",
+        "tool-plugin",
+        "data_tools",
+        "JS_DATA_TOOLS",
+    ),
+    (
+        "tests/fixtures-js/test-tools",
+        "tool-plugin",
+        "js_test_tools",
+        "JS_TEST_TOOLS",
+    ),
+];
+
 fn main() {
     let out_dir = PathBuf::from(std::env::var_os("OUT_DIR").unwrap());
     // Read when the script runs, not when it was compiled: a target dir shared by
@@ -66,9 +90,12 @@ fn main() {
         "wit",
         "guest-sdk",
         "sdk/python",
+        "sdk/js/src",
+        "sdk/js/bin",
         "plugins",
         "tests/fixtures",
         "tests/fixtures-python",
+        "tests/fixtures-js",
         "Cargo.lock",
     ] {
         println!("cargo:rerun-if-changed=../../{watched}");
@@ -107,11 +134,18 @@ fn main() {
             path.display().to_string()
         ));
     }
-    build_python_guests(&workspace, &out_dir, &mut constants);
+    let mut builds = python_builds(&workspace, &out_dir, &mut constants);
+    builds.extend(js_builds(&workspace, &out_dir));
+    run_builds(builds, &mut constants);
     let names: Vec<String> = GUESTS
         .iter()
         .map(|(_, _, constant)| constant)
-        .chain(PYTHON_GUESTS.iter().map(|(_, _, _, constant)| constant))
+        .chain(
+            PYTHON_GUESTS
+                .iter()
+                .chain(JS_GUESTS)
+                .map(|(_, _, _, constant)| constant),
+        )
         .map(|constant| format!("{constant:?}"))
         .collect();
     constants.push_str(&format!(
@@ -121,9 +155,16 @@ fn main() {
     std::fs::write(out_dir.join("artifacts.rs"), constants).unwrap();
 }
 
-/// Installs the Python SDK into OUT_DIR and builds every Python guest with it,
-/// two at a time (each takes 10-20 CPU-seconds).
-fn build_python_guests(workspace: &Path, out_dir: &Path, constants: &mut String) {
+/// One guest built by another language's tool: its source, its constant, where it goes, the command.
+struct Build {
+    source: &'static str,
+    constant: &'static str,
+    path: PathBuf,
+    command: Command,
+}
+
+/// Installs the Python SDK into OUT_DIR, and the commands building each Python guest with it.
+fn python_builds(workspace: &Path, out_dir: &Path, constants: &mut String) -> Vec<Build> {
     println!("cargo:rerun-if-env-changed=GLASSBOX_GUEST_VENV");
     let venv = std::env::var_os("GLASSBOX_GUEST_VENV")
         .map(PathBuf::from)
@@ -156,31 +197,91 @@ fn build_python_guests(workspace: &Path, out_dir: &Path, constants: &mut String)
         status.success(),
         "installing the Python SDK (sdk/python) failed"
     );
+    constants.push_str(&format!(
+        "/// componentize-py, and the Python SDK installed for it, for tests that build Python.\n\
+         pub const COMPONENTIZE_PY: &str = {:?};\npub const PYTHON_SDK: &str = {:?};\n",
+        componentize_py.display().to_string(),
+        sdk.display().to_string()
+    ));
+    PYTHON_GUESTS
+        .iter()
+        .map(|&(source, world, stem, constant)| {
+            let path = out_dir.join(format!("{stem}.wasm"));
+            let mut command = Command::new(&componentize_py);
+            command
+                .args(["-w", world, "componentize", "-p"])
+                .arg(&sdk)
+                .arg("-p")
+                .arg(workspace.join(source))
+                .args(["app", "-o"])
+                .arg(&path);
+            Build {
+                source,
+                constant,
+                path,
+                command,
+            }
+        })
+        .collect()
+}
 
-    for batch in PYTHON_GUESTS.chunks(2) {
-        let builds: Vec<_> = batch
-            .iter()
-            .map(|&(dir, world, stem, constant)| {
-                let path = out_dir.join(format!("{stem}.wasm"));
-                let child = Command::new(&componentize_py)
-                    .args(["-w", world, "componentize", "-p"])
-                    .arg(&sdk)
-                    .arg("-p")
-                    .arg(workspace.join(dir))
-                    .args(["app", "-o"])
-                    .arg(&path)
+/// The commands building each JavaScript guest with the SDK's build command.
+fn js_builds(workspace: &Path, out_dir: &Path) -> Vec<Build> {
+    let build_command = workspace.join("sdk/js/bin/componentize.js");
+    assert!(
+        workspace
+            .join("sdk/js/node_modules/@bytecodealliance/componentize-js")
+            .exists(),
+        "the JavaScript SDK's dependencies are not installed: run scripts/guest-toolchains.sh"
+    );
+    JS_GUESTS
+        .iter()
+        .map(|&(source, world, stem, constant)| {
+            let path = out_dir.join(format!("{stem}.wasm"));
+            let mut command = Command::new("node");
+            command
+                .arg(&build_command)
+                .arg(workspace.join(source).join("app.js"))
+                .args(["--world", world, "-o"])
+                .arg(&path);
+            Build {
+                source,
+                constant,
+                path,
+                command,
+            }
+        })
+        .collect()
+}
+
+/// Runs the builds two at a time (each takes 10-40 CPU-seconds), writing a constant for each.
+fn run_builds(builds: Vec<Build>, constants: &mut String) {
+    let mut builds = builds.into_iter().peekable();
+    while builds.peek().is_some() {
+        let running: Vec<_> = builds
+            .by_ref()
+            .take(2)
+            .map(|mut build| {
+                let child = build
+                    .command
                     .stdout(Stdio::null())
                     .spawn()
-                    .expect("cannot run componentize-py");
-                (dir, stem, constant, path, child)
+                    .unwrap_or_else(|e| panic!("cannot start the build of {}: {e}", build.source));
+                (build, child)
             })
             .collect();
-        for (dir, stem, constant, path, mut child) in builds {
-            let status = child.wait().expect("componentize-py did not finish");
-            assert!(status.success(), "building the Python guest {dir} failed");
+        for (build, mut child) in running {
+            let status = child.wait().expect("a guest build did not finish");
+            assert!(
+                status.success(),
+                "building the guest {} failed",
+                build.source
+            );
             constants.push_str(&format!(
-                "/// `{stem}.wasm`, built from Python source with componentize-py.\npub const {constant}: &str = {:?};\n",
-                path.display().to_string()
+                "/// Built from `{}`.\npub const {}: &str = {:?};\n",
+                build.source,
+                build.constant,
+                build.path.display().to_string()
             ));
         }
     }

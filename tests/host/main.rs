@@ -9,6 +9,7 @@ mod cli;
 mod embedding;
 mod errors;
 mod export;
+mod js;
 mod providers;
 mod python;
 mod replay;
@@ -32,6 +33,7 @@ fn every_guest_component_is_exercised() {
             include_str!("serve.rs"),
             include_str!("sandbox.rs"),
             include_str!("python.rs"),
+            include_str!("js.rs"),
             include_str!("scale.rs"),
             include_str!("support/mod.rs"),
         ]

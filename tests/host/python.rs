@@ -360,3 +360,71 @@ async fn the_python_code_runner_captures_output_and_errors_and_is_held_to_its_li
         .unwrap();
     assert_eq!(status(call).0, 0, "the call itself succeeded");
 }
+
+#[test]
+fn python_and_javascript_components_of_the_wrong_world_are_refused_saying_what_they_are() {
+    for (component, as_tool, expected) in [
+        (
+            artifacts::PYTHON_TEXT_TOOLS,
+            false,
+            "does not target the `agent` world: it is a `tool-plugin` component",
+        ),
+        (
+            artifacts::JS_DATA_TOOLS,
+            false,
+            "does not target the `agent` world: it is a `tool-plugin` component",
+        ),
+        (
+            artifacts::PYTHON_ANALYST_AGENT,
+            true,
+            "does not target the `tool-plugin` world: it is an `agent` component",
+        ),
+    ] {
+        let mut command = glassbox();
+        command.arg("run");
+        if as_tool {
+            command.args([artifacts::TEST_AGENT, "--tool", component]);
+        } else {
+            command.arg(component);
+        }
+        let output = command.args(["--input", "hi"]).output().unwrap();
+        let stderr = String::from_utf8_lossy(&output.stderr);
+        assert_eq!(output.status.code(), Some(2), "{stderr}");
+        assert!(
+            stderr.contains(&format!("{component}: {expected}")),
+            "{stderr}"
+        );
+    }
+}
+
+#[test]
+fn a_python_syntax_error_fails_the_build_naming_the_file_and_line() {
+    let dir = tempfile::tempdir().unwrap();
+    std::fs::write(
+        dir.path().join("app.py"),
+        "from glassbox.tool import Tool, tool\n\n@tool\ndef broken(text: str) -> str:\n    return text +\n",
+    )
+    .unwrap();
+    let output = std::process::Command::new(artifacts::COMPONENTIZE_PY)
+        .args([
+            "-w",
+            "tool-plugin",
+            "componentize",
+            "-p",
+            artifacts::PYTHON_SDK,
+            "-p",
+        ])
+        .arg(dir.path())
+        .args(["app", "-o"])
+        .arg(dir.path().join("app.wasm"))
+        .env("RUST_BACKTRACE", "0")
+        .output()
+        .unwrap();
+    let stderr = String::from_utf8_lossy(&output.stderr);
+    assert!(!output.status.success());
+    assert!(
+        stderr.contains("app.py\", line 5") && stderr.contains("SyntaxError"),
+        "{stderr}"
+    );
+    assert!(!dir.path().join("app.wasm").exists());
+}

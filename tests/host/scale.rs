@@ -323,7 +323,7 @@ async fn a_component_larger_than_a_pool_slot_is_refused_with_what_it_needs() {
         python
             .definitions()
             .iter()
-            .any(|tool| tool.name == "word_stats")
+            .any(|tool| tool.name == "text_stats")
     );
 
     // Its memory at start is more than a small limit: refused at load, saying both.

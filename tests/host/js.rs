@@ -1,0 +1,162 @@
+//! Guests written in JavaScript with the SDK (`sdk/js`), built from source by
+//! the tests with its build command (rolldown, then componentize-js): tools and
+//! agents traced like any other, in one trace with Rust and Python guests.
+
+use crate::cli::glassbox;
+use crate::support::otlp::Receiver;
+use crate::support::{artifacts, assert_strings, only, outline};
+use glassbox::telemetry::OtlpProtocol;
+use opentelemetry_proto::tonic::common::v1::any_value::Value;
+use opentelemetry_proto::tonic::trace::v1::Span;
+
+/// The value of `span`'s attribute `key`.
+fn value(span: &Span, key: &str) -> Option<Value> {
+    span.attributes
+        .iter()
+        .find(|a| a.key == key)
+        .and_then(|a| a.value.clone())
+        .and_then(|v| v.value)
+}
+
+/// Runs `agent` on `input` with `args`, exporting to `receiver`; returns stdout, or panics with stderr.
+fn run(receiver: &Receiver, agent: &str, args: &[&str], input: &str) -> String {
+    let output = glassbox()
+        .args(["run", agent])
+        .args(args)
+        .args(["--llm", "scripted", "--input", input])
+        .env("OTEL_EXPORTER_OTLP_ENDPOINT", receiver.endpoint())
+        .env("OTEL_EXPORTER_OTLP_PROTOCOL", "grpc")
+        .output()
+        .unwrap();
+    let stderr = String::from_utf8_lossy(&output.stderr);
+    assert!(output.status.success(), "{stderr}");
+    String::from_utf8_lossy(&output.stdout).into_owned()
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn a_javascript_tool_runs_traced_and_its_failures_are_tool_errors() {
+    let receiver = Receiver::start(OtlpProtocol::Grpc).await;
+    let call = |input: &str| {
+        run(
+            &receiver,
+            artifacts::TEST_AGENT,
+            &["--tool", artifacts::JS_TEST_TOOLS],
+            input,
+        )
+    };
+
+    assert_eq!(call(r#"call shout {"text":"quiet"}"#), "ok: QUIET\n");
+    assert_eq!(call("call fail {}"), "tool failed: refused, as asked\n");
+    // A thrown error does not trap the instance: the SDK reports it.
+    assert_eq!(
+        call("call explode {}"),
+        "tool failed: TypeError: the explode tool always throws\n"
+    );
+    let wrong = call(r#"call shout {"text":1}"#);
+    assert!(
+        wrong.starts_with("invalid arguments: the arguments do not match the tool's schema"),
+        "{wrong}"
+    );
+
+    let spans = receiver.spans();
+    let upper = only(&spans, "shout.upper");
+    let call = spans
+        .iter()
+        .find(|s| s.span_id == upper.parent_span_id)
+        .expect("the JavaScript span nests under a span of the host");
+    assert_eq!(call.name, "execute_tool shout");
+    assert_strings(
+        &call.attributes,
+        &[("glassbox.component", "js_test_tools.wasm")],
+    );
+    assert_eq!(value(upper, "text.length"), Some(Value::IntValue(5)));
+    assert_eq!(
+        value(upper, "text.big"),
+        Some(Value::IntValue(1 << 60)),
+        "64-bit values survive as BigInt"
+    );
+    let exploded = only(&spans, "execute_tool explode");
+    assert_strings(&exploded.attributes, &[("error.type", "tool_failed")]);
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn a_javascript_agent_calls_javascript_python_and_rust_tools_in_one_trace_and_streams() {
+    let receiver = Receiver::start(OtlpProtocol::Grpc).await;
+    let dir = tempfile::tempdir().unwrap();
+    let script = dir.path().join("script.toml");
+    std::fs::write(
+        &script,
+        r#"
+model = "scripted-report"
+
+[[turn]]
+tool_calls = [
+    { name = "csv_summary", arguments = { csv = "city,temp\nParis,14\nLisbon,19" } },
+    { name = "text_stats", arguments = { text = "Lisbon is warmer." } },
+    { name = "calculate", arguments = { expression = "19 - 14" } },
+]
+
+[[turn]]
+content = "Temperatures {{result:csv_summary}}; difference {{result:calculate}}; words {{result:text_stats}}"
+"#,
+    )
+    .unwrap();
+    let answer = run(
+        &receiver,
+        artifacts::JS_REPORT_AGENT,
+        &[
+            "--tool",
+            artifacts::JS_DATA_TOOLS,
+            "--tool",
+            artifacts::PYTHON_TEXT_TOOLS,
+            "--tool",
+            artifacts::CALCULATOR,
+            "--script",
+            script.to_str().unwrap(),
+        ],
+        "Report on the temperatures.",
+    );
+    assert_eq!(
+        answer,
+        "Temperatures {\"city\":{\"type\":\"text\",\"count\":2,\"distinct\":2},\"temp\":{\"type\":\"number\",\
+         \"count\":2,\"min\":14,\"max\":19,\"mean\":16.5}}; difference 5; words {\"words\": 3, \"sentences\": 1, \
+         \"words_per_sentence\": 3.0, \"reading_seconds\": 1, \"flesch_reading_ease\": 62.8}\n"
+    );
+
+    let spans = receiver.spans();
+    assert_eq!(
+        outline(&spans),
+        "\
+invoke_agent report-agent [INTERNAL]
+  report.gather [INTERNAL]
+    chat scripted-report [CLIENT]
+    execute_tool csv_summary [INTERNAL]
+      csv_summary.columns [INTERNAL]
+    execute_tool text_stats [INTERNAL]
+      text_stats.syllables [INTERNAL]
+    execute_tool calculate [INTERNAL]
+  report.gather [INTERNAL]
+    chat scripted-report [CLIENT]
+  report.write [INTERNAL]
+    chat scripted-report [CLIENT]
+"
+    );
+    for (tool, component) in [
+        ("csv_summary", "data_tools.wasm"),
+        ("text_stats", "text_tools.wasm"),
+        ("calculate", "calculator.wasm"),
+    ] {
+        let span = only(&spans, &format!("execute_tool {tool}"));
+        assert_strings(&span.attributes, &[("glassbox.component", component)]);
+    }
+    // The report is streamed: its model call is the one under `report.write`.
+    let write = only(&spans, "report.write");
+    let streamed = spans
+        .iter()
+        .find(|s| s.parent_span_id == write.span_id)
+        .unwrap();
+    assert_eq!(
+        value(streamed, "gen_ai.request.stream"),
+        Some(Value::BoolValue(true))
+    );
+}
