@@ -3,6 +3,7 @@
 //! instance pools do not carry over. `--write FILE` writes the report as
 //! Markdown (BENCHMARKS.md); `./scripts/bench.sh` does that.
 
+mod languages;
 mod measure;
 mod receiver;
 mod report;
@@ -13,13 +14,14 @@ use report::Section;
 use std::path::PathBuf;
 use std::process::Command;
 
-const MEASUREMENTS: [&str; 6] = [
+const MEASUREMENTS: [&str; 7] = [
     "per-call",
     "start",
     "throughput",
     "concurrency",
     "export",
     "soak",
+    "languages",
 ];
 
 fn main() {
@@ -53,6 +55,7 @@ fn measure_one(name: &str) {
             "concurrency" => measure::concurrency().await,
             "export" => measure::export().await,
             "soak" => soak::soak().await,
+            "languages" => languages::languages().await,
             other => panic!("no measurement named {other}; try one of {MEASUREMENTS:?}"),
         }
     });

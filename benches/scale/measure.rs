@@ -98,7 +98,7 @@ pub async fn per_call() -> Section {
 }
 
 /// One run of `input`, which makes `calls` calls: its time per call, in seconds.
-async fn time_per_call(runtime: &Host, input: &str, calls: u32) -> f64 {
+pub(crate) async fn time_per_call(runtime: &Host, input: &str, calls: u32) -> f64 {
     let started = Instant::now();
     runtime
         .run(RunRequest::text(input))

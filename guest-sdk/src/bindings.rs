@@ -5,7 +5,7 @@
 pub mod agent {
     wit_bindgen::generate!({
         world: "agent",
-        path: "../wit",
+        path: "wit",
         pub_export_macro: true,
         export_macro_name: "__export_agent_world",
         default_bindings_module: "glassbox_sdk::bindings::agent",
@@ -16,7 +16,7 @@ pub mod agent {
 pub mod tool_plugin {
     wit_bindgen::generate!({
         world: "tool-plugin",
-        path: "../wit",
+        path: "wit",
         pub_export_macro: true,
         export_macro_name: "__export_tool_plugin_world",
         default_bindings_module: "glassbox_sdk::bindings::tool_plugin",

@@ -197,11 +197,33 @@ fn python_builds(workspace: &Path, out_dir: &Path, constants: &mut String) -> Ve
         status.success(),
         "installing the Python SDK (sdk/python) failed"
     );
+    // The wheel too, for tests that install the SDK into an environment of their own.
+    let wheels = out_dir.join("python-wheels");
+    let _ = std::fs::remove_dir_all(&wheels);
+    let status = Command::new(venv.join("bin/pip"))
+        .args([
+            "wheel",
+            "--quiet",
+            "--no-deps",
+            "--no-build-isolation",
+            "-w",
+        ])
+        .arg(&wheels)
+        .arg(workspace.join("sdk/python"))
+        .status()
+        .expect("cannot run pip");
+    assert!(status.success(), "building the Python SDK's wheel failed");
+    let wheel = std::fs::read_dir(&wheels)
+        .unwrap()
+        .map(|entry| entry.unwrap().path())
+        .find(|path| path.extension().is_some_and(|ext| ext == "whl"))
+        .expect("pip wrote no wheel");
     constants.push_str(&format!(
-        "/// componentize-py, and the Python SDK installed for it, for tests that build Python.\n\
-         pub const COMPONENTIZE_PY: &str = {:?};\npub const PYTHON_SDK: &str = {:?};\n",
+        "/// componentize-py, and the Python SDK installed for it (and as a wheel), for tests that build Python.\n\
+         pub const COMPONENTIZE_PY: &str = {:?};\npub const PYTHON_SDK: &str = {:?};\npub const PYTHON_SDK_WHEEL: &str = {:?};\n",
         componentize_py.display().to_string(),
-        sdk.display().to_string()
+        sdk.display().to_string(),
+        wheel.display().to_string()
     ));
     PYTHON_GUESTS
         .iter()

@@ -42,12 +42,12 @@ fn sources(dir: &Path, found: &mut Vec<PathBuf>) {
     }
 }
 
-/// The top-level module `file` belongs to, or `None` for the crate root and the CLI.
+/// The top-level module `file` belongs to, or `None` for the crate root and the CLI (`cli/`, its own crate target).
 fn module_of(src: &Path, file: &Path) -> Option<String> {
     let relative = file.strip_prefix(src).unwrap();
     let first = relative.components().next()?.as_os_str().to_str()?;
     match first {
-        "lib.rs" | "main.rs" => None,
+        "lib.rs" | "cli" => None,
         name => Some(name.trim_end_matches(".rs").to_owned()),
     }
 }

@@ -2,6 +2,8 @@
 //! environment into a runtime, runs it, flushes telemetry and maps the outcome
 //! to an exit code.
 
+mod new_project;
+
 use anyhow::{Context as _, bail};
 use clap::{Args, Parser, Subcommand};
 use glassbox::llm::{LlmSettings, ProviderKind, ProviderSettings};
@@ -63,6 +65,23 @@ enum Command {
         /// The agents the token may run, separated by commas (default: all).
         #[arg(long, value_name = "NAMES", default_value = "*")]
         agents: String,
+    },
+    /// Write a ready project for an agent or a tool, in Rust, Python or JavaScript.
+    #[command(
+        after_help = "Example:\n  glassbox new tool word-count --lang python\n  cd word-count && ./test.sh"
+    )]
+    New {
+        kind: new_project::Kind,
+        /// The project's name: lowercase letters, digits and `-`.
+        name: String,
+        #[arg(long, value_enum, default_value = "rust")]
+        lang: new_project::Language,
+        /// Where to write it (default: ./NAME); it must not exist.
+        #[arg(long, value_name = "DIR")]
+        dir: Option<PathBuf>,
+        /// The Glassbox checkout whose SDKs the project uses (default: the one this binary was built from).
+        #[arg(long, value_name = "DIR")]
+        sdk: Option<PathBuf>,
     },
     /// List the tools the given plugins provide, with their parameter schemas.
     #[command(after_help = "Example:\n  glassbox tools --plugins plugins/")]
@@ -363,6 +382,22 @@ fn main() -> ExitCode {
             Command::Token { agents } => {
                 make_token(&agents).unwrap_or_else(|e| fail(EXIT_USAGE, &e))
             }
+            Command::New {
+                kind,
+                name,
+                lang,
+                dir,
+                sdk,
+            } => match new_project::create(kind, lang, &name, dir.as_deref(), sdk.as_deref()) {
+                Ok(dir) => {
+                    eprintln!(
+                        "wrote {}: see its README.md, and run its test.sh",
+                        dir.display()
+                    );
+                    ExitCode::SUCCESS
+                }
+                Err(error) => fail(EXIT_USAGE, &error),
+            },
             Command::Tools { plugins, cache } => list_tools(plugins, cache)
                 .await
                 .unwrap_or_else(|e| fail(EXIT_USAGE, &e)),
