@@ -33,6 +33,36 @@ pub(crate) fn glassbox() -> Command {
     command
 }
 
+/// What one `glassbox run` printed.
+pub(crate) struct Printed {
+    pub succeeded: bool,
+    pub stdout: String,
+    pub stderr: String,
+}
+
+/// Runs `agent` (or `--manifest`, its file first in `args`) on `input` with
+/// `args` added, exporting to `receiver`.
+pub(crate) fn run_exporting(
+    receiver: &Receiver,
+    agent: &str,
+    args: &[&str],
+    input: &str,
+) -> Printed {
+    let output = glassbox()
+        .args(["run", agent])
+        .args(args)
+        .args(["--input", input])
+        .env("OTEL_EXPORTER_OTLP_ENDPOINT", receiver.endpoint())
+        .env("OTEL_EXPORTER_OTLP_PROTOCOL", "grpc")
+        .output()
+        .unwrap();
+    Printed {
+        succeeded: output.status.success(),
+        stdout: String::from_utf8_lossy(&output.stdout).into_owned(),
+        stderr: String::from_utf8_lossy(&output.stderr).into_owned(),
+    }
+}
+
 fn demo(command: &mut Command) -> &mut Command {
     command.arg("run").arg(artifacts::REACT_AGENT).args([
         "--tool",

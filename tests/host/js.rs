@@ -2,7 +2,7 @@
 //! the tests with its build command (rolldown, then componentize-js): tools and
 //! agents traced like any other, in one trace with Rust and Python guests.
 
-use crate::cli::glassbox;
+use crate::cli::run_exporting;
 use crate::support::otlp::Receiver;
 use crate::support::{artifacts, assert_strings, only, outline};
 use glassbox::telemetry::OtlpProtocol;
@@ -18,19 +18,13 @@ fn value(span: &Span, key: &str) -> Option<Value> {
         .and_then(|v| v.value)
 }
 
-/// Runs `agent` on `input` with `args`, exporting to `receiver`; returns stdout, or panics with stderr.
+/// Runs `agent` on `input` with `args` and the scripted model, exporting to
+/// `receiver`; returns stdout, or panics with stderr.
 fn run(receiver: &Receiver, agent: &str, args: &[&str], input: &str) -> String {
-    let output = glassbox()
-        .args(["run", agent])
-        .args(args)
-        .args(["--llm", "scripted", "--input", input])
-        .env("OTEL_EXPORTER_OTLP_ENDPOINT", receiver.endpoint())
-        .env("OTEL_EXPORTER_OTLP_PROTOCOL", "grpc")
-        .output()
-        .unwrap();
-    let stderr = String::from_utf8_lossy(&output.stderr);
-    assert!(output.status.success(), "{stderr}");
-    String::from_utf8_lossy(&output.stdout).into_owned()
+    let args = [args, &["--llm", "scripted"]].concat();
+    let printed = run_exporting(receiver, agent, &args, input);
+    assert!(printed.succeeded, "{}", printed.stderr);
+    printed.stdout
 }
 
 #[tokio::test(flavor = "multi_thread")]

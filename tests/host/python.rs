@@ -2,36 +2,11 @@
 //! the tests with componentize-py: tools and agents traced like any other, in
 //! one trace with Rust guests, their exceptions never trapping an instance.
 
-use crate::cli::glassbox;
+use crate::cli::{glassbox, run_exporting as run};
 use crate::support::otlp::Receiver;
 use crate::support::{artifacts, assert_strings, only, outline, status};
 use glassbox::telemetry::OtlpProtocol;
 use opentelemetry_proto::tonic::trace::v1::Span;
-
-/// What one `glassbox run` printed.
-struct Printed {
-    succeeded: bool,
-    stdout: String,
-    stderr: String,
-}
-
-/// Runs `agent` (or `--manifest`, its file first in `args`) on `input` with
-/// `args` added, exporting to `receiver`.
-fn run(receiver: &Receiver, agent: &str, args: &[&str], input: &str) -> Printed {
-    let output = glassbox()
-        .args(["run", agent])
-        .args(args)
-        .args(["--input", input])
-        .env("OTEL_EXPORTER_OTLP_ENDPOINT", receiver.endpoint())
-        .env("OTEL_EXPORTER_OTLP_PROTOCOL", "grpc")
-        .output()
-        .unwrap();
-    Printed {
-        succeeded: output.status.success(),
-        stdout: String::from_utf8_lossy(&output.stdout).into_owned(),
-        stderr: String::from_utf8_lossy(&output.stderr).into_owned(),
-    }
-}
 
 /// Runs the Rust test agent, which reports what each tool call returned, with `tool`.
 fn call_tool(receiver: &Receiver, tool: &str, input: &str) -> String {
