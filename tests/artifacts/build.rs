@@ -179,45 +179,45 @@ fn python_builds(workspace: &Path, out_dir: &Path, constants: &mut String) -> Ve
         "componentize-py is not installed in {}: run scripts/guest-toolchains.sh",
         venv.display()
     );
-    let sdk = out_dir.join("python-sdk");
-    let _ = std::fs::remove_dir_all(&sdk);
-    let status = Command::new(venv.join("bin/pip"))
-        .args([
-            "install",
-            "--quiet",
-            "--no-deps",
-            "--no-build-isolation",
-            "--target",
-        ])
-        .arg(&sdk)
-        .arg(workspace.join("sdk/python"))
-        .status()
-        .expect("cannot run pip");
-    assert!(
-        status.success(),
-        "installing the Python SDK (sdk/python) failed"
-    );
-    // The wheel too, for tests that install the SDK into an environment of their own.
+    // Built once as a wheel (the build generates the binding stubs), then
+    // installed from it where componentize-py looks; tests that install the
+    // SDK into an environment of their own use the wheel too.
+    let pip = |args: &[&str], path: &Path, source: &Path, what: &str| {
+        let status = Command::new(venv.join("bin/pip"))
+            .args(args)
+            .arg(path)
+            .arg(source)
+            .status()
+            .expect("cannot run pip");
+        assert!(status.success(), "{what} failed");
+    };
     let wheels = out_dir.join("python-wheels");
     let _ = std::fs::remove_dir_all(&wheels);
-    let status = Command::new(venv.join("bin/pip"))
-        .args([
+    pip(
+        &[
             "wheel",
             "--quiet",
             "--no-deps",
             "--no-build-isolation",
             "-w",
-        ])
-        .arg(&wheels)
-        .arg(workspace.join("sdk/python"))
-        .status()
-        .expect("cannot run pip");
-    assert!(status.success(), "building the Python SDK's wheel failed");
+        ],
+        &wheels,
+        &workspace.join("sdk/python"),
+        "building the Python SDK's wheel (sdk/python)",
+    );
     let wheel = std::fs::read_dir(&wheels)
         .unwrap()
         .map(|entry| entry.unwrap().path())
         .find(|path| path.extension().is_some_and(|ext| ext == "whl"))
         .expect("pip wrote no wheel");
+    let sdk = out_dir.join("python-sdk");
+    let _ = std::fs::remove_dir_all(&sdk);
+    pip(
+        &["install", "--quiet", "--no-deps", "--target"],
+        &sdk,
+        &wheel,
+        "installing the Python SDK's wheel",
+    );
     constants.push_str(&format!(
         "/// componentize-py, and the Python SDK installed for it (and as a wheel), for tests that build Python.\n\
          pub const COMPONENTIZE_PY: &str = {:?};\npub const PYTHON_SDK: &str = {:?};\npub const PYTHON_SDK_WHEEL: &str = {:?};\n",

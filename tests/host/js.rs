@@ -4,7 +4,7 @@
 
 use crate::cli::run_exporting;
 use crate::support::otlp::Receiver;
-use crate::support::{artifacts, assert_strings, only, outline};
+use crate::support::{artifacts, assert_strings, only, outline, parent_of};
 use glassbox::telemetry::OtlpProtocol;
 use opentelemetry_proto::tonic::common::v1::any_value::Value;
 use opentelemetry_proto::tonic::trace::v1::Span;
@@ -54,10 +54,8 @@ async fn a_javascript_tool_runs_traced_and_its_failures_are_tool_errors() {
 
     let spans = receiver.spans();
     let upper = only(&spans, "shout.upper");
-    let call = spans
-        .iter()
-        .find(|s| s.span_id == upper.parent_span_id)
-        .expect("the JavaScript span nests under a span of the host");
+    let call =
+        parent_of(&spans, upper).expect("the JavaScript span nests under a span of the host");
     assert_eq!(call.name, "execute_tool shout");
     assert_strings(
         &call.attributes,

@@ -4,7 +4,7 @@
 
 use crate::cli::{glassbox, run_exporting as run};
 use crate::support::otlp::Receiver;
-use crate::support::{artifacts, assert_strings, only, outline, status};
+use crate::support::{artifacts, assert_strings, only, outline, parent_of, status};
 use glassbox::telemetry::OtlpProtocol;
 use opentelemetry_proto::tonic::trace::v1::Span;
 
@@ -84,10 +84,7 @@ async fn a_python_tool_runs_traced_its_schema_comes_from_type_hints_and_its_fail
 
     let spans = receiver.spans();
     let counted = only(&spans, "word_stats.count");
-    let stats = spans
-        .iter()
-        .find(|s| s.span_id == counted.parent_span_id)
-        .expect("the Python span nests under a span of the host");
+    let stats = parent_of(&spans, counted).expect("the Python span nests under a span of the host");
     assert_eq!(stats.name, "execute_tool word_stats");
     assert_strings(
         &stats.attributes,
@@ -329,10 +326,7 @@ async fn the_python_code_runner_captures_output_and_errors_and_is_held_to_its_li
     let spans = receiver.spans();
     let failed = failed_with(&spans, "run_python.execute", "ZeroDivisionError");
     assert_eq!(failed.len(), 1);
-    let call = spans
-        .iter()
-        .find(|s| s.span_id == failed[0].parent_span_id)
-        .unwrap();
+    let call = parent_of(&spans, failed[0]).unwrap();
     assert_eq!(status(call).0, 0, "the call itself succeeded");
 }
 

@@ -311,6 +311,11 @@ pub fn outline(spans: &[Span]) -> String {
     text
 }
 
+/// The span `span` nests under, among `spans`.
+pub fn parent_of<'a>(spans: &'a [Span], span: &Span) -> Option<&'a Span> {
+    spans.iter().find(|s| s.span_id == span.parent_span_id)
+}
+
 /// The one span named `name`.
 pub fn only<'a>(spans: &'a [Span], name: &str) -> &'a Span {
     let found: Vec<&Span> = spans.iter().filter(|s| s.name == name).collect();
