@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
-# Runs every check: formatting, lints, the unit and integration tests (which
-# build the guest components, Rust, Python and JavaScript, from source), the end-to-end check against a
-# real Arize Phoenix, and a real Prometheus scraping `glassbox serve`.
+# Runs every check: formatting, lints, the types of the Python and JavaScript
+# SDKs and apps, the unit and integration tests (which build the guest
+# components, Rust, Python and JavaScript, from source), the end-to-end check
+# against a real Arize Phoenix, and a real Prometheus scraping `glassbox serve`.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
@@ -9,6 +10,7 @@ rustup target add wasm32-wasip2
 scripts/guest-toolchains.sh
 cargo fmt --all -- --check
 cargo clippy --workspace --all-targets -- -D warnings
+scripts/check-guest-types.sh
 cargo test --workspace
 tests/phoenix/e2e.sh
 tests/prometheus/check.sh

@@ -1,5 +1,5 @@
 //! Guests in each language (section 7): what a tool plugin written in Rust, Python
-//! (componentize-py) or JavaScript (componentize-js) costs the host.
+//! (componentize-py) or JavaScript (componentize-qjs or componentize-js) costs the host.
 
 use crate::measure::time_per_call;
 use crate::report::{Row, Section, Summary};
@@ -10,7 +10,7 @@ use glassbox_test_artifacts as artifacts;
 use std::time::Instant;
 
 /// (language, component, tool, arguments)
-const GUESTS: [(&str, &str, &str, &str); 3] = [
+const GUESTS: [(&str, &str, &str, &str); 4] = [
     (
         "Rust",
         artifacts::CALCULATOR,
@@ -24,8 +24,14 @@ const GUESTS: [(&str, &str, &str, &str); 3] = [
         r#"{"text":"The cat sat. The dog ran."}"#,
     ),
     (
-        "JavaScript",
+        "JavaScript (QuickJS)",
         artifacts::JS_DATA_TOOLS,
+        "convert_units",
+        r#"{"value":19,"from":"C","to":"F"}"#,
+    ),
+    (
+        "JavaScript (StarlingMonkey)",
+        artifacts::JS_DATA_TOOLS_STARLINGMONKEY,
         "convert_units",
         r#"{"value":19,"from":"C","to":"F"}"#,
     ),
@@ -113,7 +119,8 @@ pub async fn languages() -> Section {
             format!(
                 "One tool plugin per language, built from source by the tests: the Rust \
                  calculator, the Python text tools (componentize-py 0.25.1, CPython 3.14) and the \
-                 JavaScript data tools (componentize-js 0.23, StarlingMonkey). First compile: \
+                 JavaScript data tools built for each engine (componentize-qjs 0.4.5, the SDK's \
+                 default; componentize-js 0.23, StarlingMonkey). First compile: \
                  Cranelift with no cache, pooled engine; cached load: deserialising the compiled \
                  component from the cache, {SAMPLES} samples."
             ),

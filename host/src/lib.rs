@@ -94,6 +94,7 @@ mod files;
 mod guest_telemetry;
 pub mod llm;
 pub mod manifest;
+pub mod mcp;
 pub mod runtime;
 pub mod sandbox;
 pub mod serve;

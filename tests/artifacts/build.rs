@@ -54,25 +54,50 @@ const PYTHON_GUESTS: &[(&str, &str, &str, &str)] = &[
     ),
 ];
 
-/// JavaScript guests: (source directory, world, artifact stem, constant name)
-const JS_GUESTS: &[(&str, &str, &str, &str)] = &[
+/// JavaScript guests: (source directory, world, JavaScript engine, artifact stem, constant name).
+/// The default engine builds them all; the other one builds the tools again, so both are tested.
+const JS_GUESTS: &[(&str, &str, &str, &str, &str)] = &[
     (
         "plugins/js/report-agent",
         "agent",
+        "quickjs",
         "report_agent",
         "JS_REPORT_AGENT",
     ),
     (
         "plugins/js/data-tools",
         "tool-plugin",
+        "quickjs",
         "data_tools",
         "JS_DATA_TOOLS",
     ),
     (
         "tests/fixtures-js/test-tools",
         "tool-plugin",
+        "quickjs",
         "js_test_tools",
         "JS_TEST_TOOLS",
+    ),
+    (
+        "tests/fixtures-js/test-agent",
+        "agent",
+        "quickjs",
+        "js_test_agent",
+        "JS_TEST_AGENT",
+    ),
+    (
+        "plugins/js/data-tools",
+        "tool-plugin",
+        "starlingmonkey",
+        "data_tools_starlingmonkey",
+        "JS_DATA_TOOLS_STARLINGMONKEY",
+    ),
+    (
+        "tests/fixtures-js/test-tools",
+        "tool-plugin",
+        "starlingmonkey",
+        "js_test_tools_starlingmonkey",
+        "JS_TEST_TOOLS_STARLINGMONKEY",
     ),
 ];
 
@@ -92,6 +117,7 @@ fn main() {
         "sdk/python",
         "sdk/js/src",
         "sdk/js/bin",
+        "sdk/js/package.json",
         "plugins",
         "tests/fixtures",
         "tests/fixtures-python",
@@ -143,8 +169,8 @@ fn main() {
         .chain(
             PYTHON_GUESTS
                 .iter()
-                .chain(JS_GUESTS)
-                .map(|(_, _, _, constant)| constant),
+                .map(|(_, _, _, constant)| constant)
+                .chain(JS_GUESTS.iter().map(|(_, _, _, _, constant)| constant)),
         )
         .map(|constant| format!("{constant:?}"))
         .collect();
@@ -250,21 +276,21 @@ fn python_builds(workspace: &Path, out_dir: &Path, constants: &mut String) -> Ve
 /// The commands building each JavaScript guest with the SDK's build command.
 fn js_builds(workspace: &Path, out_dir: &Path) -> Vec<Build> {
     let build_command = workspace.join("sdk/js/bin/componentize.js");
-    assert!(
-        workspace
-            .join("sdk/js/node_modules/@bytecodealliance/componentize-js")
-            .exists(),
-        "the JavaScript SDK's dependencies are not installed: run scripts/guest-toolchains.sh"
-    );
+    for engine in ["componentize-qjs", "@bytecodealliance/componentize-js"] {
+        assert!(
+            workspace.join("sdk/js/node_modules").join(engine).exists(),
+            "the JavaScript SDK's dependencies are not installed: run scripts/guest-toolchains.sh"
+        );
+    }
     JS_GUESTS
         .iter()
-        .map(|&(source, world, stem, constant)| {
+        .map(|&(source, world, engine, stem, constant)| {
             let path = out_dir.join(format!("{stem}.wasm"));
             let mut command = Command::new("node");
             command
                 .arg(&build_command)
                 .arg(workspace.join(source).join("app.js"))
-                .args(["--world", world, "-o"])
+                .args(["--world", world, "--engine", engine, "-o"])
                 .arg(&path);
             Build {
                 source,

@@ -1,8 +1,10 @@
 //! Guests written in JavaScript with the SDK (`sdk/js`), built from source by
-//! the tests with its build command (rolldown, then componentize-js): tools and
-//! agents traced like any other, in one trace with Rust and Python guests.
+//! the tests with its build command (rolldown, then componentize-qjs, or
+//! componentize-js for the StarlingMonkey engine): tools and agents traced like
+//! any other, in one trace with Rust and Python guests.
 
 use crate::cli::run_exporting;
+use crate::support::llm_server::{MockLlm, Reply};
 use crate::support::otlp::Receiver;
 use crate::support::{artifacts, assert_strings, only, outline, parent_of};
 use glassbox::telemetry::OtlpProtocol;
@@ -28,13 +30,23 @@ fn run(receiver: &Receiver, agent: &str, args: &[&str], input: &str) -> String {
 }
 
 #[tokio::test(flavor = "multi_thread")]
-async fn a_javascript_tool_runs_traced_and_its_failures_are_tool_errors() {
+async fn a_javascript_tool_runs_traced_and_its_failures_are_tool_errors_on_quickjs() {
+    check_test_tools(artifacts::JS_TEST_TOOLS).await;
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn a_javascript_tool_runs_traced_and_its_failures_are_tool_errors_on_starlingmonkey() {
+    check_test_tools(artifacts::JS_TEST_TOOLS_STARLINGMONKEY).await;
+}
+
+/// The JavaScript test tools, built with one engine, behave as the SDK promises.
+async fn check_test_tools(component: &str) {
     let receiver = Receiver::start(OtlpProtocol::Grpc).await;
     let call = |input: &str| {
         run(
             &receiver,
             artifacts::TEST_AGENT,
-            &["--tool", artifacts::JS_TEST_TOOLS],
+            &["--tool", component],
             input,
         )
     };
@@ -57,15 +69,16 @@ async fn a_javascript_tool_runs_traced_and_its_failures_are_tool_errors() {
     let call =
         parent_of(&spans, upper).expect("the JavaScript span nests under a span of the host");
     assert_eq!(call.name, "execute_tool shout");
+    let file_name = std::path::Path::new(component).file_name().unwrap();
     assert_strings(
         &call.attributes,
-        &[("glassbox.component", "js_test_tools.wasm")],
+        &[("glassbox.component", file_name.to_str().unwrap())],
     );
     assert_eq!(value(upper, "text.length"), Some(Value::IntValue(5)));
     assert_eq!(
         value(upper, "text.big"),
         Some(Value::IntValue(1 << 60)),
-        "64-bit values survive as BigInt"
+        "a BigInt attribute arrives as a 64-bit integer"
     );
     let exploded = only(&spans, "execute_tool explode");
     assert_strings(&exploded.attributes, &[("error.type", "tool_failed")]);
@@ -151,4 +164,137 @@ invoke_agent report-agent [INTERNAL]
         value(streamed, "gen_ai.request.stream"),
         Some(Value::BoolValue(true))
     );
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn a_javascript_agent_invokes_a_python_agent_that_invokes_a_rust_one_in_one_trace() {
+    let receiver = Receiver::start(OtlpProtocol::Grpc).await;
+    let dir = tempfile::tempdir().unwrap();
+    let manifest = dir.path().join("glassbox.toml");
+    std::fs::write(
+        &manifest,
+        format!(
+            r#"
+[agent]
+path = {javascript:?}
+allow_agents = ["python-test-agent"]
+
+[[agents]]
+path = {python:?}
+allow_agents = ["callee"]
+
+[[agents]]
+name = "callee"
+path = {rust:?}
+"#,
+            javascript = artifacts::JS_TEST_AGENT,
+            python = artifacts::PYTHON_TEST_AGENT,
+            rust = artifacts::TEST_AGENT,
+        ),
+    )
+    .unwrap();
+    let ask = |input: &str| {
+        run(
+            &receiver,
+            "--manifest",
+            &[manifest.to_str().unwrap()],
+            input,
+        )
+    };
+
+    assert_eq!(
+        ask("agents"),
+        "python-test-agent: Does what its input says.\n"
+    );
+    assert_eq!(
+        ask("invoke python-test-agent invoke callee echo hello"),
+        "answered: answered: hello\n"
+    );
+    // The Python agent lists what it is granted; neither grants what it was not given.
+    assert_eq!(
+        ask("invoke python-test-agent agents"),
+        "answered: callee: Does what its input says.\n"
+    );
+    let refused = ask("invoke callee echo hello");
+    assert!(refused.starts_with("NotAllowed: "), "{refused}");
+    // An error the agent does not catch fails its run, and says what it was.
+    let exploded = run_exporting(
+        &receiver,
+        "--manifest",
+        &[manifest.to_str().unwrap()],
+        "explode",
+    );
+    assert!(!exploded.succeeded);
+    assert!(
+        exploded.stderr.contains("RangeError: told to explode"),
+        "{}",
+        exploded.stderr
+    );
+
+    let spans = receiver.spans();
+    let rust = spans
+        .iter()
+        .find(|s| s.name == "invoke_agent callee")
+        .expect("the Rust agent ran");
+    let python = parent_of(&spans, rust).expect("the Rust agent runs under the Python one");
+    assert_eq!(python.name, "invoke_agent python-test-agent");
+    let javascript =
+        parent_of(&spans, python).expect("the Python agent runs under the JavaScript one");
+    assert_eq!(javascript.name, "invoke_agent js-test-agent");
+    assert_eq!(
+        (rust.trace_id.clone(), python.trace_id.clone()),
+        (javascript.trace_id.clone(), javascript.trace_id.clone())
+    );
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn python_and_javascript_agents_embed_texts_traced() {
+    for agent in [artifacts::PYTHON_TEST_AGENT, artifacts::JS_TEST_AGENT] {
+        let llm = MockLlm::start(vec![Reply::Json(serde_json::json!({
+            "object": "list",
+            "model": "mock-embedder-v2",
+            "data": [
+                {"object": "embedding", "index": 1, "embedding": [0.5, 0.25]},
+                {"object": "embedding", "index": 0, "embedding": [0.125, 1.0]},
+            ],
+            "usage": {"prompt_tokens": 2, "total_tokens": 2},
+        }))])
+        .await;
+        let receiver = Receiver::start(OtlpProtocol::Grpc).await;
+        let printed = run_exporting(
+            &receiver,
+            agent,
+            &["--llm", "openai", "--llm-base-url", &llm.base_url],
+            "embed red blue",
+        );
+        assert!(printed.succeeded, "{}", printed.stderr);
+        let (shape, first) = printed
+            .stdout
+            .trim()
+            .split_once(", first ")
+            .unwrap_or_else(|| panic!("{agent}: {}", printed.stdout));
+        assert_eq!(shape, "2 vectors of 2 dimensions", "{agent}");
+        let first: Vec<f64> = serde_json::from_str(first).unwrap();
+        assert_eq!(
+            first,
+            [0.125, 1.0],
+            "{agent}: vectors come back in input order"
+        );
+        assert_eq!(
+            llm.received()[0].body["input"],
+            serde_json::json!(["red", "blue"])
+        );
+
+        let spans = receiver.spans();
+        let embeddings = spans
+            .iter()
+            .find(|s| s.name.starts_with("embeddings "))
+            .unwrap_or_else(|| panic!("{agent}: no embeddings span"));
+        let run = parent_of(&spans, embeddings).expect("the embeddings span nests under the run");
+        assert!(run.name.starts_with("invoke_agent "), "{}", run.name);
+        assert_eq!(
+            value(embeddings, "gen_ai.usage.input_tokens"),
+            Some(Value::IntValue(2))
+        );
+    }
 }

@@ -10,6 +10,7 @@ mod embedding;
 mod errors;
 mod export;
 mod js;
+mod mcp;
 mod new_project;
 mod providers;
 mod python;

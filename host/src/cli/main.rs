@@ -2,6 +2,7 @@
 //! environment into a runtime, runs it, flushes telemetry and maps the outcome
 //! to an exit code.
 
+mod mcp;
 mod new_project;
 
 use anyhow::{Context as _, bail};
@@ -83,6 +84,11 @@ enum Command {
         #[arg(long, value_name = "DIR")]
         sdk: Option<PathBuf>,
     },
+    /// Serve the plugins' tools to MCP clients, over stdio or (--listen) Streamable HTTP.
+    #[command(
+        after_help = "Example (a client's server config):\n  {\"command\": \"glassbox\", \"args\": [\"mcp\", \"--plugins\", \"/path/to/plugins\"]}"
+    )]
+    Mcp(Box<mcp::McpArgs>),
     /// List the tools the given plugins provide, with their parameter schemas.
     #[command(after_help = "Example:\n  glassbox tools --plugins plugins/")]
     Tools {
@@ -398,6 +404,9 @@ fn main() -> ExitCode {
                 }
                 Err(error) => fail(EXIT_USAGE, &error),
             },
+            Command::Mcp(args) => mcp::serve(*args)
+                .await
+                .unwrap_or_else(|e| fail(EXIT_USAGE, &e)),
             Command::Tools { plugins, cache } => list_tools(plugins, cache)
                 .await
                 .unwrap_or_else(|e| fail(EXIT_USAGE, &e)),
@@ -415,8 +424,9 @@ fn init_logging() {
     let filter = tracing_subscriber::EnvFilter::try_from_env("GLASSBOX_LOG").unwrap_or_else(|_| {
         tracing_subscriber::EnvFilter::new(
             // The OTLP exporter warns at every failed export; the host reports
-            // span export failures itself, once per outage.
-            "info,opentelemetry=warn,opentelemetry_sdk=warn,opentelemetry-otlp=error,opentelemetry_otlp=error",
+            // span export failures itself, once per outage. The MCP SDK logs
+            // every message and quotes what clients send in its warnings.
+            "info,opentelemetry=warn,opentelemetry_sdk=warn,opentelemetry-otlp=error,opentelemetry_otlp=error,rmcp=error",
         )
     });
     // The baggage propagator warns with a malformed header quoted whole: what

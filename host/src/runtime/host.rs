@@ -135,6 +135,16 @@ pub enum TelemetrySetup {
     Shared(Arc<Telemetry>),
 }
 
+impl TelemetrySetup {
+    /// The telemetry this setup makes; a resource of its own names `service`.
+    pub(super) fn build(self, service: &str) -> Result<Arc<Telemetry>, TelemetryError> {
+        Ok(match self {
+            TelemetrySetup::Config(config) => Arc::new(Telemetry::new(&config, service)?),
+            TelemetrySetup::Shared(telemetry) => telemetry,
+        })
+    }
+}
+
 impl Default for TelemetrySetup {
     fn default() -> Self {
         TelemetrySetup::Shared(Arc::new(Telemetry::disabled()))
@@ -252,12 +262,7 @@ impl Host {
             cache_dir: options.cache_dir,
         })?;
         let components = loader.load_manifest(manifest).await?;
-        let telemetry = match options.telemetry {
-            TelemetrySetup::Config(config) => {
-                Arc::new(Telemetry::new(&config, &components.agent.info().name)?)
-            }
-            TelemetrySetup::Shared(telemetry) => telemetry,
-        };
+        let telemetry = options.telemetry.build(&components.agent.info().name)?;
         Ok(Self::builder(components.agent, llm)
             .tools(components.tools)
             .agents(components.agents)

@@ -9,6 +9,7 @@ mod host;
 mod loader;
 mod pooling;
 mod state;
+mod tool_host;
 
 pub use component::{AgentComponent, AgentInfo};
 pub use host::{
@@ -18,3 +19,4 @@ pub use host::{
 pub use loader::{Components, EngineConfig, LoadError, Loader};
 pub use pooling::PoolingConfig;
 pub use state::{PluginComponent, StoreState};
+pub use tool_host::{OutsideCall, ToolHost};

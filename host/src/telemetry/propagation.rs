@@ -27,6 +27,12 @@ pub fn extract(headers: &http::HeaderMap) -> Context {
     propagator().extract(&HeaderExtractor(headers))
 }
 
+/// The trace and baggage a map of W3C fields carries (`traceparent`,
+/// `tracestate`, `baggage`), as MCP's `params._meta` does; empty when none.
+pub fn extract_fields(fields: &std::collections::HashMap<String, String>) -> Context {
+    propagator().extract(fields)
+}
+
 /// Reads a `traceparent` (and optional `baggage`) given as text, as the CLI
 /// takes them. Refuses a `traceparent` that is not W3C.
 pub fn parse(traceparent: &str, baggage: Option<&str>) -> Result<Context, String> {

@@ -62,6 +62,16 @@ pub const GEN_AI_TOKEN_TYPE: &str = "gen_ai.token.type";
 pub const TOKEN_TYPE_INPUT: &str = "input";
 pub const TOKEN_TYPE_OUTPUT: &str = "output";
 
+// The MCP conventions, on the `execute_tool` span of a call an MCP client made.
+pub const MCP_METHOD_NAME: &str = "mcp.method.name";
+pub const MCP_METHOD_TOOLS_CALL: &str = "tools/call";
+pub const MCP_PROTOCOL_VERSION: &str = "mcp.protocol.version";
+pub const JSONRPC_REQUEST_ID: &str = "jsonrpc.request.id";
+pub const NETWORK_TRANSPORT: &str = "network.transport";
+/// `network.transport` of stdio, and of Streamable HTTP.
+pub const NETWORK_TRANSPORT_PIPE: &str = "pipe";
+pub const NETWORK_TRANSPORT_TCP: &str = "tcp";
+
 pub const SERVER_ADDRESS: &str = "server.address";
 pub const HTTP_REQUEST_METHOD: &str = "http.request.method";
 pub const HTTP_RESPONSE_STATUS_CODE: &str = "http.response.status_code";
@@ -151,6 +161,8 @@ pub mod error_type {
     pub const TOOL_NOT_FOUND: &str = "tool_not_found";
     pub const INVALID_ARGUMENTS: &str = "invalid_arguments";
     pub const TOOL_FAILED: &str = "tool_failed";
+    /// Any failed tool call an MCP client made: its result has `isError`.
+    pub const MCP_TOOL_ERROR: &str = "tool_error";
     pub const TRAP: &str = "trap";
     pub const PROVIDER: &str = "provider_error";
     pub const CANCELLED: &str = "cancelled";

@@ -96,6 +96,26 @@ pub(crate) trait ToolLauncher<P>: Send + Sync {
     ) -> Result<String, Failure>;
 }
 
+/// The span of a tool call, as the caller shapes it: a guest's call is
+/// INTERNAL, in its run; a front end serving the tools on their own (MCP)
+/// gives its own kind and attributes, and the `error.type` of every failure.
+pub struct CallSpan {
+    pub kind: SpanKind,
+    pub attributes: Vec<KeyValue>,
+    /// `error.type` of a failed call, instead of the failure's own.
+    pub failure_type: Option<&'static str>,
+}
+
+impl CallSpan {
+    fn of_guest() -> Self {
+        CallSpan {
+            kind: SpanKind::Internal,
+            attributes: Vec::new(),
+            failure_type: None,
+        }
+    }
+}
+
 /// How a tool call failed: the host or the tool said no, or the host stopped the tool.
 pub(crate) enum Failure {
     Refused(GuestError),
@@ -260,11 +280,22 @@ impl<P> ToolsCapability<P> {
         }
     }
 
-    /// One traced tool call, made during `run` by a component whose current span is `parent`.
-    async fn call(
+    /// Whether a tool is named `name`.
+    pub fn has(&self, name: &str) -> bool {
+        self.registry.tools.contains_key(name)
+    }
+
+    /// Every tool's definition, in name order.
+    pub fn definitions(&self) -> Vec<ToolDefinition> {
+        self.registry.definitions()
+    }
+
+    /// One traced tool call, made during `run` by a caller whose current span is `parent`.
+    pub async fn call(
         &self,
         run: &ToolsRun<P>,
         parent: &Context,
+        span: CallSpan,
         name: String,
         arguments: String,
         call_id: Option<String>,
@@ -293,6 +324,7 @@ impl<P> ToolsCapability<P> {
             ));
             attributes.extend(tool.plugin.policy_attributes.iter().cloned());
         }
+        attributes.extend(span.attributes);
         let capture = telemetry.content();
         if let Some(capture) = capture {
             attributes.push(KeyValue::new(
@@ -303,7 +335,7 @@ impl<P> ToolsCapability<P> {
         let span_name = format!("{} {name}", semconv::operation::EXECUTE_TOOL);
         let metric_attributes = vec![KeyValue::new(semconv::GEN_AI_TOOL_NAME, name.clone())];
         let operation = telemetry
-            .start_operation(span_name, SpanKind::Internal, attributes, parent)
+            .start_operation(span_name, span.kind, attributes, parent)
             .measured(&self.metrics, metric_attributes);
 
         let outcome = match registered {
@@ -366,7 +398,7 @@ impl<P> ToolsCapability<P> {
             }
         };
         operation.end_with(&result, |(error_type, message, _)| {
-            (*error_type, message.clone())
+            (span.failure_type.unwrap_or(*error_type), message.clone())
         });
         result.map_err(|(_, _, error)| error)
     }
@@ -482,7 +514,14 @@ impl<P: Send + Sync + 'static> wit::Host for ToolsView<'_, P> {
         let parent = self.spans.current().clone();
         Ok(run
             .capability
-            .call(&run, &parent, name.bounded(), arguments, call_id.bounded())
+            .call(
+                &run,
+                &parent,
+                CallSpan::of_guest(),
+                name.bounded(),
+                arguments,
+                call_id.bounded(),
+            )
             .await)
     }
 }

@@ -21,7 +21,7 @@ MAX_OUTPUT = 16 * 1024
 
 
 @tool
-def run_python(code: str) -> dict:
+def run_python(code: str) -> dict[str, object]:
     """Runs Python 3 code in a fresh sandbox (no files, no network) and
     returns its printed output, the value of its last line if that is an
     expression, and the error it raised, if any. It may import bisect,
@@ -36,8 +36,11 @@ def run_python(code: str) -> dict:
     with span("run_python.execute", attributes={"code.lines": code.count("\n") + 1}) as execution:
         try:
             body = ast.parse(code, "<code>")
-            last = body.body.pop() if body.body and isinstance(body.body[-1], ast.Expr) else None
-            namespace: dict = {"__name__": "__main__"}
+            final = body.body[-1] if body.body else None
+            last = final if isinstance(final, ast.Expr) else None
+            if last is not None:
+                body.body.pop()
+            namespace: dict[str, object] = {"__name__": "__main__"}
             with contextlib.redirect_stdout(stdout):
                 exec(compile(body, "<code>", "exec"), namespace)
                 if last is not None:

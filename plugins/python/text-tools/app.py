@@ -34,7 +34,7 @@ def _syllables(word: str) -> int:
 
 
 @tool
-def text_stats(text: str) -> dict:
+def text_stats(text: str) -> dict[str, object]:
     """Measures a text: words, sentences, average sentence length, reading time
     and Flesch reading ease (0 to 100; higher is easier to read).
 
@@ -58,7 +58,7 @@ def text_stats(text: str) -> dict:
 
 
 @tool
-def keywords(text: str, top: int = 5) -> list[dict]:
+def keywords(text: str, top: int = 5) -> list[dict[str, object]]:
     """The most frequent content words of a text (stopwords left out), most frequent first.
 
     Args:

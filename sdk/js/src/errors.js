@@ -2,6 +2,8 @@
 // call throws the matching `GlassboxError`, and a `GlassboxError` thrown by a
 // tool or an agent reaches the host as that case.
 
+import { toInt64 } from '#int64';
+
 /** A failure the host or a component reported; `kind` is the WIT case. */
 export class GlassboxError extends Error {
   constructor(kind, message) {
@@ -60,7 +62,7 @@ export function fromWit(error) {
 export function toWit(error) {
   if (error instanceof RateLimited) {
     const after = error.retryAfterMs;
-    return { tag: 'rate-limited', val: { message: error.message, retryAfterMs: after === undefined ? undefined : BigInt(after) } };
+    return { tag: 'rate-limited', val: { message: error.message, retryAfterMs: after === undefined ? undefined : toInt64(after) } };
   }
   if (error instanceof GlassboxError && CLASSES[error.kind]) {
     return { tag: error.kind, val: error.message };

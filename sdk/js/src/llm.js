@@ -2,6 +2,7 @@
 // for vectors, and builders for the messages of a conversation.
 
 import { chat as witChat, streamChat, embeddings } from 'glassbox:agent/llm@0.1.0';
+import { toInt64 } from '#int64';
 import { hostCall } from './errors.js';
 
 export const system = (content) => ({ role: 'system', content, toolCalls: [], toolCallId: undefined });
@@ -24,7 +25,7 @@ function request(messages, options = {}) {
     maxTokens: options.maxTokens,
     topP: options.topP,
     stopSequences: options.stop ?? [],
-    seed: options.seed === undefined ? undefined : BigInt(options.seed),
+    seed: options.seed === undefined ? undefined : toInt64(options.seed),
   };
 }
 

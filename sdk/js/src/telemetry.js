@@ -2,14 +2,15 @@
 // current run or tool call, and the host's own spans opened inside one nest under it.
 
 import { Span, log as witLog } from 'glassbox:agent/telemetry@0.1.0';
+import { toInt64 } from '#int64';
 
 const LEVELS = new Set(['trace', 'debug', 'info', 'warn', 'error']);
 const S64 = [-(2n ** 63n), 2n ** 63n - 1n];
 
 function value(v) {
   if (typeof v === 'boolean') return { tag: 'boolean', val: v };
-  if (typeof v === 'bigint' && v >= S64[0] && v <= S64[1]) return { tag: 's64', val: v };
-  if (typeof v === 'number' && Number.isSafeInteger(v)) return { tag: 's64', val: BigInt(v) };
+  if (typeof v === 'bigint' && v >= S64[0] && v <= S64[1]) return { tag: 's64', val: toInt64(v) };
+  if (typeof v === 'number' && Number.isSafeInteger(v)) return { tag: 's64', val: toInt64(v) };
   if (typeof v === 'number') return { tag: 'f64', val: v };
   if (Array.isArray(v) && v.every((item) => typeof item === 'string')) return { tag: 'string-list', val: v };
   return { tag: 'string', val: typeof v === 'string' ? v : String(v) };

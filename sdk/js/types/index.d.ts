@@ -1,5 +1,5 @@
-// Types of the JavaScript SDK (both worlds): the WIT records as componentize-js
-// passes them (camelCase fields, `undefined` for `none`), the model, telemetry and errors.
+// Types of the JavaScript SDK (both worlds): the WIT records as the bindings
+// pass them (camelCase fields, `undefined` for `none`), the model, telemetry and errors.
 
 export type Role = 'system' | 'user' | 'assistant' | 'tool';
 export interface ToolCall { id: string; name: string; arguments: string }

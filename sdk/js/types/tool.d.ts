@@ -12,7 +12,8 @@ export interface ToolSpec<A> {
   run(args: A, callId?: string): unknown;
 }
 export interface Tool { definition: ToolDefinition }
-export function tool<A = Record<string, unknown>>(spec: ToolSpec<A>): Tool;
+/** `A` is the arguments' type; untyped, its fields are `any` (the host checked them against `parameters`). */
+export function tool<A = Record<string, any>>(spec: ToolSpec<A>): Tool;
 /** The export the `tool-plugin` world names `tool`: `export const tool = toolPlugin(...)`. */
 export function toolPlugin(...tools: Tool[]): {
   definitions(): ToolDefinition[];

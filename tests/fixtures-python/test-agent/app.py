@@ -2,11 +2,13 @@
 agents. Its input is a command: `explode` (raise an exception no code
 catches), `refuse` (raise the SDK's NotAllowed), `stream TEXT` (stream the
 model's answer to TEXT and say what arrived), `call TOOL JSON` (report what a
-tool call returned or how it failed)."""
+tool call returned or how it failed), `agents` (list the agents it may call),
+`invoke AGENT TEXT` (report another agent's answer or how it failed), `embed
+TEXT...` (say what vectors came back)."""
 
 import json
 
-from glassbox import GlassboxError, NotAllowed, log, stream, tools
+from glassbox import GlassboxError, NotAllowed, agents, embed, log, stream, tools
 from glassbox.agent import Entrypoint, Request, agent  # noqa: F401 (importing Entrypoint exports the agent)
 
 
@@ -20,13 +22,25 @@ def run(request: Request) -> str:
         raise NotAllowed("told to refuse")
     if command == "stream":
         answer = stream(argument)
-        pieces = list(answer)
+        pieces = [piece for piece in answer if isinstance(piece, str)]
         log("streamed", pieces=len(pieces))
-        return f"{len(pieces)} pieces: {''.join(pieces)} ({answer.response.finish_reason.name.lower()})"
+        finish = answer.response.finish_reason.name.lower() if answer.response else "unfinished"
+        return f"{len(pieces)} pieces: {''.join(pieces)} ({finish})"
     if command == "call":
         name, _, arguments = argument.partition(" ")
         try:
             return "ok: " + tools.call(name, json.loads(arguments or "{}"))
         except GlassboxError as error:
             return f"{type(error).__name__}: {error}"
+    if command == "agents":
+        return ", ".join(f"{card.name}: {card.description}" for card in agents.available())
+    if command == "invoke":
+        name, _, task = argument.partition(" ")
+        try:
+            return "answered: " + agents.invoke(name, task)
+        except GlassboxError as error:
+            return f"{type(error).__name__}: {error}"
+    if command == "embed":
+        vectors = embed(argument.split())
+        return f"{len(vectors)} vectors of {len(vectors[0])} dimensions, first {vectors[0]}"
     raise NotAllowed(f"unknown command `{command}`")

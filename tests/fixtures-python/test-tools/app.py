@@ -12,7 +12,7 @@ from glassbox.tool import Tool, tool  # noqa: F401 (importing Tool exports the t
 
 
 @tool
-def word_stats(text: str) -> dict:
+def word_stats(text: str) -> dict[str, object]:
     """Counts the words of a text and finds the longest.
 
     Args:

@@ -5,7 +5,7 @@ a tool or an agent reaches the host as that case."""
 from __future__ import annotations
 
 import traceback
-from typing import Callable, TypeVar
+from typing import Callable, TypeVar, cast
 
 from componentize_py_types import Err
 from glassbox.bindings.imports import types
@@ -137,7 +137,7 @@ def to_wit(error: GlassboxError) -> types.Error:
         return types.Error_RateLimited(types.RateLimit(error.message, error.retry_after_ms))
     for exception, case in _CASES:
         if isinstance(error, exception):
-            return case(error.message)
+            return cast(types.Error, case(error.message))
     return types.Error_ToolFailed(error.message)
 
 

@@ -71,7 +71,8 @@ def type_schema(hint: object, where: str) -> dict[str, Any]:
         return {
             "type": "object",
             "properties": {key: type_schema(value, f"{where}, field `{key}`") for key, value in fields.items()},
-            "required": sorted(hint.__required_keys__),
+            # Every TypedDict class has it; the type checker only knows `hint` as a type.
+            "required": sorted(getattr(hint, "__required_keys__")),
             "additionalProperties": False,
         }
     raise TypeError(f"{where}: no JSON Schema for the type hint `{hint!r}`")
