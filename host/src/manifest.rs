@@ -1,5 +1,6 @@
-//! The `glassbox.toml` manifest: the agent, its plugins, the agents it may
-//! call (components, or agents served by other hosts), the model provider,
+//! The `glassbox.toml` manifest: the agent, its plugins, the MCP servers whose
+//! tools it may use, the agents it may call (components, or agents served by
+//! other hosts), the model provider,
 //! and per component what it is granted and how much it may use. Everything
 //! is checked when the file is read (unknown keys, bad values, directories
 //! that do not exist), and each error names the file, line and column.
@@ -8,6 +9,7 @@
 use crate::agents::{AgentGrant, RemoteAgent};
 use crate::files::{MAX_SETTINGS_FILE, read_text_bounded};
 use crate::llm::{LlmSettings, ModelGrant, Price, Prices, ProviderKind, ProviderSettings};
+use crate::mcp::client::{McpEndpoint, McpServerSpec};
 use crate::sandbox::{Budget, DirGrant, HostPattern, HttpCredential, Limits, Policy};
 use crate::tools::{PluginSpec, plugin_files};
 use serde::Deserialize;
@@ -60,6 +62,8 @@ pub struct Manifest {
     pub agent: AgentSpec,
     /// One entry per plugin file; a directory in the manifest becomes its `*.wasm` files.
     pub plugins: Vec<PluginSpec>,
+    /// `[[mcp_servers]]`: MCP servers whose tools join the plugins'.
+    pub mcp_servers: Vec<McpServerSpec>,
     /// `[[agents]]`: the agents besides `[agent]`.
     pub agents: Vec<AgentDecl>,
     /// How deep agent calls may nest (default [`crate::agents::DEFAULT_MAX_DEPTH`]).
@@ -87,6 +91,8 @@ struct ManifestFile {
     agent: Spanned<ComponentSection>,
     #[serde(default)]
     plugins: Vec<Spanned<ComponentSection>>,
+    #[serde(default)]
+    mcp_servers: Vec<Spanned<McpServerSection>>,
     #[serde(default)]
     agents: Vec<Spanned<ComponentSection>>,
     #[serde(default)]
@@ -131,6 +137,134 @@ struct ComponentSection {
     budget: Option<Spanned<BudgetSection>>,
     /// `[[agents]]` on another host only: the variable holding the token that host asks for.
     token_env: Option<Spanned<String>>,
+}
+
+/// `[[mcp_servers]]`: a server over Streamable HTTP (`url`) or a local process
+/// on stdio (`command`), outside the sandbox.
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct McpServerSection {
+    name: String,
+    url: Option<Spanned<String>>,
+    command: Option<Spanned<String>>,
+    #[serde(default)]
+    args: Vec<String>,
+    /// stdio only: variables set to these values in the server's otherwise empty environment.
+    #[serde(default)]
+    env: BTreeMap<String, String>,
+    /// stdio only: host variables passed through by name.
+    #[serde(default)]
+    allow_env: Vec<String>,
+    /// HTTP only: request headers, each set to the value of a host variable.
+    #[serde(default)]
+    headers_from_env: BTreeMap<String, Spanned<String>>,
+    /// Put before each of its tools' names.
+    prefix: Option<String>,
+    timeout: Option<Spanned<String>>,
+}
+
+/// How long one call to an MCP server may take when its entry says nothing.
+const DEFAULT_MCP_TIMEOUT: std::time::Duration = std::time::Duration::from_secs(60);
+
+impl McpServerSection {
+    fn into_spec(
+        self,
+        at: &Locator<'_>,
+        resolve: &impl Fn(&Path) -> PathBuf,
+        span: Range<usize>,
+    ) -> Result<McpServerSpec, ManifestError> {
+        let timeout = match &self.timeout {
+            Some(text) => parse_timeout(text.get_ref()).map_err(|e| at.error(text.span(), e))?,
+            None => DEFAULT_MCP_TIMEOUT,
+        };
+        let endpoint = match (self.url, self.command) {
+            (Some(url), None) => {
+                if !self.env.is_empty() || !self.allow_env.is_empty() || !self.args.is_empty() {
+                    return Err(at.error(
+                        span,
+                        "`args`, `env` and `allow_env` are for a server started with `command`"
+                            .into(),
+                    ));
+                }
+                let parsed = url::Url::parse(url.get_ref())
+                    .map_err(|e| at.error(url.span(), format!("not a URL: {e}")))?;
+                let loopback = matches!(parsed.host(), Some(url::Host::Domain("localhost")))
+                    || matches!(parsed.host(), Some(url::Host::Ipv4(ip)) if ip.is_loopback())
+                    || matches!(parsed.host(), Some(url::Host::Ipv6(ip)) if ip.is_loopback());
+                // As for a guest's requests: credentials never cross the network in the clear.
+                if parsed.scheme() != "https" && !(parsed.scheme() == "http" && loopback) {
+                    return Err(at.error(
+                        url.span(),
+                        "an MCP server's URL must be https (http only on this machine)".into(),
+                    ));
+                }
+                let mut headers = Vec::new();
+                for (header, variable) in self.headers_from_env {
+                    let value = std::env::var(variable.get_ref()).map_err(|_| {
+                        at.error(
+                            variable.span(),
+                            format!("the variable `{}` is not set", variable.get_ref()),
+                        )
+                    })?;
+                    headers.push((header, value));
+                }
+                McpEndpoint::Http {
+                    url: parsed,
+                    headers,
+                }
+            }
+            (None, Some(command)) => {
+                if !self.headers_from_env.is_empty() {
+                    return Err(at.error(
+                        span,
+                        "`headers_from_env` is for a server reached with `url`".into(),
+                    ));
+                }
+                let program = find_program(command.get_ref(), resolve).ok_or_else(|| {
+                    at.error(
+                        command.span(),
+                        format!("no program `{}` found", command.get_ref()),
+                    )
+                })?;
+                let mut env: Vec<(String, String)> = self.env.into_iter().collect();
+                env.extend(
+                    self.allow_env
+                        .into_iter()
+                        .filter_map(|name| std::env::var(&name).ok().map(|value| (name, value))),
+                );
+                McpEndpoint::Stdio {
+                    command: program,
+                    args: self.args,
+                    env,
+                }
+            }
+            _ => {
+                return Err(at.error(
+                    span,
+                    "an MCP server has a `url` or a `command`, one of the two".into(),
+                ));
+            }
+        };
+        Ok(McpServerSpec {
+            name: self.name,
+            endpoint,
+            prefix: self.prefix,
+            timeout,
+        })
+    }
+}
+
+/// The program `command` names: a path (relative to the manifest), or a name
+/// found on the host's PATH now, since the server's own environment is empty.
+fn find_program(command: &str, resolve: &impl Fn(&Path) -> PathBuf) -> Option<PathBuf> {
+    if command.contains('/') {
+        let path = resolve(Path::new(command));
+        return path.is_file().then_some(path);
+    }
+    let search = std::env::var_os("PATH")?;
+    std::env::split_paths(&search)
+        .map(|dir| dir.join(command))
+        .find(|path| path.is_file())
 }
 
 /// `http_credentials = [{ host, env, header, prefix }]`: the header `header`
@@ -338,6 +472,12 @@ impl Manifest {
             }));
         }
 
+        let mut mcp_servers = Vec::new();
+        for section in file.mcp_servers {
+            let span = section.span();
+            mcp_servers.push(section.into_inner().into_spec(&at, &resolve, span)?);
+        }
+
         let mut agents = Vec::new();
         for section in file.agents {
             let span = section.span();
@@ -361,6 +501,7 @@ impl Manifest {
         Ok(Manifest {
             agent,
             plugins,
+            mcp_servers,
             agents,
             max_agent_depth,
             llm: file.llm.into_settings(&at, &resolve)?,

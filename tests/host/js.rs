@@ -110,8 +110,9 @@ content = "Temperatures {{result:csv_summary}}; difference {{result:calculate}};
         &receiver,
         artifacts::JS_REPORT_AGENT,
         &[
+            // The agent runs on QuickJS, its JavaScript tools on StarlingMonkey.
             "--tool",
-            artifacts::JS_DATA_TOOLS,
+            artifacts::JS_DATA_TOOLS_STARLINGMONKEY,
             "--tool",
             artifacts::PYTHON_TEXT_TOOLS,
             "--tool",
@@ -147,7 +148,7 @@ invoke_agent report-agent [INTERNAL]
 "
     );
     for (tool, component) in [
-        ("csv_summary", "data_tools.wasm"),
+        ("csv_summary", "data_tools_starlingmonkey.wasm"),
         ("text_stats", "text_tools.wasm"),
         ("calculate", "calculator.wasm"),
     ] {

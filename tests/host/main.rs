@@ -36,6 +36,7 @@ fn every_guest_component_is_exercised() {
             include_str!("sandbox.rs"),
             include_str!("python.rs"),
             include_str!("js.rs"),
+            include_str!("mcp.rs"),
             include_str!("scale.rs"),
             include_str!("support/mod.rs"),
         ]

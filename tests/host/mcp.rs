@@ -1,10 +1,13 @@
-//! `glassbox mcp` with a client we did not write, the official Python MCP SDK
-//! (`tests/mcp/client.py`), over stdio and Streamable HTTP: the tools listed
-//! with their schemas, each call one SERVER `execute_tool` span with the MCP
-//! attributes in the client's trace, a tool's failure an `isError` result, an
-//! unknown tool a protocol error, and the server alive through all of it.
+//! MCP both ways, against parts we did not write. `glassbox mcp` with the
+//! official Python MCP SDK as its client (`tests/mcp/client.py`), over stdio
+//! and Streamable HTTP: the tools listed with their schemas, each call one
+//! SERVER `execute_tool` span with the MCP attributes in the client's trace, a
+//! tool's failure an `isError` result, an unknown tool a protocol error, and
+//! the server alive through all of it. And a FastMCP server
+//! (`tests/mcp/server.py`) as a tool source of an agent, over both transports:
+//! CLIENT spans whose context reaches the server, typed errors, timeouts.
 
-use crate::cli::glassbox;
+use crate::cli::{glassbox, run_exporting};
 use crate::support::otlp::{Receiver, hex, string};
 use crate::support::{artifacts, only};
 use glassbox::telemetry::OtlpProtocol;
@@ -23,6 +26,24 @@ fn python() -> PathBuf {
         PathBuf::from,
     );
     venv.join("bin/python")
+}
+
+/// A loopback port nothing listens on.
+fn free_port() -> u16 {
+    let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    listener.local_addr().unwrap().port()
+}
+
+/// Returns once a server listens on loopback `port`.
+async fn listening(port: u16) {
+    let waiting_since = std::time::Instant::now();
+    while std::net::TcpStream::connect(("127.0.0.1", port)).is_err() {
+        assert!(
+            waiting_since.elapsed().as_secs() < 60,
+            "the server never listened"
+        );
+        tokio::time::sleep(std::time::Duration::from_millis(50)).await;
+    }
 }
 
 /// Runs the client with `transport` arguments; returns what it printed, one JSON value a line.
@@ -155,11 +176,7 @@ async fn an_mcp_client_lists_and_calls_tools_over_stdio_each_call_traced() {
 #[tokio::test(flavor = "multi_thread")]
 async fn an_mcp_client_lists_and_calls_tools_over_streamable_http_each_call_traced() {
     let receiver = Receiver::start(OtlpProtocol::Grpc).await;
-    let port = std::net::TcpListener::bind("127.0.0.1:0")
-        .unwrap()
-        .local_addr()
-        .unwrap()
-        .port();
+    let port = free_port();
     let listen = format!("127.0.0.1:{port}");
     let server = glassbox()
         .args(["mcp", "--listen", &listen, "--tool", artifacts::CALCULATOR])
@@ -169,14 +186,7 @@ async fn an_mcp_client_lists_and_calls_tools_over_streamable_http_each_call_trac
         .stderr(std::process::Stdio::piped())
         .spawn()
         .unwrap();
-    let waiting_since = std::time::Instant::now();
-    while std::net::TcpStream::connect(&listen).is_err() {
-        assert!(
-            waiting_since.elapsed().as_secs() < 60,
-            "the server never listened"
-        );
-        tokio::time::sleep(std::time::Duration::from_millis(50)).await;
-    }
+    listening(port).await;
     let printed = client(&["http", &format!("http://{listen}/mcp")], &receiver);
     let stopped = Command::new("kill")
         .args(["-TERM", &server.id().to_string()])
@@ -211,5 +221,179 @@ fn glassbox_mcp_refuses_to_listen_beyond_loopback() {
         String::from_utf8_lossy(&output.stderr).contains("only a loopback address is allowed"),
         "{}",
         String::from_utf8_lossy(&output.stderr)
+    );
+}
+
+/// The FastMCP server, started by `glassbox` on stdio or by the test on HTTP.
+const SERVER: &str = concat!(env!("CARGO_MANIFEST_DIR"), "/../tests/mcp/server.py");
+
+/// A manifest for the test agent with the MCP server `entry` (TOML keys).
+fn manifest_with(dir: &tempfile::TempDir, entry: &str) -> String {
+    let path = dir.path().join("glassbox.toml");
+    std::fs::write(
+        &path,
+        format!(
+            "[agent]\npath = {:?}\n\n[[mcp_servers]]\nname = \"weather-facts\"\nprefix = \"facts_\"\n{entry}",
+            artifacts::TEST_AGENT
+        ),
+    )
+    .unwrap();
+    path.to_str().unwrap().to_owned()
+}
+
+/// Runs the test agent of `manifest` on `input`; returns what it answered.
+fn ask(receiver: &Receiver, manifest: &str, input: &str) -> String {
+    let printed = run_exporting(
+        receiver,
+        "--manifest",
+        &[manifest, "--llm", "scripted"],
+        input,
+    );
+    assert!(printed.succeeded, "{}", printed.stderr);
+    printed.stdout.trim_end().to_owned()
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn an_agent_uses_a_fastmcp_servers_tools_over_stdio_in_its_trace() {
+    let receiver = Receiver::start(OtlpProtocol::Grpc).await;
+    let dir = tempfile::tempdir().unwrap();
+    let pid_file = dir.path().join("server.pid");
+    let manifest = manifest_with(
+        &dir,
+        &format!(
+            "command = {:?}\nargs = [{SERVER:?}, \"stdio\"]\nenv = {{ GREETING = \"hello\", PID_FILE = {:?} }}\ntimeout = \"3s\"\n",
+            python().display().to_string(),
+            pid_file.display().to_string()
+        ),
+    );
+    let ask = |input: &str| ask(&receiver, &manifest, input);
+
+    assert_eq!(ask(r#"call facts_temperature {"city":"Paris"}"#), "ok: 14");
+    let refused = ask("call facts_refuse {}");
+    assert!(
+        refused.starts_with("tool failed: ") && refused.contains("refused, as asked"),
+        "{refused}"
+    );
+    let invalid = ask(r#"call facts_temperature {"city":5}"#);
+    assert!(invalid.starts_with("invalid arguments: "), "{invalid}");
+    let late = ask("call facts_slow {}");
+    assert_eq!(
+        late,
+        "timeout: MCP server `weather-facts` did not answer in 3s"
+    );
+    // The server, still busy with the call, does not outlive the host.
+    let pid = std::fs::read_to_string(&pid_file).unwrap();
+    let alive = Command::new("kill")
+        .args(["-0", pid.trim()])
+        .status()
+        .unwrap();
+    assert!(!alive.success(), "the MCP server {pid} outlived glassbox");
+    // The server runs outside the sandbox, with only what the manifest passes.
+    let environment = ask("call facts_environment {}");
+    assert!(environment.contains("GREETING"), "{environment}");
+    assert!(
+        !environment.contains("PATH") && !environment.contains("HOME"),
+        "{environment}"
+    );
+    let carried = ask("call facts_trace_context {}");
+
+    let spans = receiver.spans();
+    let call = only(&spans, "execute_tool facts_trace_context");
+    assert_eq!(
+        carried,
+        format!("ok: 00-{}-{}-01", hex(&call.trace_id), hex(&call.span_id)),
+        "the call's span is the server's parent"
+    );
+    let temperature = spans
+        .iter()
+        .find(|s| {
+            s.name == "execute_tool facts_temperature"
+                && string(&s.attributes, "error.type").is_none()
+        })
+        .expect("the call that answered");
+    assert_eq!(temperature.kind, SpanKind::Client as i32);
+    for (key, value) in [
+        ("mcp.method.name", "tools/call"),
+        ("network.transport", "pipe"),
+        ("glassbox.sandbox", "none"),
+        ("glassbox.component", "mcp:weather-facts"),
+    ] {
+        assert_eq!(
+            string(&temperature.attributes, key).as_deref(),
+            Some(value),
+            "{key}"
+        );
+    }
+    let refused = only(&spans, "execute_tool facts_refuse");
+    assert_eq!(
+        string(&refused.attributes, "error.type").as_deref(),
+        Some("tool_failed")
+    );
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn an_agent_uses_a_fastmcp_servers_tools_over_streamable_http_and_a_dead_server_is_an_error()
+{
+    let receiver = Receiver::start(OtlpProtocol::Grpc).await;
+    let port = free_port();
+    let mut server = Command::new(python())
+        .args([SERVER, "http", &port.to_string()])
+        .stdout(std::process::Stdio::null())
+        .stderr(std::process::Stdio::null())
+        .spawn()
+        .unwrap();
+    listening(port).await;
+    let dir = tempfile::tempdir().unwrap();
+    let manifest = manifest_with(&dir, &format!("url = \"http://127.0.0.1:{port}/mcp\"\n"));
+
+    assert_eq!(
+        ask(
+            &receiver,
+            &manifest,
+            r#"call facts_temperature {"city":"Lisbon"}"#
+        ),
+        "ok: 19"
+    );
+    let spans = receiver.spans();
+    let call = only(&spans, "execute_tool facts_temperature");
+    assert_eq!(call.kind, SpanKind::Client as i32);
+    assert_eq!(
+        string(&call.attributes, "network.transport").as_deref(),
+        Some("tcp")
+    );
+    assert_eq!(
+        string(&call.attributes, "server.address").as_deref(),
+        Some("127.0.0.1")
+    );
+
+    server.kill().unwrap();
+    server.wait().unwrap();
+    let printed = run_exporting(
+        &receiver,
+        "--manifest",
+        &[&manifest],
+        "call facts_temperature {}",
+    );
+    assert!(!printed.succeeded);
+    assert!(
+        printed.stderr.contains("MCP server `weather-facts`: "),
+        "{}",
+        printed.stderr
+    );
+}
+
+#[test]
+fn an_mcp_server_over_plain_http_elsewhere_is_refused() {
+    let dir = tempfile::tempdir().unwrap();
+    let manifest = manifest_with(&dir, "url = \"http://mcp.example.com/mcp\"\n");
+    let output = glassbox()
+        .args(["run", "--manifest", &manifest, "--input", "hi"])
+        .output()
+        .unwrap();
+    assert_eq!(output.status.code(), Some(2));
+    let stderr = String::from_utf8_lossy(&output.stderr);
+    assert!(
+        stderr.contains("an MCP server's URL must be https (http only on this machine)"),
+        "{stderr}"
     );
 }

@@ -474,6 +474,7 @@ async fn run(args: RunArgs) -> ExitCode {
         outcome = host.run(request) => Ok(outcome),
         stop = &mut stop => Err(stop),
     };
+    host.close_tool_servers().await;
     let flushing = flush(host.telemetry().clone());
     let (flush_result, tree) = match &outcome {
         // Stopped already: a second signal ends the process (see `stop_signal`).
@@ -637,6 +638,7 @@ async fn serve(args: ServeArgs) -> anyhow::Result<ExitCode> {
             humantime::format_duration(args.drain_timeout)
         ),
     }
+    host.close_tool_servers().await;
     warn_unflushed(flush(host.telemetry().clone()).await.0);
     Ok(ExitCode::SUCCESS)
 }
@@ -766,6 +768,7 @@ async fn prepare(
                 budget: Budget::default(),
             },
             plugins: Vec::new(),
+            mcp_servers: Vec::new(),
             agents: Vec::new(),
             max_agent_depth: None,
             llm: LlmSettings::default(),

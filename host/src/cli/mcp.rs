@@ -11,7 +11,7 @@ use anyhow::{Context as _, bail};
 use clap::Args;
 use glassbox::HostOptions;
 use glassbox::llm::LlmSettings;
-use glassbox::mcp::{McpServer, Transport};
+use glassbox::mcp::{McpServer, ToolService, Transport};
 use glassbox::runtime::{TelemetrySetup, ToolHost};
 use glassbox::telemetry::TelemetryConfig;
 use glassbox::tools::PluginSpec;

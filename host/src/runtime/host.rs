@@ -6,7 +6,7 @@
 use super::component::{Admission, AgentComponent};
 use super::loader::{EngineConfig, LoadError, Loader, World};
 use super::pooling::{InstanceSlots, PoolingConfig};
-use super::state::{PluginComponent, new_store};
+use super::state::{ToolProvider, new_store};
 use crate::agents::{self, AgentGrant, AgentLauncher, AgentsCapability, RunError, RunRequest};
 use crate::bindings::{Bounded, GuestError};
 use crate::llm::{Llm, LlmCapability, LlmSetupError};
@@ -19,7 +19,7 @@ use std::path::PathBuf;
 use std::sync::Arc;
 
 /// Every tool a run may call, by name, as this runtime compiles plugins.
-pub type ToolRegistry = tools::ToolRegistry<PluginComponent>;
+pub type ToolRegistry = tools::ToolRegistry<ToolProvider>;
 /// The agents of one host by name.
 pub type AgentDirectory = agents::AgentDirectory<AgentComponent>;
 /// An agent of an [`AgentDirectory`] that runs in this host.
@@ -30,7 +30,7 @@ pub type AgentEntry = agents::AgentEntry<AgentComponent>;
 /// The capabilities a host grants every component it runs.
 pub(crate) struct Capabilities {
     pub llm: Arc<LlmCapability>,
-    pub tools: Arc<ToolsCapability<PluginComponent>>,
+    pub tools: Arc<ToolsCapability<ToolProvider>>,
     pub agents: Arc<AgentsCapability<AgentComponent>>,
     pub telemetry: Arc<Telemetry>,
 }
@@ -48,18 +48,23 @@ pub(crate) struct RunScope {
 }
 
 #[async_trait::async_trait]
-impl ToolLauncher<PluginComponent> for RunScope {
+impl ToolLauncher<ToolProvider> for RunScope {
     async fn invoke(
         self: Arc<Self>,
-        plugin: &Plugin<PluginComponent>,
+        plugin: &Plugin<ToolProvider>,
         parent: &Context,
         call: Invocation<'_>,
     ) -> Result<String, Failure> {
+        let pre = match plugin.compiled() {
+            ToolProvider::Component(pre) => pre,
+            ToolProvider::Mcp(server) => {
+                return Ok(server.call(call.name, call.arguments, parent).await?);
+            }
+        };
         let _slot = match &self.slots {
             Some(slots) => Some(slots.tool_call(plugin.policy().limits.timeout).await?),
             None => None,
         };
-        let pre = plugin.compiled();
         let mut store = new_store(
             pre.engine(),
             plugin.label(),
@@ -291,6 +296,23 @@ impl Host {
             budget: self.budget,
             ..RunRequest::text(text)
         }
+    }
+
+    /// Ends the sessions with the MCP servers the tools come from, stopping
+    /// the local ones. Call it before exiting: a process the host started
+    /// must not outlive it.
+    pub async fn close_tool_servers(&self) {
+        let servers = self
+            .capabilities
+            .tools
+            .registry()
+            .sources()
+            .into_iter()
+            .filter_map(|source| match source {
+                ToolProvider::Mcp(server) => Some(server.close()),
+                ToolProvider::Component(_) => None,
+            });
+        futures_util::future::join_all(servers).await;
     }
 
     /// Runs the agent once, in a fresh store, as one trace.

@@ -6,12 +6,13 @@ use super::cache::CompiledCache;
 use super::component::AgentComponent;
 use super::host::{AgentDirectory, AgentEntry, LocalAgent, ToolRegistry};
 use super::pooling::{InstanceSlots, PoolingConfig, WASM_PAGE};
-use super::state::{StoreState, link, new_store};
+use super::state::{StoreState, ToolProvider, link, new_store};
 use crate::agents::{AgentGrant, DuplicateAgent};
 use crate::bindings::tool_plugin::ToolPluginPre;
 use crate::bindings::{Bounded, MAX_GUEST_LIST};
 use crate::files::{MAX_COMPONENT, read_bounded};
 use crate::manifest::{AgentDecl, AgentSpec, Manifest};
+use crate::mcp::client::{McpClient, McpConnectError, McpEndpoint, McpServerSpec};
 use crate::sandbox::{Fault, Policy, guard};
 use crate::text::{error_chain, list_or_none};
 use crate::tools::{Plugin, PluginDirError, PluginSpec, RegistrationError};
@@ -56,6 +57,8 @@ pub enum LoadError {
     PoolLimit { path: PathBuf, reason: String },
     #[error(transparent)]
     Tool(#[from] RegistrationError),
+    #[error(transparent)]
+    McpServer(#[from] McpConnectError),
     #[error(transparent)]
     PluginDir(#[from] PluginDirError),
     #[error(transparent)]
@@ -246,7 +249,12 @@ impl Loader {
                     definitions.len()
                 )));
             }
-            let plugin = Arc::new(Plugin::new(path.clone(), label, policy, pre));
+            let plugin = Arc::new(Plugin::new(
+                path.clone(),
+                label,
+                policy,
+                ToolProvider::Component(pre),
+            ));
             for definition in definitions {
                 registry.register(definition.bounded(), &plugin)?;
             }
@@ -259,7 +267,10 @@ impl Loader {
     pub async fn load_manifest(&self, manifest: &Manifest) -> Result<Components, LoadError> {
         let main = &manifest.agent;
         let agent = self.load_agent_with(&main.path, &main.policy).await?;
-        let tools = self.load_tools(&manifest.plugins).await?;
+        let mut tools = self.load_tools(&manifest.plugins).await?;
+        for spec in &manifest.mcp_servers {
+            add_mcp_server(&mut tools, spec.clone()).await?;
+        }
         let mut agents = AgentDirectory::default();
         if let Some(max_depth) = manifest.max_agent_depth {
             agents = agents.with_max_depth(max_depth);
@@ -481,4 +492,26 @@ fn component_label(path: &Path) -> Arc<str> {
             |name| name.to_string_lossy().into_owned(),
         )
         .into()
+}
+
+/// Connects to the MCP server `spec` names and adds its tools to `registry`.
+async fn add_mcp_server(registry: &mut ToolRegistry, spec: McpServerSpec) -> Result<(), LoadError> {
+    let location = match &spec.endpoint {
+        McpEndpoint::Http { url, .. } => PathBuf::from(url.as_str()),
+        McpEndpoint::Stdio { command, .. } => command.clone(),
+    };
+    let client = McpClient::connect(spec).await?;
+    let label: Arc<str> = format!("mcp:{}", client.name()).into();
+    let attributes = client.span_attributes().to_vec();
+    let definitions = client.definitions().to_vec();
+    let source = Arc::new(Plugin::remote(
+        location,
+        label,
+        attributes,
+        ToolProvider::Mcp(Arc::new(client)),
+    ));
+    for definition in definitions {
+        registry.register(definition, &source)?;
+    }
+    Ok(())
 }

@@ -18,5 +18,5 @@ pub use host::{
 };
 pub use loader::{Components, EngineConfig, LoadError, Loader};
 pub use pooling::PoolingConfig;
-pub use state::{PluginComponent, StoreState};
-pub use tool_host::{OutsideCall, ToolHost};
+pub use state::{PluginComponent, StoreState, ToolProvider};
+pub use tool_host::ToolHost;

@@ -11,6 +11,7 @@ use crate::bindings::agent::glassbox::agent as api;
 use crate::bindings::tool_plugin::ToolPluginPre;
 use crate::guest_telemetry::{GuestTelemetry, GuestTelemetryCtx, GuestTelemetryView};
 use crate::llm::{LlmCtx, LlmImport, LlmRun, LlmView};
+use crate::mcp::client::McpClient;
 use crate::sandbox::{Policy, SandboxCtx};
 use crate::telemetry::SpanScope;
 use crate::tools::{ToolsCtx, ToolsImport, ToolsRun, ToolsView};
@@ -24,6 +25,13 @@ use wasmtime_wasi_http::{WasiHttpCtxView, WasiHttpView};
 /// A tool plugin as the runtime compiles it.
 pub type PluginComponent = ToolPluginPre<StoreState>;
 
+/// What answers a tool's calls: a plugin, in a fresh instance per call, or an
+/// MCP server outside the host.
+pub enum ToolProvider {
+    Component(PluginComponent),
+    Mcp(Arc<McpClient>),
+}
+
 /// The state of one store: each capability's context, and what they share
 /// (the resource table and where spans attach).
 pub struct StoreState {
@@ -33,7 +41,7 @@ pub struct StoreState {
     spans: SpanScope,
     sandbox: SandboxCtx,
     llm: LlmCtx,
-    tools: ToolsCtx<PluginComponent>,
+    tools: ToolsCtx<ToolProvider>,
     agents: AgentsCtx<AgentComponent>,
     guest_telemetry: GuestTelemetryCtx,
 }
@@ -47,7 +55,7 @@ impl StoreState {
         }
     }
 
-    fn tools(&mut self) -> ToolsView<'_, PluginComponent> {
+    fn tools(&mut self) -> ToolsView<'_, ToolProvider> {
         ToolsView {
             ctx: &self.tools,
             spans: &self.spans,
@@ -92,7 +100,7 @@ pub(super) fn link(linker: &mut Linker<StoreState>, world: World) -> wasmtime::R
     api::llm::add_to_linker::<_, LlmImport>(linker, StoreState::llm)?;
     api::telemetry::add_to_linker::<_, GuestTelemetry>(linker, StoreState::guest_telemetry)?;
     if let World::Agent = world {
-        api::tools::add_to_linker::<_, ToolsImport<PluginComponent>>(linker, StoreState::tools)?;
+        api::tools::add_to_linker::<_, ToolsImport<ToolProvider>>(linker, StoreState::tools)?;
         api::agents::add_to_linker::<_, AgentsImport<AgentComponent>>(linker, StoreState::agents)?;
     }
     Ok(())

@@ -1,8 +1,8 @@
-//! The host's tools served on their own, with no agent: what `glassbox mcp`
-//! offers MCP clients. A call runs exactly as an agent's call does (arguments
-//! checked against the schema, a fresh instance under the plugin's policy and
-//! limits, the result cap), traced as an `execute_tool` span in the caller's
-//! trace, with the front end's span kind and attributes.
+//! The host's tools served on their own, with no agent: the [`ToolService`]
+//! `glassbox mcp` offers MCP clients. A call runs exactly as an agent's call
+//! does (arguments checked against the schema, a fresh instance under the
+//! plugin's policy and limits, the result cap), traced as a SERVER
+//! `execute_tool` span in the client's trace.
 
 use super::component::AgentComponent;
 use super::host::{Capabilities, HostError, HostOptions, RunScope, ToolRegistry};
@@ -12,10 +12,12 @@ use crate::agents::{AgentDirectory, AgentsCapability};
 use crate::bindings::GuestError;
 use crate::bindings::agent::glassbox::agent::types::ToolDefinition;
 use crate::llm::{Llm, LlmCapability};
+use crate::mcp::ToolService;
 use crate::sandbox::{Budget, RunBudget};
-use crate::telemetry::Telemetry;
+use crate::telemetry::{Telemetry, semconv};
 use crate::tools::{CallSpan, PluginSpec, ToolsCapability, ToolsRun};
-use opentelemetry::Context;
+use opentelemetry::trace::SpanKind;
+use opentelemetry::{Context, KeyValue};
 use std::sync::Arc;
 
 /// Tools ready to be called from outside any run.
@@ -23,12 +25,6 @@ pub struct ToolHost {
     capabilities: Arc<Capabilities>,
     /// The pool's slots, which calls wait for.
     slots: Option<Arc<InstanceSlots>>,
-}
-
-/// One call from outside: the trace it continues and how its span looks.
-pub struct OutsideCall {
-    pub parent: Context,
-    pub span: CallSpan,
 }
 
 impl ToolHost {
@@ -78,27 +74,33 @@ impl ToolHost {
         }
     }
 
-    /// Every tool's definition, in name order.
-    pub fn definitions(&self) -> Vec<ToolDefinition> {
-        self.capabilities.tools.definitions()
-    }
-
-    /// Whether a tool is named `name`.
-    pub fn has(&self, name: &str) -> bool {
-        self.capabilities.tools.has(name)
-    }
-
     pub fn telemetry(&self) -> &Arc<Telemetry> {
         &self.capabilities.telemetry
     }
+}
 
-    /// Calls the tool `name` with `arguments` (a JSON object, as text).
-    pub async fn call(
+#[async_trait::async_trait]
+impl ToolService for ToolHost {
+    fn definitions(&self) -> Vec<ToolDefinition> {
+        self.capabilities.tools.definitions()
+    }
+
+    fn has(&self, name: &str) -> bool {
+        self.capabilities.tools.has(name)
+    }
+
+    async fn call(
         &self,
         name: String,
         arguments: String,
-        call: OutsideCall,
+        parent: Context,
+        attributes: Vec<KeyValue>,
     ) -> Result<String, GuestError> {
+        let span = CallSpan {
+            kind: Some(SpanKind::Server),
+            attributes,
+            failure_type: Some(semconv::error_type::MCP_TOOL_ERROR),
+        };
         // Each call is a run of its own, with a budget of its own.
         let budget = Arc::new(RunBudget::new(Budget::default()));
         let run = ToolsRun {
@@ -113,7 +115,7 @@ impl ToolHost {
             }),
         };
         run.capability
-            .call(&run, &call.parent, call.span, name, arguments, None)
+            .call(&run, &parent, span, name, arguments, None)
             .await
     }
 }

@@ -27,6 +27,14 @@ pub fn extract(headers: &http::HeaderMap) -> Context {
     propagator().extract(&HeaderExtractor(headers))
 }
 
+/// `cx`'s span and baggage as W3C fields (`traceparent`, `tracestate`,
+/// `baggage`), for MCP's `params._meta`.
+pub fn inject_fields(cx: &Context) -> std::collections::HashMap<String, String> {
+    let mut fields = std::collections::HashMap::new();
+    propagator().inject_context(cx, &mut fields);
+    fields
+}
+
 /// The trace and baggage a map of W3C fields carries (`traceparent`,
 /// `tracestate`, `baggage`), as MCP's `params._meta` does; empty when none.
 pub fn extract_fields(fields: &std::collections::HashMap<String, String>) -> Context {

@@ -71,6 +71,9 @@ pub const NETWORK_TRANSPORT: &str = "network.transport";
 /// `network.transport` of stdio, and of Streamable HTTP.
 pub const NETWORK_TRANSPORT_PIPE: &str = "pipe";
 pub const NETWORK_TRANSPORT_TCP: &str = "tcp";
+/// What contains a tool: `none` for an MCP server started on stdio.
+pub const GLASSBOX_SANDBOX: &str = "glassbox.sandbox";
+pub const SANDBOX_NONE: &str = "none";
 
 pub const SERVER_ADDRESS: &str = "server.address";
 pub const HTTP_REQUEST_METHOD: &str = "http.request.method";

@@ -41,13 +41,17 @@ impl PluginSpec {
     }
 }
 
-/// One plugin file, compiled and linked once: `compiled` is the runtime's.
+/// One source of tools: a plugin file compiled and linked once, or a server
+/// outside the host; `compiled` is what the runtime makes of it.
 pub struct Plugin<P> {
     path: PathBuf,
     label: Arc<str>,
     policy: Arc<Policy>,
-    /// The policy as span attributes, built once for every call's span.
-    policy_attributes: Vec<KeyValue>,
+    /// What every call's span says of the source (its policy, or its server),
+    /// built once.
+    attributes: Vec<KeyValue>,
+    /// INTERNAL for a plugin run in this host, CLIENT for a server elsewhere.
+    kind: SpanKind,
     compiled: P,
 }
 
@@ -57,8 +61,27 @@ impl<P> Plugin<P> {
         Plugin {
             path,
             label,
-            policy_attributes: policy.span_attributes(),
+            attributes: policy.span_attributes(),
             policy,
+            kind: SpanKind::Internal,
+            compiled,
+        }
+    }
+
+    /// A source the host calls out to (an MCP server at `path`): its calls
+    /// are CLIENT spans with `attributes`, and no sandbox policy applies.
+    pub(crate) fn remote(
+        path: PathBuf,
+        label: Arc<str>,
+        attributes: Vec<KeyValue>,
+        compiled: P,
+    ) -> Self {
+        Plugin {
+            path,
+            label,
+            policy: Arc::new(Policy::default()),
+            attributes,
+            kind: SpanKind::Client,
             compiled,
         }
     }
@@ -96,11 +119,13 @@ pub(crate) trait ToolLauncher<P>: Send + Sync {
     ) -> Result<String, Failure>;
 }
 
-/// The span of a tool call, as the caller shapes it: a guest's call is
-/// INTERNAL, in its run; a front end serving the tools on their own (MCP)
-/// gives its own kind and attributes, and the `error.type` of every failure.
+/// The span of a tool call, as the caller shapes it: a guest's call has the
+/// kind its tool's source gives it, in its run; a front end serving the tools
+/// on their own (MCP) gives its own kind and attributes, and the `error.type`
+/// of every failure.
 pub struct CallSpan {
-    pub kind: SpanKind,
+    /// `None`: as the tool's source says (INTERNAL for a plugin).
+    pub kind: Option<SpanKind>,
     pub attributes: Vec<KeyValue>,
     /// `error.type` of a failed call, instead of the failure's own.
     pub failure_type: Option<&'static str>,
@@ -109,7 +134,7 @@ pub struct CallSpan {
 impl CallSpan {
     fn of_guest() -> Self {
         CallSpan {
-            kind: SpanKind::Internal,
+            kind: None,
             attributes: Vec::new(),
             failure_type: None,
         }
@@ -246,6 +271,17 @@ impl<P> ToolRegistry<P> {
             .collect()
     }
 
+    /// Each source of tools once (a plugin, or a server), in no set order.
+    pub fn sources(&self) -> Vec<&P> {
+        let mut seen: Vec<&Arc<Plugin<P>>> = Vec::new();
+        for tool in self.tools.values() {
+            if !seen.iter().any(|plugin| Arc::ptr_eq(plugin, &tool.plugin)) {
+                seen.push(&tool.plugin);
+            }
+        }
+        seen.into_iter().map(|plugin| &plugin.compiled).collect()
+    }
+
     /// The file that provides `tool`.
     pub fn provider_of(&self, tool: &str) -> Option<&Path> {
         self.tools.get(tool).map(|t| t.plugin.path.as_path())
@@ -278,6 +314,10 @@ impl<P> ToolsCapability<P> {
             telemetry,
             metrics,
         }
+    }
+
+    pub fn registry(&self) -> &ToolRegistry<P> {
+        &self.registry
     }
 
     /// Whether a tool is named `name`.
@@ -322,8 +362,12 @@ impl<P> ToolsCapability<P> {
                 semconv::GLASSBOX_COMPONENT,
                 tool.plugin.label.to_string(),
             ));
-            attributes.extend(tool.plugin.policy_attributes.iter().cloned());
+            attributes.extend(tool.plugin.attributes.iter().cloned());
         }
+        let kind = span
+            .kind
+            .or_else(|| registered.map(|tool| tool.plugin.kind.clone()))
+            .unwrap_or(SpanKind::Internal);
         attributes.extend(span.attributes);
         let capture = telemetry.content();
         if let Some(capture) = capture {
@@ -335,7 +379,7 @@ impl<P> ToolsCapability<P> {
         let span_name = format!("{} {name}", semconv::operation::EXECUTE_TOOL);
         let metric_attributes = vec![KeyValue::new(semconv::GEN_AI_TOOL_NAME, name.clone())];
         let operation = telemetry
-            .start_operation(span_name, span.kind, attributes, parent)
+            .start_operation(span_name, kind, attributes, parent)
             .measured(&self.metrics, metric_attributes);
 
         let outcome = match registered {
