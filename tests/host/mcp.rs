@@ -11,6 +11,7 @@ use crate::cli::{glassbox, run_exporting};
 use crate::support::otlp::{Receiver, hex, string};
 use crate::support::{artifacts, only};
 use glassbox::telemetry::OtlpProtocol;
+use opentelemetry_proto::tonic::trace::v1::Span;
 use opentelemetry_proto::tonic::trace::v1::span::SpanKind;
 use serde_json::{Value, json};
 use std::path::PathBuf;
@@ -46,8 +47,9 @@ async fn listening(port: u16) {
     }
 }
 
-/// Runs the client with `transport` arguments; returns what it printed, one JSON value a line.
-fn client(transport: &[&str], receiver: &Receiver) -> Vec<Value> {
+/// Runs the client with `transport` arguments, presenting `token` over HTTP;
+/// returns what it printed, one JSON value a line.
+fn client(transport: &[&str], receiver: &Receiver, token: Option<&str>) -> Vec<Value> {
     let calls = json!([
         ["calculate", {"expression": "6 * 7"}, format!("00-{TRACE_ID}-{PARENT_ID}-01")],
         ["calculate", {"expression": 6}, null],
@@ -64,6 +66,7 @@ fn client(transport: &[&str], receiver: &Receiver) -> Vec<Value> {
         ))
         .args(transport)
         .env("CLIENT_CALLS", calls.to_string())
+        .env("CLIENT_TOKEN", token.unwrap_or_default())
         .env("OTEL_EXPORTER_OTLP_ENDPOINT", receiver.endpoint())
         .env("OTEL_EXPORTER_OTLP_PROTOCOL", "grpc");
     for (name, value) in template.get_envs() {
@@ -156,38 +159,79 @@ fn check(printed: &[Value], receiver: &Receiver, transport: &str) {
 }
 
 #[tokio::test(flavor = "multi_thread")]
-async fn an_mcp_client_lists_and_calls_tools_over_stdio_each_call_traced() {
+async fn an_mcp_client_lists_and_calls_a_manifests_tools_over_stdio_each_call_traced() {
     let receiver = Receiver::start(OtlpProtocol::Grpc).await;
+    let dir = tempfile::tempdir().unwrap();
+    let manifest = dir.path().join("glassbox.toml");
+    std::fs::write(
+        &manifest,
+        format!(
+            "[agent]\npath = {:?}\n\n[[plugins]]\npath = {:?}\ntimeout = \"5s\"\n\n[[plugins]]\npath = {:?}\nmemory = \"64 MiB\"\n",
+            artifacts::TEST_AGENT,
+            artifacts::CALCULATOR,
+            artifacts::TEST_TOOLS
+        ),
+    )
+    .unwrap();
     let printed = client(
         &[
             "stdio",
             env!("CARGO_BIN_EXE_glassbox"),
             "mcp",
-            "--tool",
-            artifacts::CALCULATOR,
-            "--tool",
-            artifacts::TEST_TOOLS,
+            "--manifest",
+            manifest.to_str().unwrap(),
         ],
         &receiver,
+        None,
     );
     check(&printed, &receiver, "pipe");
 }
 
 #[tokio::test(flavor = "multi_thread")]
-async fn an_mcp_client_lists_and_calls_tools_over_streamable_http_each_call_traced() {
+async fn an_mcp_client_lists_and_calls_tools_over_streamable_http_with_a_token_each_call_traced() {
     let receiver = Receiver::start(OtlpProtocol::Grpc).await;
+    let made = glassbox().arg("token").output().unwrap();
+    let token = String::from_utf8(made.stdout).unwrap().trim().to_owned();
+    let dir = tempfile::tempdir().unwrap();
+    let tokens = dir.path().join("tokens");
+    std::fs::write(&tokens, &made.stderr).unwrap();
     let port = free_port();
     let listen = format!("127.0.0.1:{port}");
     let server = glassbox()
         .args(["mcp", "--listen", &listen, "--tool", artifacts::CALCULATOR])
         .args(["--tool", artifacts::TEST_TOOLS])
+        .arg("--tokens")
+        .arg(&tokens)
         .env("OTEL_EXPORTER_OTLP_ENDPOINT", receiver.endpoint())
         .env("OTEL_EXPORTER_OTLP_PROTOCOL", "grpc")
         .stderr(std::process::Stdio::piped())
         .spawn()
         .unwrap();
     listening(port).await;
-    let printed = client(&["http", &format!("http://{listen}/mcp")], &receiver);
+    let url = format!("http://{listen}/mcp");
+    // Without a token, or with a wrong one, nothing gets through.
+    for authorization in [None, Some("Bearer not-a-token")] {
+        let mut curl = Command::new("curl");
+        curl.args([
+            "-s",
+            "-o",
+            "/dev/null",
+            "-w",
+            "%{http_code}",
+            "-X",
+            "POST",
+            &url,
+        ])
+        .args(["-H", "content-type: application/json"])
+        .args(["-H", "accept: application/json, text/event-stream"])
+        .args(["-d", r#"{"jsonrpc":"2.0","id":1,"method":"tools/list"}"#]);
+        if let Some(authorization) = authorization {
+            curl.args(["-H", &format!("authorization: {authorization}")]);
+        }
+        let status = curl.output().unwrap();
+        assert_eq!(String::from_utf8_lossy(&status.stdout), "401");
+    }
+    let printed = client(&["http", &url], &receiver, Some(&token));
     let stopped = Command::new("kill")
         .args(["-TERM", &server.id().to_string()])
         .status()
@@ -205,7 +249,7 @@ async fn an_mcp_client_lists_and_calls_tools_over_streamable_http_each_call_trac
 }
 
 #[test]
-fn glassbox_mcp_refuses_to_listen_beyond_loopback() {
+fn glassbox_mcp_refuses_to_listen_beyond_loopback_without_tokens() {
     let output = glassbox()
         .args([
             "mcp",
@@ -218,7 +262,8 @@ fn glassbox_mcp_refuses_to_listen_beyond_loopback() {
         .unwrap();
     assert_eq!(output.status.code(), Some(2));
     assert!(
-        String::from_utf8_lossy(&output.stderr).contains("only a loopback address is allowed"),
+        String::from_utf8_lossy(&output.stderr)
+            .contains("without tokens: anyone who can reach it could call the tools"),
         "{}",
         String::from_utf8_lossy(&output.stderr)
     );
@@ -261,9 +306,11 @@ async fn an_agent_uses_a_fastmcp_servers_tools_over_stdio_in_its_trace() {
     let manifest = manifest_with(
         &dir,
         &format!(
-            "command = {:?}\nargs = [{SERVER:?}, \"stdio\"]\nenv = {{ GREETING = \"hello\", PID_FILE = {:?} }}\ntimeout = \"3s\"\n",
+            "command = {:?}\nargs = [{SERVER:?}, \"stdio\"]\ntimeout = \"3s\"\n\
+             env = {{ GREETING = \"hello\", PID_FILE = {:?}, OTEL_EXPORTER_OTLP_ENDPOINT = {:?} }}\n",
             python().display().to_string(),
-            pid_file.display().to_string()
+            pid_file.display().to_string(),
+            receiver.endpoint()
         ),
     );
     let ask = |input: &str| ask(&receiver, &manifest, input);
@@ -285,6 +332,7 @@ async fn an_agent_uses_a_fastmcp_servers_tools_over_stdio_in_its_trace() {
     let pid = std::fs::read_to_string(&pid_file).unwrap();
     let alive = Command::new("kill")
         .args(["-0", pid.trim()])
+        .stderr(std::process::Stdio::null())
         .status()
         .unwrap();
     assert!(!alive.success(), "the MCP server {pid} outlived glassbox");
@@ -296,6 +344,11 @@ async fn an_agent_uses_a_fastmcp_servers_tools_over_stdio_in_its_trace() {
         "{environment}"
     );
     let carried = ask("call facts_trace_context {}");
+    let died = ask("call facts_die {}");
+    assert!(
+        died.starts_with("unavailable: MCP server `weather-facts`"),
+        "{died}"
+    );
 
     let spans = receiver.spans();
     let call = only(&spans, "execute_tool facts_trace_context");
@@ -324,10 +377,24 @@ async fn an_agent_uses_a_fastmcp_servers_tools_over_stdio_in_its_trace() {
             "{key}"
         );
     }
+    served_under(&spans, temperature);
     let refused = only(&spans, "execute_tool facts_refuse");
     assert_eq!(
         string(&refused.attributes, "error.type").as_deref(),
         Some("tool_failed")
+    );
+}
+
+/// The instrumented server's own span of `call` is its child, in the run's trace.
+fn served_under(spans: &[Span], call: &Span) {
+    let served: Vec<_> = spans
+        .iter()
+        .filter(|s| s.parent_span_id == call.span_id)
+        .map(|s| s.name.as_str())
+        .collect();
+    assert!(
+        served.iter().any(|name| name.contains("temperature")),
+        "FastMCP's span of the call does not continue the trace: children {served:?}"
     );
 }
 
@@ -338,6 +405,7 @@ async fn an_agent_uses_a_fastmcp_servers_tools_over_streamable_http_and_a_dead_s
     let port = free_port();
     let mut server = Command::new(python())
         .args([SERVER, "http", &port.to_string()])
+        .env("OTEL_EXPORTER_OTLP_ENDPOINT", receiver.endpoint())
         .stdout(std::process::Stdio::null())
         .stderr(std::process::Stdio::null())
         .spawn()
@@ -365,18 +433,25 @@ async fn an_agent_uses_a_fastmcp_servers_tools_over_streamable_http_and_a_dead_s
         string(&call.attributes, "server.address").as_deref(),
         Some("127.0.0.1")
     );
+    served_under(&spans, call);
 
     server.kill().unwrap();
     server.wait().unwrap();
+    fails_to_load_naming_the_server(&receiver, &manifest);
+}
+
+/// `glassbox run` of `manifest` stops at the load with an error naming its MCP server.
+fn fails_to_load_naming_the_server(receiver: &Receiver, manifest: &str) {
     let printed = run_exporting(
-        &receiver,
+        receiver,
         "--manifest",
-        &[&manifest],
+        &[manifest],
         "call facts_temperature {}",
     );
     assert!(!printed.succeeded);
+    let last = printed.stderr.lines().last().unwrap_or_default();
     assert!(
-        printed.stderr.contains("MCP server `weather-facts`: "),
+        last.starts_with("glassbox: error: MCP server `weather-facts`: "),
         "{}",
         printed.stderr
     );
@@ -396,4 +471,15 @@ fn an_mcp_server_over_plain_http_elsewhere_is_refused() {
         stderr.contains("an MCP server's URL must be https (http only on this machine)"),
         "{stderr}"
     );
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn an_mcp_server_that_answers_garbage_fails_the_load_naming_it() {
+    let receiver = Receiver::start(OtlpProtocol::Grpc).await;
+    let dir = tempfile::tempdir().unwrap();
+    let manifest = manifest_with(
+        &dir,
+        "command = \"sh\"\nargs = [\"-c\", \"echo 'this is not JSON-RPC'; sleep 2\"]\n",
+    );
+    fails_to_load_naming_the_server(&receiver, &manifest);
 }

@@ -2,7 +2,8 @@
 tests of `glassbox mcp`: connects over stdio (`client.py stdio COMMAND ARG...`)
 or Streamable HTTP (`client.py http URL`), lists the tools, makes the calls a
 test names in the CLIENT_CALLS variable (a JSON list of [tool, arguments,
-traceparent or null]) and prints one JSON line for the list and one per call."""
+traceparent or null]) and prints one JSON line for the list and one per call.
+Over HTTP it presents the bearer token in CLIENT_TOKEN, if set."""
 
 import asyncio
 import json
@@ -11,7 +12,7 @@ import sys
 
 from mcp import ClientSession, StdioServerParameters
 from mcp.client.stdio import stdio_client
-from mcp.client.streamable_http import streamable_http_client
+from mcp.client.streamable_http import create_mcp_http_client, streamable_http_client
 
 
 async def exercise(session: ClientSession) -> None:
@@ -35,7 +36,13 @@ async def main() -> None:
         async with stdio_client(server) as (read, write), ClientSession(read, write) as session:
             await exercise(session)
     else:
-        async with streamable_http_client(rest[0]) as streams, ClientSession(streams[0], streams[1]) as session:
+        token = os.environ.get("CLIENT_TOKEN")
+        headers = {"Authorization": f"Bearer {token}"} if token else None
+        http_client = create_mcp_http_client(headers=headers)
+        async with (
+            streamable_http_client(rest[0], http_client=http_client) as streams,
+            ClientSession(streams[0], streams[1]) as session,
+        ):
             await exercise(session)
 
 

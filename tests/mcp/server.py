@@ -1,15 +1,30 @@
 """A FastMCP server (PyPI `fastmcp`), for the tests of agents that use MCP
 servers' tools: `server.py stdio`, or `server.py http PORT` (Streamable HTTP
-at /mcp). `temperature` answers, `refuse` fails, `slow` takes a minute,
+at /mcp). `temperature` answers, `refuse` fails, `slow` takes a minute, `die` ends the process,
 `trace_context` says what trace context the call's `_meta` carried, and
 `environment` lists the variables the server was started with. With PID_FILE
-set, it writes its process id there, so a test can see it has gone."""
+set, it writes its process id there, so a test can see it has gone. With
+OTEL_EXPORTER_OTLP_ENDPOINT set, FastMCP's own spans go there over OTLP/gRPC,
+in the trace each call's `_meta` carries."""
 
 import os
 import sys
 import time
 
 from fastmcp import Context, FastMCP
+from opentelemetry import trace
+from opentelemetry.exporter.otlp.proto.grpc.trace_exporter import OTLPSpanExporter
+from opentelemetry.sdk.resources import Resource
+from opentelemetry.sdk.trace import TracerProvider
+from opentelemetry.sdk.trace.export import SimpleSpanProcessor
+
+if "OTEL_EXPORTER_OTLP_ENDPOINT" in os.environ:
+    # Each span is sent as it ends: a stdio server may be stopped at any time.
+    provider = TracerProvider(resource=Resource.create({"service.name": "weather-facts"}))
+    provider.add_span_processor(
+        SimpleSpanProcessor(OTLPSpanExporter(endpoint=os.environ["OTEL_EXPORTER_OTLP_ENDPOINT"], insecure=True))
+    )
+    trace.set_tracer_provider(provider)
 
 server = FastMCP("weather-facts")
 
@@ -31,6 +46,12 @@ def slow() -> str:
     """Answers after a minute."""
     time.sleep(60)
     return "late"
+
+
+@server.tool
+def die() -> str:
+    """Ends the server's process in the middle of the call."""
+    os._exit(3)
 
 
 @server.tool
