@@ -36,7 +36,7 @@ pub struct McpServerSpec {
     pub timeout: Duration,
 }
 
-#[derive(Clone, Debug)]
+#[derive(Clone)]
 pub enum McpEndpoint {
     /// Streamable HTTP at `url`, sending `headers` with every request.
     Http {
@@ -49,6 +49,31 @@ pub enum McpEndpoint {
         args: Vec<String>,
         env: Vec<(String, String)>,
     },
+}
+
+/// Names only: header and variable values may be secrets.
+impl std::fmt::Debug for McpEndpoint {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        let names = |pairs: &[(String, String)]| {
+            pairs
+                .iter()
+                .map(|(name, _)| format!("{name}: REDACTED"))
+                .collect::<Vec<_>>()
+        };
+        match self {
+            McpEndpoint::Http { url, headers } => f
+                .debug_struct("Http")
+                .field("url", &url.as_str())
+                .field("headers", &names(headers))
+                .finish(),
+            McpEndpoint::Stdio { command, args, env } => f
+                .debug_struct("Stdio")
+                .field("command", command)
+                .field("args", args)
+                .field("env", &names(env))
+                .finish(),
+        }
+    }
 }
 
 /// An MCP server that cannot be used.
@@ -100,8 +125,10 @@ impl McpClient {
                     for (name, value) in headers {
                         let name = http::HeaderName::try_from(name.as_str())
                             .map_err(|e| format!("header `{name}`: {e}"))?;
-                        let value = http::HeaderValue::try_from(value.as_str())
+                        let mut value = http::HeaderValue::try_from(value.as_str())
                             .map_err(|_| format!("the value of header `{name}` is not valid"))?;
+                        // Kept out of HTTP libraries' logs.
+                        value.set_sensitive(true);
                         custom.insert(name, value);
                     }
                     let config = StreamableHttpClientTransportConfig::with_uri(url.as_str())
@@ -239,6 +266,29 @@ impl McpClient {
         match (text.is_empty(), &result.structured_content) {
             (true, Some(structured)) => Ok(structured.to_string()),
             _ => Ok(text),
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn an_endpoint_shows_its_header_and_variable_names_but_not_their_values() {
+        let http = McpEndpoint::Http {
+            url: "https://mcp.example.com/mcp".parse().unwrap(),
+            headers: vec![("Authorization".into(), "Bearer s3cret".into())],
+        };
+        let stdio = McpEndpoint::Stdio {
+            command: "facts-mcp".into(),
+            args: vec!["--stdio".into()],
+            env: vec![("FACTS_TOKEN".into(), "s3cret".into())],
+        };
+        for endpoint in [http, stdio] {
+            let shown = format!("{endpoint:?}");
+            assert!(!shown.contains("s3cret"), "{shown}");
+            assert!(shown.contains(": REDACTED"), "{shown}");
         }
     }
 }
