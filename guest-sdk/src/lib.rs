@@ -75,6 +75,8 @@ pub mod agents;
 pub mod bindings;
 pub mod http;
 pub mod llm;
+#[cfg(feature = "otel")]
+pub mod otel;
 pub mod telemetry;
 pub mod tools;
 

@@ -101,6 +101,7 @@ pub mod serve;
 pub mod telemetry;
 mod text;
 pub mod tools;
+mod wasi_otel;
 
 pub use agents::{AgentInput, RunError, RunRequest};
 pub use bindings::GuestError;

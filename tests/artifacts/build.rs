@@ -18,6 +18,7 @@ const GUESTS: &[(&str, &str, &str)] = &[
     ("calculator", "calculator", "CALCULATOR"),
     ("test-tools", "test_tools", "TEST_TOOLS"),
     ("test-agent", "test_agent", "TEST_AGENT"),
+    ("otel-agent", "otel_agent", "OTEL_AGENT"),
 ];
 
 /// Python guests: (source directory, world, artifact stem, constant name)

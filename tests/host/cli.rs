@@ -123,6 +123,45 @@ fn the_demo_prints_the_answer_and_the_trace_tree() {
     assert!(tree[8].starts_with("└── react.step  "), "{stderr}");
 }
 
+/// `OTEL_TRACES_EXPORTER=console` prints each span on stdout, in the SDK's
+/// console format, before the answer (the last line), instead of the tree on stderr; over
+/// MCP's stdio, where stdout is the protocol, it is refused.
+#[test]
+fn the_console_exporter_prints_spans_before_the_answer() {
+    let output = demo(&mut glassbox())
+        .env("OTEL_TRACES_EXPORTER", "console")
+        .output()
+        .unwrap();
+    let (stdout, stderr) = (text(&output.stdout), text(&output.stderr));
+    assert!(output.status.success(), "{stderr}");
+    assert!(
+        stdout.ends_with("\nLisbon is warmer: 19 °C and sunny, against 14 °C and clear in Paris, a difference of 9 °F.\n"),
+        "{stdout}"
+    );
+    for span in [
+        "invoke_agent react-agent",
+        "chat scripted-demo",
+        "execute_tool get_weather",
+    ] {
+        assert!(
+            stdout.contains(&format!("Name         : {span}\n")),
+            "{stdout}"
+        );
+    }
+    assert!(stdout.contains("gen_ai.usage.input_tokens"), "{stdout}");
+    assert!(!stderr.contains("└── react.step"), "no tree: {stderr}");
+
+    let refused = glassbox()
+        .args(["mcp", "--tool", artifacts::CALCULATOR])
+        .env("OTEL_TRACES_EXPORTER", "console")
+        .output()
+        .unwrap();
+    assert_eq!(
+        expect_failure(&refused, 2),
+        "glassbox: error: OTEL_*_EXPORTER=console prints to stdout, which carries the MCP protocol over stdio: use `otlp`, or serve with --listen"
+    );
+}
+
 #[test]
 fn the_input_can_come_from_stdin() {
     use std::io::Write;

@@ -5,6 +5,7 @@
 mod agents;
 mod architecture;
 mod attacks;
+mod backends;
 mod cli;
 mod embedding;
 mod errors;
@@ -21,6 +22,7 @@ mod scale;
 mod serve;
 mod streams;
 mod support;
+mod wasi_otel;
 
 /// Every guest component built for the tests is used by some test.
 #[test]
@@ -39,6 +41,7 @@ fn every_guest_component_is_exercised() {
             include_str!("mcp.rs"),
             include_str!("scale.rs"),
             include_str!("support/mod.rs"),
+            include_str!("wasi_otel.rs"),
         ]
         .iter()
         .any(|source| source.contains(&format!("artifacts::{constant}")));

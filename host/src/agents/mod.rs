@@ -290,6 +290,11 @@ impl<A> AgentsCapability<A> {
                 semconv::operation::INVOKE_WORKFLOW,
             ),
             KeyValue::new(semconv::GEN_AI_WORKFLOW_NAME, workflow.to_owned()),
+            // Neither Phoenix nor Langfuse maps `invoke_workflow` to a kind of its own.
+            KeyValue::new(
+                semconv::OPENINFERENCE_SPAN_KIND,
+                semconv::OPENINFERENCE_CHAIN,
+            ),
         ];
         attributes.extend(conversation_attribute(conversation_id));
         let name = format!("{} {workflow}", semconv::operation::INVOKE_WORKFLOW);

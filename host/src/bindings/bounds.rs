@@ -12,12 +12,42 @@ use super::agent::exports::glassbox::agent::entrypoint::AgentInfo;
 use super::agent::glassbox::agent::llm::{ChatRequest, EmbeddingsRequest};
 use super::agent::glassbox::agent::types::{AgentInput, ChatMessage, ToolCall, ToolDefinition};
 use crate::text::cap_text;
+use opentelemetry::KeyValue;
 
 /// The longest name, id, description or message a guest may hand the host.
 pub const MAX_GUEST_TEXT: usize = 4096;
 /// The most items of a list of names a guest may hand the host (stop
 /// sequences, tool definitions, string attributes); the rest are dropped.
 pub const MAX_GUEST_LIST: usize = 128;
+
+// What one instance may record through either telemetry import
+// (`glassbox:agent/telemetry`, `wasi:otel`), each counted apart.
+
+/// Guest spans open at once per instance; past this, new spans are not recorded.
+pub const MAX_OPEN_SPANS: usize = 256;
+/// Guest spans one instance may record in all.
+pub const MAX_SPANS: usize = 1000;
+/// Bytes of guest text one span (name, attributes, events, status) or log
+/// record (message, attributes) may hold: past it, further attributes and
+/// events are dropped. It keeps an export batch of guest spans within what
+/// collectors take in one message.
+pub const MAX_SPAN_BYTES: usize = 16 * 1024;
+/// Log records one instance may export.
+pub const MAX_LOG_RECORDS: usize = 1000;
+/// Bytes of guest log messages one instance may write to the host's log,
+/// as its stdout and stderr may.
+pub const MAX_LOG_BYTES_SHOWN: usize = 256 * 1024;
+/// Attributes a guest may give one span, event or log record at once: well
+/// under the SDK's limit per span, so the host's own attributes always fit.
+pub const MAX_GUEST_ATTRIBUTES: usize = 64;
+
+/// Bytes of guest text in `attributes`, as they count against a span's room.
+pub(crate) fn attribute_bytes(attributes: &[KeyValue]) -> usize {
+    attributes
+        .iter()
+        .map(|KeyValue { key, value, .. }| key.as_str().len() + value.as_str().len())
+        .sum()
+}
 
 /// A value from a guest, as the host keeps it.
 pub(crate) trait Bounded: Sized {

@@ -96,6 +96,11 @@ pub(super) async fn serve(args: McpArgs) -> anyhow::Result<ExitCode> {
     // The trace tree would go to stderr, which clients show as the server's log: off.
     let telemetry = TelemetryConfig::from_env(&args.telemetry.overrides(Some(false)))
         .map_err(anyhow::Error::msg)?;
+    if telemetry.console.any() && args.listen.is_none() {
+        bail!(
+            "OTEL_*_EXPORTER=console prints to stdout, which carries the MCP protocol over stdio: use `otlp`, or serve with --listen"
+        );
+    }
     let (llm, description) = llm_settings.overlay(args.llm.settings()).build()?;
     tracing::info!("LLM provider for the tools: {description}");
     let options = HostOptions {

@@ -9,32 +9,17 @@
 use crate::bindings::agent::glassbox::agent::telemetry::{
     Attribute, Host, HostSpan, Level, Span, StatusCode, Value as GuestValue,
 };
-use crate::bindings::{Bounded, bounded_list};
-use crate::telemetry::{SpanScope, Telemetry, semconv};
+use crate::bindings::{
+    Bounded, MAX_GUEST_ATTRIBUTES, MAX_LOG_BYTES_SHOWN, MAX_LOG_RECORDS, MAX_OPEN_SPANS,
+    MAX_SPAN_BYTES, MAX_SPANS, attribute_bytes, bounded_list,
+};
+use crate::telemetry::{GuestSpanKey, SpanScope, Telemetry, log_value, semconv};
 use crate::text::printable;
 use opentelemetry::logs::{AnyValue, LogRecord as _, Logger as _, Severity};
 use opentelemetry::trace::{SpanKind, Status, TraceContextExt, Tracer as _};
 use opentelemetry::{Array, Context, KeyValue, StringValue, Value};
 use std::sync::Arc;
 use wasmtime::component::{HasData, Resource, ResourceTable};
-
-/// Guest spans open at once per store; past this, new spans are not recorded.
-const MAX_OPEN_SPANS: usize = 256;
-/// Guest spans one instance may record in all.
-const MAX_SPANS: usize = 1000;
-/// Bytes of guest text one span (name, attributes, events, status) or log
-/// record (message, attributes) may hold: past it, further attributes and
-/// events are dropped. It keeps an export batch of guest spans within what
-/// collectors take in one message.
-const MAX_SPAN_BYTES: usize = 16 * 1024;
-/// Log records one instance may export.
-const MAX_LOG_RECORDS: usize = 1000;
-/// Bytes of guest log messages one instance may write to the host's log,
-/// as its stdout and stderr may.
-const MAX_LOG_BYTES_SHOWN: usize = 256 * 1024;
-/// Attributes a guest may give one span, event or log record at once: well
-/// under the SDK's limit per span, so the host's own attributes always fit.
-const MAX_GUEST_ATTRIBUTES: usize = 64;
 
 /// The host side of a span a guest opened, kept in the store's table under
 /// the guest's `span` handle.
@@ -136,14 +121,6 @@ impl GuestTelemetryView<'_> {
     }
 }
 
-/// Bytes of guest text in `attributes`, as they count against a span's room.
-fn attribute_bytes(attributes: &[KeyValue]) -> usize {
-    attributes
-        .iter()
-        .map(|KeyValue { key, value, .. }| key.as_str().len() + value.as_str().len())
-        .sum()
-}
-
 impl HostSpan for GuestTelemetryView<'_> {
     fn new(
         &mut self,
@@ -187,7 +164,8 @@ impl HostSpan for GuestTelemetryView<'_> {
             bytes: bytes.min(MAX_SPAN_BYTES),
         })?;
         if let Some(context) = context {
-            self.spans.open(resource.rep(), context);
+            self.spans
+                .open(GuestSpanKey::Handle(resource.rep()), context);
         }
         Ok(Resource::new_own(resource.rep()))
     }
@@ -239,7 +217,7 @@ impl HostSpan for GuestTelemetryView<'_> {
         if let Some(cx) = self.guest_span(&span)? {
             cx.span().end();
         }
-        self.spans.close(span.rep());
+        self.spans.close(GuestSpanKey::Handle(span.rep()));
         Ok(())
     }
 
@@ -252,7 +230,7 @@ impl HostSpan for GuestTelemetryView<'_> {
         {
             cx.span().end();
         }
-        self.spans.close(rep);
+        self.spans.close(GuestSpanKey::Handle(rep));
         Ok(())
     }
 }
@@ -305,7 +283,7 @@ impl Host for GuestTelemetryView<'_> {
         let attributes = key_values(attributes);
         if message_bytes + attribute_bytes(&attributes) <= MAX_SPAN_BYTES {
             for KeyValue { key, value, .. } in attributes {
-                record.add_attribute(key, any_value(value));
+                record.add_attribute(key, log_value(value));
             }
         } else {
             recorded.dropped_items += 1;
@@ -342,51 +320,7 @@ fn key_values(attributes: Vec<Attribute>) -> Vec<KeyValue> {
                         .collect(),
                 )),
             };
-            KeyValue::new(guest_key(key.bounded()), value)
+            KeyValue::new(semconv::guest_key(key.bounded()), value)
         })
         .collect()
-}
-
-/// `key`, or `guest.key` when backends would read `key` as the host's word.
-fn guest_key(key: String) -> String {
-    let host_owned = semconv::HOST_OWNED_KEYS.contains(&key.as_str())
-        || semconv::HOST_OWNED_PREFIXES
-            .iter()
-            .any(|prefix| key.starts_with(prefix));
-    if host_owned {
-        format!("{}{key}", semconv::GUEST_KEY_PREFIX)
-    } else {
-        key
-    }
-}
-
-fn any_value(value: Value) -> AnyValue {
-    match value {
-        Value::Bool(b) => AnyValue::Boolean(b),
-        Value::I64(n) => AnyValue::Int(n),
-        Value::F64(x) => AnyValue::Double(x),
-        other => AnyValue::String(other.as_str().into_owned().into()),
-    }
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn host_owned_keys_are_renamed_and_others_kept() {
-        for key in [
-            "gen_ai.usage.input_tokens",
-            "gen_ai.usage.cost",
-            "gen_ai.operation.name",
-            "openinference.span.kind",
-            "langfuse.observation.type",
-            "glassbox.component",
-        ] {
-            assert_eq!(guest_key(key.into()), format!("guest.{key}"));
-        }
-        for key in ["app.step", "gen_ai.request.model", "retrieval.documents"] {
-            assert_eq!(guest_key(key.into()), key);
-        }
-    }
 }

@@ -9,7 +9,7 @@ use crate::bindings::GuestError;
 use crate::telemetry::{Operation, semconv, string_list};
 use opentelemetry::trace::{FutureExt as _, SpanKind};
 use opentelemetry::{Context, KeyValue};
-use std::time::Duration;
+use std::time::{Duration, SystemTime};
 
 /// A call about to be made, on behalf of one run.
 pub(super) struct Call {
@@ -168,9 +168,14 @@ impl OpenCall {
     /// counts from the call's start, the request and its retries included.
     pub fn first_chunk(&self) {
         let after = self.operation.elapsed();
-        self.operation.span().set_attribute(KeyValue::new(
+        let span = self.operation.span();
+        span.set_attribute(KeyValue::new(
             semconv::GEN_AI_RESPONSE_TIME_TO_FIRST_CHUNK,
             after.as_secs_f64(),
+        ));
+        span.set_attribute(KeyValue::new(
+            semconv::LANGFUSE_COMPLETION_START_TIME,
+            humantime::format_rfc3339_millis(SystemTime::now()).to_string(),
         ));
         self.call
             .run

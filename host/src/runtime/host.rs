@@ -14,6 +14,7 @@ use crate::manifest::Manifest;
 use crate::sandbox::{Budget, Policy, RunBudget, guard};
 use crate::telemetry::{Telemetry, TelemetryConfig, TelemetryError};
 use crate::tools::{self, Failure, Invocation, Plugin, ToolLauncher, ToolsCapability};
+use crate::wasi_otel::WasiOtelCapability;
 use opentelemetry::Context;
 use std::path::PathBuf;
 use std::sync::Arc;
@@ -32,6 +33,7 @@ pub(crate) struct Capabilities {
     pub llm: Arc<LlmCapability>,
     pub tools: Arc<ToolsCapability<ToolProvider>>,
     pub agents: Arc<AgentsCapability<AgentComponent>>,
+    pub wasi_otel: Arc<WasiOtelCapability>,
     pub telemetry: Arc<Telemetry>,
 }
 
@@ -214,6 +216,7 @@ impl HostBuilder {
                 llm: Arc::new(LlmCapability::new(self.llm, telemetry.clone())),
                 tools: Arc::new(ToolsCapability::new(self.tools, telemetry.clone())),
                 agents: Arc::new(AgentsCapability::new(self.agents, telemetry.clone())),
+                wasi_otel: Arc::new(WasiOtelCapability::new(telemetry.clone())),
                 telemetry,
             }),
             agent: self.agent,

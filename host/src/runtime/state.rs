@@ -15,6 +15,7 @@ use crate::mcp::client::McpClient;
 use crate::sandbox::{Policy, SandboxCtx};
 use crate::telemetry::SpanScope;
 use crate::tools::{ToolsCtx, ToolsImport, ToolsRun, ToolsView};
+use crate::wasi_otel::{WasiOtel, WasiOtelCtx, WasiOtelView};
 use opentelemetry::Context;
 use std::sync::Arc;
 use wasmtime::component::{Linker, ResourceTable};
@@ -44,6 +45,7 @@ pub struct StoreState {
     tools: ToolsCtx<ToolProvider>,
     agents: AgentsCtx<AgentComponent>,
     guest_telemetry: GuestTelemetryCtx,
+    wasi_otel: WasiOtelCtx,
 }
 
 impl StoreState {
@@ -76,6 +78,13 @@ impl StoreState {
             spans: &mut self.spans,
         }
     }
+
+    fn wasi_otel(&mut self) -> WasiOtelView<'_> {
+        WasiOtelView {
+            ctx: &mut self.wasi_otel,
+            spans: &mut self.spans,
+        }
+    }
 }
 
 impl WasiView for StoreState {
@@ -99,6 +108,7 @@ pub(super) fn link(linker: &mut Linker<StoreState>, world: World) -> wasmtime::R
     api::types::add_to_linker::<_, LlmImport>(linker, StoreState::llm)?;
     api::llm::add_to_linker::<_, LlmImport>(linker, StoreState::llm)?;
     api::telemetry::add_to_linker::<_, GuestTelemetry>(linker, StoreState::guest_telemetry)?;
+    WasiOtel::add_to_linker(linker, StoreState::wasi_otel)?;
     if let World::Agent = world {
         api::tools::add_to_linker::<_, ToolsImport<ToolProvider>>(linker, StoreState::tools)?;
         api::agents::add_to_linker::<_, AgentsImport<AgentComponent>>(linker, StoreState::agents)?;
@@ -146,6 +156,10 @@ pub(super) fn new_store(
             }),
         ),
         guest_telemetry: GuestTelemetryCtx::new(component.clone(), telemetry),
+        wasi_otel: WasiOtelCtx::new(
+            component.clone(),
+            run.map(|run| run.capabilities.wasi_otel.clone()),
+        ),
         table: ResourceTable::new(),
         spans: SpanScope::new(parent),
     };

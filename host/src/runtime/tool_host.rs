@@ -16,6 +16,7 @@ use crate::mcp::ToolService;
 use crate::sandbox::{Budget, RunBudget};
 use crate::telemetry::{Telemetry, semconv};
 use crate::tools::{CallSpan, PluginSpec, ToolsCapability, ToolsRun};
+use crate::wasi_otel::WasiOtelCapability;
 use opentelemetry::trace::SpanKind;
 use opentelemetry::{Context, KeyValue};
 use std::sync::Arc;
@@ -66,6 +67,7 @@ impl ToolHost {
                 AgentDirectory::<AgentComponent>::default(),
                 telemetry.clone(),
             )),
+            wasi_otel: Arc::new(WasiOtelCapability::new(telemetry.clone())),
             telemetry,
         });
         ToolHost {

@@ -64,6 +64,20 @@ impl OtlpTarget {
     }
 }
 
+/// Which of the three signals something applies to.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct Signals {
+    pub traces: bool,
+    pub metrics: bool,
+    pub logs: bool,
+}
+
+impl Signals {
+    pub fn any(&self) -> bool {
+        self.traces || self.metrics || self.logs
+    }
+}
+
 /// What the host does with the telemetry it produces.
 #[derive(Clone, Debug, Default, PartialEq, Eq)]
 pub struct TelemetryConfig {
@@ -73,6 +87,9 @@ pub struct TelemetryConfig {
     pub otlp: Option<OtlpTarget>,
     /// Print each finished trace as an indented tree on stderr.
     pub trace_tree: bool,
+    /// Signals printed to stdout as they are exported, in the SDK's console
+    /// format (`OTEL_{TRACES,METRICS,LOGS}_EXPORTER=console`).
+    pub console: Signals,
     /// Message content on spans: off by default.
     pub content: ContentConfig,
     /// How spans are queued and batched for export (`OTEL_BSP_*`).
@@ -106,6 +123,9 @@ impl TelemetryConfig {
         }
         if self.trace_tree {
             sinks.push(super::Sink::ConsoleTree);
+        }
+        if self.console.any() {
+            sinks.push(super::Sink::Console(self.console));
         }
         sinks
     }
@@ -168,13 +188,29 @@ impl TelemetryConfig {
             }
         };
         // OTEL_{TRACES,METRICS,LOGS}_EXPORTER=none turns one signal off, e.g. for a
-        // backend that takes only traces; the Rust SDK does not read these.
-        target.traces &= exporter_enabled(&var, "OTEL_TRACES_EXPORTER")?;
-        target.metrics &= exporter_enabled(&var, "OTEL_METRICS_EXPORTER")?;
-        target.logs &= exporter_enabled(&var, "OTEL_LOGS_EXPORTER")?;
+        // backend that takes only traces, and `console` prints it; the Rust SDK
+        // does not read these.
+        let [traces, metrics, logs] = [
+            "OTEL_TRACES_EXPORTER",
+            "OTEL_METRICS_EXPORTER",
+            "OTEL_LOGS_EXPORTER",
+        ]
+        .map(|name| exporters(&var, name));
+        let (traces, metrics, logs) = (traces?, metrics?, logs?);
+        target.traces &= traces.otlp;
+        target.metrics &= metrics.otlp;
+        target.logs &= logs.otlp;
+        let console = Signals {
+            traces: traces.console && !disabled,
+            metrics: metrics.console && !disabled,
+            logs: logs.console && !disabled,
+        };
         let otlp =
             (!disabled && (target.traces || target.metrics || target.logs)).then_some(target);
-        let trace_tree = overrides.trace_tree.unwrap_or(otlp.is_none()) && !disabled;
+        let trace_tree = overrides
+            .trace_tree
+            .unwrap_or(otlp.is_none() && !console.traces)
+            && !disabled;
         let mut content = ContentConfig::from_lookup(&var)?;
         content.capture = overrides.capture_content.unwrap_or(content.capture);
         content.max_length = overrides.content_max_length.unwrap_or(content.max_length);
@@ -183,6 +219,7 @@ impl TelemetryConfig {
             disabled,
             otlp,
             trace_tree,
+            console,
             content,
             batch: BatchSettings::from_lookup(&var)?,
             prometheus: false,
@@ -204,20 +241,45 @@ fn check_endpoint(name: &str, endpoint: &str) -> Result<(), String> {
     }
 }
 
-/// `otlp` (or unset) exports the signal, `none` does not; nothing else is supported.
-fn exporter_enabled(var: &impl Fn(&str) -> Option<String>, name: &str) -> Result<bool, String> {
-    match var(name).as_deref().map(str::trim) {
-        None | Some("otlp") => Ok(true),
-        Some("none") => Ok(false),
-        Some(other) => Err(format!(
-            "{name}={other} is not supported; use `otlp` or `none`"
-        )),
+/// Where one signal goes, by `OTEL_<SIGNAL>_EXPORTER`.
+struct Exporters {
+    otlp: bool,
+    console: bool,
+}
+
+/// `otlp` (or unset) exports the signal, `console` prints it, both may be
+/// listed (`otlp,console`), and `none` alone does neither.
+fn exporters(var: &impl Fn(&str) -> Option<String>, name: &str) -> Result<Exporters, String> {
+    let Some(value) = var(name) else {
+        return Ok(Exporters {
+            otlp: true,
+            console: false,
+        });
+    };
+    let listed: Vec<&str> = value.split(',').map(str::trim).collect();
+    let mut exporters = Exporters {
+        otlp: false,
+        console: false,
+    };
+    for exporter in &listed {
+        match *exporter {
+            "otlp" => exporters.otlp = true,
+            "console" => exporters.console = true,
+            "none" if listed.len() == 1 => {}
+            other => {
+                return Err(format!(
+                    "{name}={value}: `{other}` is not supported; use `otlp`, `console`, both (`otlp,console`) or `none`"
+                ));
+            }
+        }
     }
+    Ok(exporters)
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::telemetry::Sink;
 
     fn config(
         vars: &[(&str, &str)],
@@ -429,8 +491,59 @@ mod tests {
         .unwrap_err();
         assert_eq!(
             error,
-            "OTEL_METRICS_EXPORTER=prometheus is not supported; use `otlp` or `none`"
+            "OTEL_METRICS_EXPORTER=prometheus: `prometheus` is not supported; use `otlp`, `console`, both (`otlp,console`) or `none`"
         );
+        let error = config(
+            &[("OTEL_TRACES_EXPORTER", "none,console")],
+            TelemetryOverrides::default(),
+        )
+        .unwrap_err();
+        assert!(error.starts_with("OTEL_TRACES_EXPORTER=none,console: `none` is not supported"));
+    }
+
+    #[test]
+    fn console_prints_a_signal_beside_otlp_or_instead_of_the_tree() {
+        let both = config(
+            &[
+                ("OTEL_EXPORTER_OTLP_ENDPOINT", "http://x"),
+                ("OTEL_TRACES_EXPORTER", "otlp, console"),
+                ("OTEL_LOGS_EXPORTER", "console"),
+            ],
+            TelemetryOverrides::default(),
+        )
+        .unwrap();
+        let otlp = both.otlp.clone().unwrap();
+        assert_eq!((otlp.traces, otlp.metrics, otlp.logs), (true, true, false));
+        assert_eq!(
+            both.console,
+            Signals {
+                traces: true,
+                metrics: false,
+                logs: true
+            }
+        );
+        assert!(!both.trace_tree);
+        assert_eq!(
+            both.sinks(),
+            [Sink::Otlp(otlp), Sink::Console(both.console)]
+        );
+
+        let alone = config(
+            &[("OTEL_TRACES_EXPORTER", "console")],
+            TelemetryOverrides::default(),
+        )
+        .unwrap();
+        assert!(alone.otlp.is_none());
+        assert!(!alone.trace_tree, "the console exporter replaces the tree");
+        let disabled = config(
+            &[
+                ("OTEL_TRACES_EXPORTER", "console"),
+                ("OTEL_SDK_DISABLED", "true"),
+            ],
+            TelemetryOverrides::default(),
+        )
+        .unwrap();
+        assert!(!disabled.console.any());
     }
 
     #[test]

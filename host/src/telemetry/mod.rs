@@ -8,6 +8,7 @@
 mod config;
 mod content;
 mod export;
+mod ids;
 mod operation;
 pub mod propagation;
 mod scope;
@@ -16,12 +17,13 @@ mod sinks;
 mod steps;
 mod tree;
 
-pub use config::{OtlpProtocol, OtlpTarget, TelemetryConfig, TelemetryOverrides};
+pub use config::{OtlpProtocol, OtlpTarget, Signals, TelemetryConfig, TelemetryOverrides};
 pub(crate) use content::{ContentCapture, json_or_text};
 pub use content::{ContentConfig, DEFAULT_MAX_LENGTH, REDACTED};
 pub use export::{BatchSettings, ExportStats};
+pub use ids::AdoptingIdGenerator;
 pub(crate) use operation::{ActiveSpan, Operation, OperationMetrics, seconds_histogram};
-pub(crate) use scope::SpanScope;
+pub(crate) use scope::{GuestSpanKey, SpanScope};
 pub use sinks::Sink;
 use steps::StepRecorder;
 pub use steps::{Step, StepError, StepSink};
@@ -29,14 +31,17 @@ pub use steps::{Step, StepError, StepSink};
 use export::ExportCounts;
 use opentelemetry::metrics::{Meter, MeterProvider as _};
 use opentelemetry::trace::TracerProvider as _;
-use opentelemetry::trace::{SpanKind, TraceContextExt, Tracer as _};
-use opentelemetry::{Context, KeyValue};
+use opentelemetry::trace::{
+    Span as _, SpanBuilder, SpanId, SpanKind, Status, TraceContextExt, Tracer as _,
+};
+use opentelemetry::{Context, InstrumentationScope, KeyValue};
 use opentelemetry_sdk::Resource;
 use opentelemetry_sdk::logs::{SdkLogger, SdkLoggerProvider};
 use opentelemetry_sdk::metrics::SdkMeterProvider;
 use opentelemetry_sdk::trace::{Sampler, SdkTracer, SdkTracerProvider};
 use sinks::Pipeline;
 use std::sync::Arc;
+use std::time::SystemTime;
 use tree::TraceTree;
 
 const INSTRUMENTATION_SCOPE: &str = "glassbox";
@@ -208,6 +213,27 @@ impl Telemetry {
         ActiveSpan::new(parent.with_span(span), step)
     }
 
+    /// Records a span that ran elsewhere (a guest's `wasi:otel` span) under
+    /// `parent`, with the id `id` it was given there and as `scope` made it,
+    /// ending at `end` with `status`.
+    /// False when the tracer provider gave it another id: an embedding
+    /// application's does unless built with [`AdoptingIdGenerator`].
+    pub(crate) fn record_span(
+        &self,
+        id: SpanId,
+        scope: InstrumentationScope,
+        span: SpanBuilder,
+        parent: &Context,
+        (status, end): (Status, SystemTime),
+    ) -> bool {
+        let tracer = self.tracer_provider.tracer_with_scope(scope);
+        let mut span = ids::with_span_id(id, || span.start_with_context(&tracer, parent));
+        let kept = !span.is_recording() || span.span_context().span_id() == id;
+        span.set_status(status);
+        span.end_with_timestamp(end);
+        kept
+    }
+
     /// Starts a traced operation under `parent`; see [`Operation`].
     pub(crate) fn start_operation(
         &self,
@@ -306,6 +332,17 @@ pub(crate) fn string_list(items: impl IntoIterator<Item = String>) -> openteleme
             .collect::<Vec<_>>()
             .into(),
     )
+}
+
+/// An attribute value as a log record's attribute holds it.
+pub(crate) fn log_value(value: opentelemetry::Value) -> opentelemetry::logs::AnyValue {
+    use opentelemetry::{Value, logs::AnyValue};
+    match value {
+        Value::Bool(b) => AnyValue::Boolean(b),
+        Value::I64(n) => AnyValue::Int(n),
+        Value::F64(x) => AnyValue::Double(x),
+        other => AnyValue::String(other.as_str().into_owned().into()),
+    }
 }
 
 /// `service.name` defaults to `glassbox` unless `OTEL_SERVICE_NAME` or

@@ -3,12 +3,22 @@
 //! span the guest has open, else to the host span the store was created under.
 
 use opentelemetry::Context;
+use opentelemetry::trace::{SpanId, TraceContextExt};
+
+/// How a guest names a span it opened: by the handle of a
+/// `glassbox:agent/telemetry` span, or by the id its own OpenTelemetry SDK
+/// gave a `wasi:otel` span.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub(crate) enum GuestSpanKey {
+    Handle(u32),
+    Id(SpanId),
+}
 
 /// Where new spans attach in one store.
 pub(crate) struct SpanScope {
     base: Context,
-    /// Open guest spans, innermost last, by the guest's handle.
-    open: Vec<(u32, Context)>,
+    /// Open guest spans, innermost last.
+    open: Vec<(GuestSpanKey, Context)>,
 }
 
 impl SpanScope {
@@ -29,13 +39,20 @@ impl SpanScope {
         self.open.len()
     }
 
-    /// The guest opened span `handle`, which now holds new children.
-    pub fn open(&mut self, handle: u32, cx: Context) {
-        self.open.push((handle, cx));
+    /// Whether `id` is the span the store was created under or one now open.
+    pub fn holds(&self, id: SpanId) -> bool {
+        std::iter::once(&self.base)
+            .chain(self.open.iter().map(|(_, cx)| cx))
+            .any(|cx| cx.span().span_context().span_id() == id)
     }
 
-    /// The guest ended span `handle`, wherever it sits.
-    pub fn close(&mut self, handle: u32) {
-        self.open.retain(|(open, _)| *open != handle);
+    /// The guest opened span `key`, which now holds new children.
+    pub fn open(&mut self, key: GuestSpanKey, cx: Context) {
+        self.open.push((key, cx));
+    }
+
+    /// The guest ended span `key`, wherever it sits.
+    pub fn close(&mut self, key: GuestSpanKey) {
+        self.open.retain(|(open, _)| *open != key);
     }
 }

@@ -29,6 +29,16 @@ pub const GEN_AI_RESPONSE_FINISH_REASONS: &str = "gen_ai.response.finish_reasons
 /// Seconds from the start of a streamed call to its first chunk.
 pub const GEN_AI_RESPONSE_TIME_TO_FIRST_CHUNK: &str = "gen_ai.response.time_to_first_chunk";
 
+/// What backends that do not map every GenAI operation read instead, set
+/// beside the standard attributes only where they need it.
+/// The span kind Phoenix (OpenInference) shows; Langfuse reads it too.
+pub const OPENINFERENCE_SPAN_KIND: &str = "openinference.span.kind";
+/// A workflow: a chain of agent runs.
+pub const OPENINFERENCE_CHAIN: &str = "CHAIN";
+/// When a streamed answer's first chunk came (RFC 3339, milliseconds): the
+/// only source of Langfuse's time to first token.
+pub const LANGFUSE_COMPLETION_START_TIME: &str = "langfuse.observation.completion_start_time";
+
 /// Message content, captured only when asked for: JSON following the GenAI schemas.
 pub const GEN_AI_INPUT_MESSAGES: &str = "gen_ai.input.messages";
 pub const GEN_AI_OUTPUT_MESSAGES: &str = "gen_ai.output.messages";
@@ -97,7 +107,7 @@ pub const SPAN_ORIGIN_GUEST: &str = "guest";
 pub const HOST_OWNED_KEYS: [&str; 3] = [
     "gen_ai.operation.name",
     "gen_ai.provider.name",
-    "openinference.span.kind",
+    OPENINFERENCE_SPAN_KIND,
 ];
 /// Prefixes of keys owned as [`HOST_OWNED_KEYS`] are.
 pub const HOST_OWNED_PREFIXES: [&str; 4] = [
@@ -107,6 +117,35 @@ pub const HOST_OWNED_PREFIXES: [&str; 4] = [
     "llm.token_count.",
 ];
 pub const GUEST_KEY_PREFIX: &str = "guest.";
+/// Prefixes of metric names the host's own metrics use: a guest metric named
+/// so is renamed under [`GUEST_KEY_PREFIX`], as attribute keys are.
+pub const HOST_OWNED_METRIC_PREFIXES: [&str; 3] = ["gen_ai.", "glassbox.", "mcp."];
+
+/// A guest's attribute key `key`, or `guest.key` when backends would read
+/// `key` as the host's word.
+pub fn guest_key(key: String) -> String {
+    let host_owned = HOST_OWNED_KEYS.contains(&key.as_str())
+        || HOST_OWNED_PREFIXES
+            .iter()
+            .any(|prefix| key.starts_with(prefix));
+    if host_owned {
+        format!("{GUEST_KEY_PREFIX}{key}")
+    } else {
+        key
+    }
+}
+
+/// A guest's metric name `name`, or `guest.name` when it is in the host's namespace.
+pub fn guest_metric_name(name: String) -> String {
+    if HOST_OWNED_METRIC_PREFIXES
+        .iter()
+        .any(|prefix| name.starts_with(prefix))
+    {
+        format!("{GUEST_KEY_PREFIX}{name}")
+    } else {
+        name
+    }
+}
 
 /// Chunks a streamed answer arrived in (text and tool calls).
 pub const GLASSBOX_LLM_STREAM_CHUNKS: &str = "glassbox.llm.stream.chunks";
@@ -223,3 +262,29 @@ pub mod metric {
 pub const SERVICE_NAME: &str = "service.name";
 pub const SERVICE_VERSION: &str = "service.version";
 pub const DEFAULT_SERVICE_NAME: &str = "glassbox";
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn host_owned_keys_and_metric_names_are_renamed_and_others_kept() {
+        for key in [
+            "gen_ai.usage.input_tokens",
+            "gen_ai.usage.cost",
+            "gen_ai.operation.name",
+            "openinference.span.kind",
+            "langfuse.observation.type",
+            "glassbox.component",
+        ] {
+            assert_eq!(guest_key(key.into()), format!("guest.{key}"));
+        }
+        for key in ["app.step", "gen_ai.request.model", "retrieval.documents"] {
+            assert_eq!(guest_key(key.into()), key);
+        }
+        for name in ["gen_ai.client.token.usage", "glassbox.tool.calls", "mcp.x"] {
+            assert_eq!(guest_metric_name(name.into()), format!("guest.{name}"));
+        }
+        assert_eq!(guest_metric_name("app.pages".into()), "app.pages");
+    }
+}

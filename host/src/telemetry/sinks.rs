@@ -2,8 +2,9 @@
 //! the providers being built. OTLP exporters run on a runtime of their own,
 //! so guests computing between yields on the host's workers cannot starve them.
 
-use super::config::{OtlpProtocol, OtlpTarget};
+use super::config::{OtlpProtocol, OtlpTarget, Signals};
 use super::export::{BatchSettings, BoundedBatchProcessor, ExportCounts};
+use super::ids::AdoptingIdGenerator;
 use super::semconv;
 use super::tree::TraceTree;
 use super::{INSTRUMENTATION_SCOPE, TelemetryError};
@@ -25,6 +26,9 @@ pub enum Sink {
     Prometheus,
     /// Finished traces kept for printing as a tree ([`super::Telemetry::trace_tree`]).
     ConsoleTree,
+    /// The signals printed to stdout as they are exported, in the
+    /// OpenTelemetry SDK's console format.
+    Console(Signals),
 }
 
 /// The providers being built, and what the sinks attached to them keep.
@@ -56,7 +60,9 @@ pub(super) struct Built {
 impl Pipeline {
     pub fn new(resource: Resource, batch: BatchSettings) -> Self {
         Pipeline {
-            tracer: SdkTracerProvider::builder().with_resource(resource.clone()),
+            tracer: SdkTracerProvider::builder()
+                .with_resource(resource.clone())
+                .with_id_generator(AdoptingIdGenerator::default()),
             meter: SdkMeterProvider::builder().with_resource(resource.clone()),
             logger: SdkLoggerProvider::builder().with_resource(resource),
             batch,
@@ -156,6 +162,23 @@ impl Sink {
                 pipeline.meter = std::mem::take(&mut pipeline.meter).with_reader(exporter);
                 pipeline.prometheus = Some(registry);
                 pipeline.metrics_read = true;
+            }
+            Sink::Console(signals) => {
+                if signals.traces {
+                    pipeline.tracer = std::mem::take(&mut pipeline.tracer)
+                        .with_batch_exporter(opentelemetry_stdout::SpanExporter::default());
+                }
+                if signals.metrics {
+                    let reader =
+                        PeriodicReader::builder(opentelemetry_stdout::MetricExporter::default())
+                            .build();
+                    pipeline.meter = std::mem::take(&mut pipeline.meter).with_reader(reader);
+                    pipeline.metrics_read = true;
+                }
+                if signals.logs {
+                    pipeline.logger = std::mem::take(&mut pipeline.logger)
+                        .with_batch_exporter(opentelemetry_stdout::LogExporter::default());
+                }
             }
             Sink::ConsoleTree => {
                 let tree = TraceTree::default();
