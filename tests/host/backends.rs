@@ -5,13 +5,10 @@
 
 use crate::support::llm_server::{MockLlm, Reply, openai_text_stream};
 use crate::support::otlp::{Receiver, attribute, string};
-use crate::support::{TestHost, exporting_to, only, openai, workflow_manifest};
-use glassbox::manifest::Manifest;
-use glassbox::runtime::{HostOptions, TelemetrySetup};
+use crate::support::{TestHost, exporting_to, only, openai, run_workflow};
+use glassbox::RunRequest;
 use glassbox::telemetry::OtlpProtocol;
-use glassbox::{Host, RunRequest, Telemetry};
 use opentelemetry_proto::tonic::trace::v1::Span;
-use std::sync::Arc;
 use std::time::{Duration, UNIX_EPOCH};
 
 /// Langfuse's observation type for `span`: the first of its mappers, in
@@ -62,29 +59,7 @@ fn langfuse_observation_type(span: &Span) -> &'static str {
 #[tokio::test(flavor = "multi_thread")]
 async fn langfuse_maps_every_span_of_a_workflow_to_its_observation_type() {
     let receiver = Receiver::start(OtlpProtocol::HttpProtobuf).await;
-    let telemetry = Arc::new(
-        Telemetry::new(
-            &exporting_to(&receiver, OtlpProtocol::HttpProtobuf),
-            "planner",
-        )
-        .unwrap(),
-    );
-    let dir = tempfile::tempdir().unwrap();
-    let manifest = Manifest::load(&workflow_manifest(dir.path())).unwrap();
-    let options = HostOptions {
-        telemetry: TelemetrySetup::Shared(telemetry.clone()),
-        ..HostOptions::default()
-    };
-    let host = Host::from_manifest(&manifest, options).await.unwrap();
-    host.run(host.request(
-        "Plan a day out in Lisbon for three: the weather, and the museum tickets at 24 euros each?",
-    ))
-    .await
-    .unwrap();
-    tokio::task::spawn_blocking(move || telemetry.shutdown())
-        .await
-        .unwrap()
-        .unwrap();
+    run_workflow(&exporting_to(&receiver, OtlpProtocol::HttpProtobuf)).await;
 
     let spans = receiver.spans();
     let workflow = only(&spans, "invoke_workflow day-planner");

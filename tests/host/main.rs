@@ -7,6 +7,7 @@ mod architecture;
 mod attacks;
 mod backends;
 mod cli;
+mod conventions;
 mod embedding;
 mod errors;
 mod export;

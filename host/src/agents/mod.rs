@@ -21,6 +21,7 @@ use crate::bindings::agent::exports::glassbox::agent::entrypoint::AgentInfo;
 use crate::bindings::agent::glassbox::agent::{agents as wit, types};
 use crate::bindings::{Bounded, GuestError};
 use crate::sandbox::{Budget, Grant, Policy};
+use crate::telemetry::semconv::GenAiConventions;
 use crate::telemetry::{Operation, OperationMetrics, SpanScope, Telemetry, semconv, string_list};
 use crate::text::list_or_none;
 use opentelemetry::trace::{SpanKind, Status};
@@ -227,23 +228,24 @@ pub(crate) trait AgentLauncher<A>: Send + Sync {
 pub(crate) struct AgentsCapability<A> {
     directory: AgentDirectory<A>,
     telemetry: Arc<Telemetry>,
-    /// `glassbox.agent.duration` and `glassbox.agent.errors`, per run.
+    /// `glassbox.agent.duration` (v0.1.0: `gen_ai.invoke_agent.duration`,
+    /// workflows too) and `glassbox.agent.errors`, per run.
     metrics: OperationMetrics,
 }
 
 impl<A> AgentsCapability<A> {
     pub fn new(directory: AgentDirectory<A>, telemetry: Arc<Telemetry>) -> Self {
         use semconv::metric;
-        let metrics = OperationMetrics::new(
-            telemetry.meter(),
-            metric::AGENT_DURATION,
-            "Duration of agent runs",
-        )
-        .counting_errors(
-            telemetry.meter(),
-            metric::AGENT_ERRORS,
-            "Agent runs that failed, by error.type",
-        );
+        let duration = match telemetry.conventions() {
+            GenAiConventions::V1_41 => metric::AGENT_DURATION,
+            GenAiConventions::Latest => metric::INVOKE_AGENT_DURATION,
+        };
+        let metrics = OperationMetrics::new(telemetry.meter(), duration, "Duration of agent runs")
+            .counting_errors(
+                telemetry.meter(),
+                metric::AGENT_ERRORS,
+                "Agent runs that failed, by error.type",
+            );
         AgentsCapability {
             directory,
             telemetry,
@@ -266,7 +268,8 @@ impl<A> AgentsCapability<A> {
     ) -> Operation {
         let mut span_attributes = agent_attributes(name, conversation_id);
         span_attributes.extend(attributes);
-        let metric_attributes = vec![KeyValue::new(semconv::GEN_AI_AGENT_NAME, name.to_owned())];
+        let metric_attributes =
+            self.metric_attributes(semconv::operation::INVOKE_AGENT, name.to_owned());
         self.telemetry
             .start_operation(
                 invoke_agent_span_name(name),
@@ -277,6 +280,16 @@ impl<A> AgentsCapability<A> {
             .measured(&self.metrics, metric_attributes)
     }
 
+    /// What every point of a run's metrics carries: the agent, and from
+    /// v0.1.0, which records workflows on the same histogram, the operation.
+    fn metric_attributes(&self, operation: &'static str, agent: String) -> Vec<KeyValue> {
+        let mut attributes = vec![KeyValue::new(semconv::GEN_AI_AGENT_NAME, agent)];
+        if self.telemetry.conventions() == GenAiConventions::Latest {
+            attributes.push(KeyValue::new(semconv::GEN_AI_OPERATION_NAME, operation));
+        }
+        attributes
+    }
+
     /// Opens the `invoke_workflow {workflow}` span over a run and every agent it calls.
     pub fn start_workflow(
         &self,
@@ -284,12 +297,19 @@ impl<A> AgentsCapability<A> {
         conversation_id: Option<&str>,
         parent: &Context,
     ) -> Operation {
+        let latest = self.telemetry.conventions() == GenAiConventions::Latest;
+        // v0.1.0 merged the workflow span into the agent span: the workflow is its agent.
+        let named_by = if latest {
+            semconv::GEN_AI_AGENT_NAME
+        } else {
+            semconv::GEN_AI_WORKFLOW_NAME
+        };
         let mut attributes = vec![
             KeyValue::new(
                 semconv::GEN_AI_OPERATION_NAME,
                 semconv::operation::INVOKE_WORKFLOW,
             ),
-            KeyValue::new(semconv::GEN_AI_WORKFLOW_NAME, workflow.to_owned()),
+            KeyValue::new(named_by, workflow.to_owned()),
             // Neither Phoenix nor Langfuse maps `invoke_workflow` to a kind of its own.
             KeyValue::new(
                 semconv::OPENINFERENCE_SPAN_KIND,
@@ -298,8 +318,16 @@ impl<A> AgentsCapability<A> {
         ];
         attributes.extend(conversation_attribute(conversation_id));
         let name = format!("{} {workflow}", semconv::operation::INVOKE_WORKFLOW);
-        self.telemetry
-            .start_operation(name, SpanKind::Internal, attributes, parent)
+        let operation =
+            self.telemetry
+                .start_operation(name, SpanKind::Internal, attributes, parent);
+        if latest {
+            let metric_attributes =
+                self.metric_attributes(semconv::operation::INVOKE_WORKFLOW, workflow.to_owned());
+            operation.measured(&self.metrics, metric_attributes)
+        } else {
+            operation
+        }
     }
 
     /// One call from `run`, whose current span is `parent`.

@@ -1,12 +1,16 @@
 //! One model call as the host records it: a `{operation} {model}` CLIENT span
 //! opened before the provider is asked, then the answer or the error, the
-//! duration, token usage, cost, stream timings and, when captured, the content.
+//! duration, token usage, cost, stream timings and, when captured, the
+//! content: on the span, or in a `gen_ai.client.inference.operation.details`
+//! log record correlated with it, or both.
 
 use super::context::LlmRun;
 use super::model::{ChatRequest, FinishReason, LlmError, Message, Usage};
 use super::{SharedProvider, content};
 use crate::bindings::GuestError;
-use crate::telemetry::{Operation, semconv, string_list};
+use crate::telemetry::semconv::GenAiConventions;
+use crate::telemetry::{Operation, json_log_value, json_or_text, log_value, semconv, string_list};
+use opentelemetry::logs::{LogRecord as _, Logger as _, Severity};
 use opentelemetry::trace::{FutureExt as _, SpanKind};
 use opentelemetry::{Context, KeyValue};
 use std::time::{Duration, SystemTime};
@@ -18,6 +22,8 @@ pub(super) struct Call {
     operation: &'static str,
     model: String,
     parent: Context,
+    /// The request's content for the details event, when content goes to events.
+    details: Vec<KeyValue>,
 }
 
 /// What a successful call reports on its span and metrics.
@@ -49,6 +55,7 @@ impl Call {
             operation,
             model,
             parent: parent.clone(),
+            details: Vec::new(),
         }
     }
 
@@ -71,7 +78,7 @@ impl Call {
 
     /// The span attributes of a chat request: parameters, streaming, and the
     /// content when it is captured.
-    pub fn chat_attributes(&self, request: &ChatRequest, stream: bool) -> Vec<KeyValue> {
+    pub fn chat_attributes(&mut self, request: &ChatRequest, stream: bool) -> Vec<KeyValue> {
         let mut attributes = vec![KeyValue::new(semconv::GEN_AI_REQUEST_STREAM, stream)];
         if let Some(t) = request.temperature {
             attributes.push(KeyValue::new(
@@ -97,8 +104,12 @@ impl Call {
                 string_list(request.stop_sequences.iter().cloned()),
             ));
         }
-        if let Some(capture) = self.run.capability.telemetry.content() {
+        let telemetry = &self.run.capability.telemetry;
+        if let Some(capture) = telemetry.content() {
             attributes.extend(content::input_attributes(capture, request));
+        }
+        if let Some(capture) = telemetry.content_events() {
+            self.details = content::input_attributes(capture, request);
         }
         attributes
     }
@@ -121,7 +132,7 @@ impl Call {
                 attributes,
                 &self.parent,
             )
-            .measured(&capability.metrics.operation, common);
+            .measured(capability.metrics.duration(self.operation), common);
         OpenCall {
             call: self,
             operation,
@@ -221,13 +232,24 @@ impl OpenCall {
         if let Some((message, finish_reason)) = &reported.output {
             self.record_output(message, *finish_reason);
         }
+        let output_details = reported
+            .output
+            .as_ref()
+            .zip(capability.telemetry.content_events())
+            .map(|((message, finish_reason), capture)| {
+                content::output_attribute(capture, message, *finish_reason)
+            });
         self.operation.add_metric_attribute(KeyValue::new(
             semconv::GEN_AI_RESPONSE_MODEL,
             reported.model.clone(),
         ));
         if let Some(usage) = &reported.usage {
             let span = self.operation.span();
-            span.set_attributes(usage_attributes(usage, self.call.operation));
+            span.set_attributes(usage_attributes(
+                usage,
+                self.call.operation,
+                capability.telemetry.conventions(),
+            ));
             let prices = &capability.llm.prices;
             let cost = prices
                 .cost(&reported.model, usage)
@@ -241,26 +263,51 @@ impl OpenCall {
                 u64::from(usage.input_tokens) + u64::from(usage.output_tokens),
                 cost,
             );
-            for (kind, count) in token_counts(usage, self.call.operation) {
-                let mut attributes = common.to_vec();
-                attributes.push(KeyValue::new(semconv::GEN_AI_TOKEN_TYPE, kind));
-                capability
-                    .metrics
-                    .token_usage
-                    .record(u64::from(count), &attributes);
-            }
+            capability
+                .metrics
+                .record_tokens(self.call.operation, usage, common);
         }
+        self.emit_details(output_details, None);
         self.operation.succeed();
     }
 
     /// Records a failure, with its `error.type`.
     pub fn fail(self, error_type: &'static str, message: String) {
+        self.emit_details(None, Some(error_type));
         self.operation.fail(error_type, message);
+    }
+
+    /// The opt-in `gen_ai.client.inference.operation.details` event of a chat
+    /// call whose content goes to events: the request's content, the
+    /// answer's or the `error.type`, structured, on the call's span.
+    fn emit_details(&self, output: Option<KeyValue>, error_type: Option<&'static str>) {
+        let telemetry = &self.call.run.capability.telemetry;
+        if self.call.operation != semconv::operation::CHAT || telemetry.content_events().is_none() {
+            return;
+        }
+        let logger = telemetry.logger();
+        let mut record = logger.create_log_record();
+        record.set_event_name(semconv::EVENT_INFERENCE_DETAILS);
+        record.set_severity_number(Severity::Info);
+        for KeyValue { key, value, .. } in self.call.common_attributes() {
+            record.add_attribute(key, log_value(value));
+        }
+        if let Some(error_type) = error_type {
+            record.add_attribute(semconv::ERROR_TYPE, error_type);
+        }
+        // Content is JSON text as rendered for spans (redacted, fitted): as structure here.
+        for KeyValue { key, value, .. } in self.call.details.iter().cloned().chain(output) {
+            let json = json_or_text(&value.as_str());
+            record.add_attribute(key, json_log_value(json, usize::MAX, &|text| text));
+        }
+        let span = self.operation.span().span_context().clone();
+        record.set_trace_context(span.trace_id(), span.span_id(), Some(span.trace_flags()));
+        logger.emit(record);
     }
 }
 
 /// Embeddings produce no output tokens; reporting zero would skew the metric.
-fn token_counts(usage: &Usage, operation: &str) -> Vec<(&'static str, u32)> {
+pub(super) fn token_counts(usage: &Usage, operation: &str) -> Vec<(&'static str, u32)> {
     let mut counts = vec![(semconv::TOKEN_TYPE_INPUT, usage.input_tokens)];
     if operation != semconv::operation::EMBEDDINGS {
         counts.push((semconv::TOKEN_TYPE_OUTPUT, usage.output_tokens));
@@ -268,7 +315,14 @@ fn token_counts(usage: &Usage, operation: &str) -> Vec<(&'static str, u32)> {
     counts
 }
 
-fn usage_attributes(usage: &Usage, operation: &str) -> Vec<KeyValue> {
+/// The usage a call reports on its span. Cache writes keep v1.41.0's name in
+/// both versions, since Langfuse and Phoenix read only that one (with
+/// `cache_write` alone, Langfuse overstates cost).
+fn usage_attributes(
+    usage: &Usage,
+    operation: &str,
+    conventions: GenAiConventions,
+) -> Vec<KeyValue> {
     let mut attributes: Vec<KeyValue> = token_counts(usage, operation)
         .into_iter()
         .map(|(kind, count)| {
@@ -292,6 +346,12 @@ fn usage_attributes(usage: &Usage, operation: &str) -> Vec<KeyValue> {
         (
             semconv::GEN_AI_USAGE_REASONING_OUTPUT_TOKENS,
             usage.reasoning_output_tokens,
+        ),
+        (
+            semconv::GEN_AI_USAGE_CACHE_WRITE_INPUT_TOKENS,
+            usage
+                .cache_creation_input_tokens
+                .filter(|_| conventions == GenAiConventions::Latest),
         ),
     ] {
         if let Some(count) = count {

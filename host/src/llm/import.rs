@@ -146,7 +146,7 @@ impl LlmView<'_> {
             .provider_for(request.model.as_deref())
             .clone();
         let request = model_request(request, provider.default_model());
-        let call = Call::new(
+        let mut call = Call::new(
             &run,
             provider.clone(),
             semconv::operation::CHAT,

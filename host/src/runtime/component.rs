@@ -11,6 +11,7 @@ use crate::bindings::Bounded;
 use crate::bindings::agent::AgentPre;
 use crate::bindings::agent::exports::glassbox::agent::entrypoint;
 use crate::sandbox::{Fault, Policy, RunBudget, guard};
+use crate::telemetry::semconv::GenAiConventions;
 use crate::telemetry::{propagation, semconv};
 use opentelemetry::trace::Status;
 use opentelemetry::{Context, KeyValue};
@@ -153,16 +154,21 @@ impl AgentComponent {
     ) -> Result<String, RunError> {
         let mut attributes = vec![
             KeyValue::new(
-                semconv::GEN_AI_PROVIDER_NAME,
-                capabilities.llm.llm().default_provider().name(),
-            ),
-            KeyValue::new(
                 semconv::GEN_AI_AGENT_DESCRIPTION,
                 self.info.description.clone(),
             ),
-            KeyValue::new(semconv::GEN_AI_AGENT_VERSION, self.info.version.clone()),
             KeyValue::new(semconv::GLASSBOX_COMPONENT, self.label.to_string()),
         ];
+        // v0.1.0 took the provider and the version off the internal agent span.
+        if capabilities.telemetry.conventions() == GenAiConventions::V1_41 {
+            attributes.extend([
+                KeyValue::new(
+                    semconv::GEN_AI_PROVIDER_NAME,
+                    capabilities.llm.llm().default_provider().name(),
+                ),
+                KeyValue::new(semconv::GEN_AI_AGENT_VERSION, self.info.version.clone()),
+            ]);
+        }
         attributes.extend(request.policy.span_attributes());
         attributes.extend(propagation::baggage_attributes(&request.parent));
         let operation = capabilities.agents.start_run(

@@ -3,6 +3,7 @@
 
 use super::content::ContentConfig;
 use super::export::BatchSettings;
+use super::semconv::{GenAiConventions, OPT_IN_GEN_AI_LATEST};
 use std::fmt;
 use std::str::FromStr;
 
@@ -97,6 +98,8 @@ pub struct TelemetryConfig {
     /// Keep metrics in a Prometheus registry too, for a scrape endpoint
     /// ([`crate::Telemetry::prometheus_text`]).
     pub prometheus: bool,
+    /// The GenAI conventions emitted (`OTEL_SEMCONV_STABILITY_OPT_IN`).
+    pub conventions: GenAiConventions,
 }
 
 /// Command-line choices that take precedence over the environment.
@@ -216,6 +219,7 @@ impl TelemetryConfig {
         content.max_length = overrides.content_max_length.unwrap_or(content.max_length);
         content.redact.extend(overrides.redact.iter().cloned());
         Ok(TelemetryConfig {
+            conventions: conventions(&var),
             disabled,
             otlp,
             trace_tree,
@@ -238,6 +242,21 @@ fn check_endpoint(name: &str, endpoint: &str) -> Result<(), String> {
         Err(format!(
             "{name}: `{endpoint}` is not an http(s) URL such as `http://localhost:4318`"
         ))
+    }
+}
+
+/// The GenAI conventions `OTEL_SEMCONV_STABILITY_OPT_IN` asks for. It lists
+/// choices for several areas (`http`, `database`, ...), so values for others
+/// are no error.
+pub(super) fn conventions(var: &impl Fn(&str) -> Option<String>) -> GenAiConventions {
+    let opted_in = var("OTEL_SEMCONV_STABILITY_OPT_IN").is_some_and(|list| {
+        list.split(',')
+            .any(|value| value.trim() == OPT_IN_GEN_AI_LATEST)
+    });
+    if opted_in {
+        GenAiConventions::Latest
+    } else {
+        GenAiConventions::V1_41
     }
 }
 
@@ -409,6 +428,7 @@ mod tests {
             config.content,
             ContentConfig {
                 capture: true,
+                events: false,
                 max_length: 100,
                 redact: vec!["secret-\\d+".into()],
             }
@@ -499,6 +519,33 @@ mod tests {
         )
         .unwrap_err();
         assert!(error.starts_with("OTEL_TRACES_EXPORTER=none,console: `none` is not supported"));
+    }
+
+    #[test]
+    fn the_latest_gen_ai_conventions_are_opted_into_among_other_areas() {
+        let latest = |value: &str| {
+            config(
+                &[("OTEL_SEMCONV_STABILITY_OPT_IN", value)],
+                TelemetryOverrides::default(),
+            )
+            .unwrap()
+            .conventions
+        };
+        assert_eq!(
+            latest("gen_ai_latest_experimental"),
+            GenAiConventions::Latest
+        );
+        assert_eq!(
+            latest("http/dup, gen_ai_latest_experimental"),
+            GenAiConventions::Latest
+        );
+        assert_eq!(latest("http"), GenAiConventions::V1_41);
+        assert_eq!(
+            config(&[], TelemetryOverrides::default())
+                .unwrap()
+                .conventions,
+            GenAiConventions::V1_41
+        );
     }
 
     #[test]

@@ -1,7 +1,8 @@
-//! Message content on spans. Off unless asked for (the GenAI conventions say
-//! content SHOULD NOT be captured by default); when on, secrets are redacted
-//! before anything leaves the host and long values are shortened with the JSON
-//! kept valid.
+//! Message content on spans, or in the `gen_ai.client.inference.operation.details`
+//! event, or both. Off unless asked for (the GenAI conventions say content
+//! SHOULD NOT be captured by default); when on, secrets are redacted before
+//! anything leaves the host and long values are shortened with the JSON kept
+//! valid.
 
 use regex::{Regex, RegexSet};
 use serde_json::Value;
@@ -26,7 +27,11 @@ const BUILTIN_SECRETS: [&str; 7] = [
 /// Whether and how message content is captured.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct ContentConfig {
+    /// Content on the spans.
     pub capture: bool,
+    /// Content in a `gen_ai.client.inference.operation.details` log record
+    /// per model call.
+    pub events: bool,
     /// Longest attribute value in bytes; longer ones are shortened.
     pub max_length: usize,
     /// Regular expressions for further secrets to redact.
@@ -37,6 +42,7 @@ impl Default for ContentConfig {
     fn default() -> Self {
         ContentConfig {
             capture: false,
+            events: false,
             max_length: DEFAULT_MAX_LENGTH,
             redact: Vec::new(),
         }
@@ -45,17 +51,18 @@ impl Default for ContentConfig {
 
 impl ContentConfig {
     /// Reads `OTEL_INSTRUMENTATION_GENAI_CAPTURE_MESSAGE_CONTENT` (`true`/`false`,
-    /// or the newer `NO_CONTENT`, `SPAN_ONLY`, `EVENT_ONLY`, `SPAN_AND_EVENT`;
-    /// content goes on spans for any value but the off ones) and
-    /// `OTEL_ATTRIBUTE_VALUE_LENGTH_LIMIT` for the length.
+    /// or the newer `NO_CONTENT`, `SPAN_ONLY`, `EVENT_ONLY`, `SPAN_AND_EVENT`)
+    /// and `OTEL_ATTRIBUTE_VALUE_LENGTH_LIMIT` for the length.
     pub(super) fn from_lookup(var: &impl Fn(&str) -> Option<String>) -> Result<Self, String> {
         const SWITCH: &str = "OTEL_INSTRUMENTATION_GENAI_CAPTURE_MESSAGE_CONTENT";
-        let capture = match var(SWITCH)
+        let (capture, events) = match var(SWITCH)
             .map(|v| v.trim().to_ascii_uppercase())
             .as_deref()
         {
-            None | Some("FALSE" | "NO_CONTENT") => false,
-            Some("TRUE" | "SPAN_ONLY" | "EVENT_ONLY" | "SPAN_AND_EVENT") => true,
+            None | Some("FALSE" | "NO_CONTENT") => (false, false),
+            Some("TRUE" | "SPAN_ONLY") => (true, false),
+            Some("EVENT_ONLY") => (false, true),
+            Some("SPAN_AND_EVENT") => (true, true),
             Some(other) => {
                 return Err(format!(
                     "{SWITCH}: `{other}` is not one of true, false, NO_CONTENT, SPAN_ONLY, EVENT_ONLY, SPAN_AND_EVENT"
@@ -70,6 +77,7 @@ impl ContentConfig {
         };
         Ok(ContentConfig {
             capture,
+            events,
             max_length,
             redact: Vec::new(),
         })
@@ -79,6 +87,9 @@ impl ContentConfig {
 /// Turns captured content into attribute values.
 #[derive(Debug)]
 pub(crate) struct ContentCapture {
+    /// Where the content goes: on spans, in events, or both.
+    pub on_spans: bool,
+    pub as_events: bool,
     max_length: usize,
     /// Matches any secret, so text without one is passed over in one scan.
     any_secret: RegexSet,
@@ -88,7 +99,7 @@ pub(crate) struct ContentCapture {
 impl ContentCapture {
     /// `None` when capture is off. Fails on a redaction pattern that is not a regular expression.
     pub fn new(config: &ContentConfig) -> Result<Option<Self>, String> {
-        if !config.capture {
+        if !config.capture && !config.events {
             return Ok(None);
         }
         let patterns: Vec<&str> = BUILTIN_SECRETS
@@ -103,6 +114,8 @@ impl ContentCapture {
             })
             .collect::<Result<_, _>>()?;
         Ok(Some(ContentCapture {
+            on_spans: config.capture,
+            as_events: config.events,
             max_length: config.max_length,
             any_secret: RegexSet::new(&patterns).map_err(|e| e.to_string())?,
             secrets,
@@ -223,6 +236,7 @@ mod tests {
             capture: true,
             max_length,
             redact: redact.iter().map(|p| p.to_string()).collect(),
+            ..ContentConfig::default()
         })
         .unwrap()
         .unwrap()
@@ -273,10 +287,16 @@ mod tests {
                     .then(|| value.clone())
             })
         };
-        assert!(read("true").unwrap().capture);
-        assert!(read("SPAN_ONLY").unwrap().capture);
-        assert!(!read("NO_CONTENT").unwrap().capture);
-        assert!(!read("false").unwrap().capture);
+        let places = |value: &str| {
+            let config = read(value).unwrap();
+            (config.capture, config.events)
+        };
+        assert_eq!(places("true"), (true, false));
+        assert_eq!(places("SPAN_ONLY"), (true, false));
+        assert_eq!(places("EVENT_ONLY"), (false, true));
+        assert_eq!(places("span_and_event"), (true, true));
+        assert_eq!(places("NO_CONTENT"), (false, false));
+        assert_eq!(places("false"), (false, false));
         assert!(read("maybe").is_err());
         assert!(
             ContentCapture::new(&ContentConfig::default())

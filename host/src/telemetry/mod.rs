@@ -84,6 +84,7 @@ pub struct Telemetry {
     prometheus: Option<prometheus::Registry>,
     tree: Option<TraceTree>,
     content: Option<ContentCapture>,
+    conventions: semconv::GenAiConventions,
     export_counts: Arc<ExportCounts>,
     /// Where the OTLP exporters' connections run, when exporting.
     export_runtime: Option<tokio::runtime::Runtime>,
@@ -128,6 +129,7 @@ impl Telemetry {
             content,
         );
         telemetry.owns_providers = true;
+        telemetry.conventions = config.conventions;
         telemetry.prometheus = built.prometheus;
         telemetry.tree = built.tree;
         telemetry.export_counts = built.export_counts;
@@ -138,19 +140,22 @@ impl Telemetry {
     /// Telemetry through an embedding application's providers: the host's
     /// spans and metrics go wherever the application's go, under its resource.
     /// [`Telemetry::shutdown`] then flushes them and leaves them running; the
-    /// application shuts them down. Log records from guests go nowhere.
+    /// application shuts them down. Log records from guests go nowhere. The
+    /// GenAI conventions are chosen by `OTEL_SEMCONV_STABILITY_OPT_IN`.
     pub fn with_providers(
         tracer_provider: SdkTracerProvider,
         meter_provider: SdkMeterProvider,
         content: &ContentConfig,
     ) -> Result<Self, TelemetryError> {
         let content = ContentCapture::new(content).map_err(TelemetryError::Config)?;
-        Ok(Self::assemble(
+        let mut telemetry = Self::assemble(
             tracer_provider,
             meter_provider,
             SdkLoggerProvider::builder().build(),
             content,
-        ))
+        );
+        telemetry.conventions = config::conventions(&|name| std::env::var(name).ok());
+        Ok(telemetry)
     }
 
     fn assemble(
@@ -173,6 +178,7 @@ impl Telemetry {
             prometheus: None,
             tree: None,
             content,
+            conventions: semconv::GenAiConventions::default(),
             export_counts: Arc::default(),
             export_runtime: None,
         }
@@ -254,9 +260,19 @@ impl Telemetry {
         &self.logger
     }
 
-    /// How to capture message content, when it is captured at all.
+    /// Which GenAI conventions to emit.
+    pub(crate) fn conventions(&self) -> semconv::GenAiConventions {
+        self.conventions
+    }
+
+    /// How to capture message content on spans, when it goes there.
     pub(crate) fn content(&self) -> Option<&ContentCapture> {
-        self.content.as_ref()
+        self.content.as_ref().filter(|capture| capture.on_spans)
+    }
+
+    /// How to capture message content in events, when it goes there.
+    pub(crate) fn content_events(&self) -> Option<&ContentCapture> {
+        self.content.as_ref().filter(|capture| capture.as_events)
     }
 
     /// Exports everything still buffered and stops the exporters. Blocks the
@@ -343,6 +359,58 @@ pub(crate) fn log_value(value: opentelemetry::Value) -> opentelemetry::logs::Any
         Value::F64(x) => AnyValue::Double(x),
         other => AnyValue::String(other.as_str().into_owned().into()),
     }
+}
+
+/// How deep a JSON value's lists and maps may nest in a log record; deeper
+/// parts are kept as JSON text.
+const MAX_JSON_DEPTH: usize = 8;
+
+/// A JSON value as a log record holds it: lists and maps as themselves, at
+/// most `max_items` entries each, every string passed through `cut`.
+pub(crate) fn json_log_value(
+    json: serde_json::Value,
+    max_items: usize,
+    cut: &impl Fn(String) -> String,
+) -> opentelemetry::logs::AnyValue {
+    use opentelemetry::logs::AnyValue;
+    use serde_json::Value as Json;
+    fn convert(
+        json: Json,
+        depth: usize,
+        max_items: usize,
+        cut: &impl Fn(String) -> String,
+    ) -> AnyValue {
+        match json {
+            Json::String(text) => AnyValue::from(cut(text)),
+            Json::Bool(flag) => AnyValue::Boolean(flag),
+            Json::Number(number) => number.as_i64().map_or_else(
+                || AnyValue::Double(number.as_f64().unwrap_or(f64::NAN)),
+                AnyValue::Int,
+            ),
+            Json::Null => AnyValue::from(String::new()),
+            nested if depth >= MAX_JSON_DEPTH => AnyValue::from(cut(nested.to_string())),
+            Json::Array(items) => AnyValue::ListAny(Box::new(
+                items
+                    .into_iter()
+                    .take(max_items)
+                    .map(|item| convert(item, depth + 1, max_items, cut))
+                    .collect(),
+            )),
+            Json::Object(entries) => AnyValue::Map(Box::new(
+                entries
+                    .into_iter()
+                    .take(max_items)
+                    .map(|(key, value)| {
+                        (
+                            opentelemetry::Key::from(cut(key)),
+                            convert(value, depth + 1, max_items, cut),
+                        )
+                    })
+                    .collect(),
+            )),
+        }
+    }
+    convert(json, 0, max_items, cut)
 }
 
 /// `service.name` defaults to `glassbox` unless `OTEL_SERVICE_NAME` or

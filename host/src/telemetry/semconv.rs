@@ -1,6 +1,27 @@
 //! Every telemetry name the host emits, in one place: OpenTelemetry GenAI
 //! semantic conventions (kept here because the upstream Rust constants are
-//! experimental and deprecated) plus Glassbox's own metrics.
+//! experimental and deprecated) plus Glassbox's own metrics. Two versions of
+//! the GenAI conventions: those of semantic conventions v1.41.0 by default,
+//! and those of the GenAI conventions' own release v0.1.0 on request
+//! ([`GenAiConventions`]).
+
+/// Which GenAI semantic conventions the host emits. The conventions'
+/// transition rule: keep emitting what was emitted before, and the latest
+/// with `OTEL_SEMCONV_STABILITY_OPT_IN=gen_ai_latest_experimental` (the rule
+/// offers no mode emitting both).
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub enum GenAiConventions {
+    /// Semantic conventions v1.41.0, what backends read today.
+    #[default]
+    V1_41,
+    /// GenAI semantic conventions v0.1.0: inference, embeddings, agent and
+    /// tool metrics of their own, usage counters by modality, workflows as
+    /// agent invocations, cache writes as `cache_write`.
+    Latest,
+}
+
+/// The `OTEL_SEMCONV_STABILITY_OPT_IN` value that asks for [`GenAiConventions::Latest`].
+pub const OPT_IN_GEN_AI_LATEST: &str = "gen_ai_latest_experimental";
 
 /// Values of `gen_ai.operation.name`, also the first word of span names.
 pub mod operation {
@@ -39,6 +60,10 @@ pub const OPENINFERENCE_CHAIN: &str = "CHAIN";
 /// only source of Langfuse's time to first token.
 pub const LANGFUSE_COMPLETION_START_TIME: &str = "langfuse.observation.completion_start_time";
 
+/// The opt-in event (a log record) carrying a model call's content, when
+/// content capture asks for events.
+pub const EVENT_INFERENCE_DETAILS: &str = "gen_ai.client.inference.operation.details";
+
 /// Message content, captured only when asked for: JSON following the GenAI schemas.
 pub const GEN_AI_INPUT_MESSAGES: &str = "gen_ai.input.messages";
 pub const GEN_AI_OUTPUT_MESSAGES: &str = "gen_ai.output.messages";
@@ -50,8 +75,11 @@ pub const GEN_AI_TOOL_CALL_RESULT: &str = "gen_ai.tool.call.result";
 pub const GEN_AI_USAGE_INPUT_TOKENS: &str = "gen_ai.usage.input_tokens";
 pub const GEN_AI_USAGE_OUTPUT_TOKENS: &str = "gen_ai.usage.output_tokens";
 pub const GEN_AI_USAGE_CACHE_READ_INPUT_TOKENS: &str = "gen_ai.usage.cache_read.input_tokens";
+/// v1.41.0's name for cache writes, which Langfuse and Phoenix read: kept in both versions.
 pub const GEN_AI_USAGE_CACHE_CREATION_INPUT_TOKENS: &str =
     "gen_ai.usage.cache_creation.input_tokens";
+/// v0.1.0's name for cache writes.
+pub const GEN_AI_USAGE_CACHE_WRITE_INPUT_TOKENS: &str = "gen_ai.usage.cache_write.input_tokens";
 pub const GEN_AI_USAGE_REASONING_OUTPUT_TOKENS: &str = "gen_ai.usage.reasoning.output_tokens";
 /// Not in the conventions; the name Langfuse and others read. US dollars.
 pub const GEN_AI_USAGE_COST: &str = "gen_ai.usage.cost";
@@ -71,6 +99,9 @@ pub const GEN_AI_WORKFLOW_NAME: &str = "gen_ai.workflow.name";
 pub const GEN_AI_TOKEN_TYPE: &str = "gen_ai.token.type";
 pub const TOKEN_TYPE_INPUT: &str = "input";
 pub const TOKEN_TYPE_OUTPUT: &str = "output";
+/// v0.1.0: the modality of counted tokens; the host's models exchange text.
+pub const GEN_AI_TOKEN_MODALITY: &str = "gen_ai.token.modality";
+pub const TOKEN_MODALITY_TEXT: &str = "text";
 
 // The MCP conventions, on the `execute_tool` span of a call an MCP client made.
 pub const MCP_METHOD_NAME: &str = "mcp.method.name";
@@ -236,6 +267,33 @@ pub mod metric {
     pub const TOOL_ERRORS: &str = "glassbox.tool.errors";
     pub const AGENT_DURATION: &str = "glassbox.agent.duration";
     pub const AGENT_ERRORS: &str = "glassbox.agent.errors";
+
+    // GenAI semantic conventions v0.1.0, in place of the five metrics above
+    // but for the error counters and the cost.
+    pub const INFERENCE_DURATION: &str = "gen_ai.client.inference.duration";
+    pub const INFERENCE_TIME_TO_FIRST_CHUNK: &str = "gen_ai.client.inference.time_to_first_chunk";
+    pub const INFERENCE_TIME_PER_OUTPUT_CHUNK: &str =
+        "gen_ai.client.inference.time_per_output_chunk";
+    /// Running totals of tokens, by `gen_ai.token.modality`.
+    pub const INFERENCE_USAGE_INPUT_TOKENS: &str = "gen_ai.client.inference.usage.input_tokens";
+    pub const INFERENCE_USAGE_OUTPUT_TOKENS: &str = "gen_ai.client.inference.usage.output_tokens";
+    pub const INFERENCE_USAGE_CACHE_READ_INPUT_TOKENS: &str =
+        "gen_ai.client.inference.usage.cache_read.input_tokens";
+    pub const INFERENCE_USAGE_CACHE_WRITE_INPUT_TOKENS: &str =
+        "gen_ai.client.inference.usage.cache_write.input_tokens";
+    pub const INFERENCE_USAGE_REASONING_OUTPUT_TOKENS: &str =
+        "gen_ai.client.inference.usage.reasoning.output_tokens";
+    /// Tokens per call.
+    pub const INFERENCE_OPERATION_INPUT_TOKENS: &str =
+        "gen_ai.client.inference.operation.input_tokens";
+    pub const INFERENCE_OPERATION_OUTPUT_TOKENS: &str =
+        "gen_ai.client.inference.operation.output_tokens";
+    pub const EMBEDDINGS_DURATION: &str = "gen_ai.client.embeddings.duration";
+    pub const EMBEDDINGS_OPERATION_INPUT_TOKENS: &str =
+        "gen_ai.client.embeddings.operation.input_tokens";
+    /// Agent runs, and workflows (`gen_ai.operation.name` = `invoke_workflow`).
+    pub const INVOKE_AGENT_DURATION: &str = "gen_ai.invoke_agent.duration";
+    pub const EXECUTE_TOOL_DURATION: &str = "gen_ai.execute_tool.duration";
     /// The host's own export pipeline: spans delivered, spans dropped (with
     /// `error.type` saying why), and export requests made and failed.
     pub const SPANS_EXPORTED: &str = "glassbox.telemetry.spans.exported";

@@ -9,6 +9,7 @@
 use crate::bindings::agent::glassbox::agent::{tools as wit, types::ToolDefinition};
 use crate::bindings::{Bounded, GuestError};
 use crate::sandbox::{Fault, Policy, RunBudget};
+use crate::telemetry::semconv::GenAiConventions;
 use crate::telemetry::{OperationMetrics, SpanScope, Telemetry, semconv};
 use crate::text::cap_text;
 use opentelemetry::trace::SpanKind;
@@ -292,23 +293,24 @@ impl<P> ToolRegistry<P> {
 pub(crate) struct ToolsCapability<P> {
     registry: ToolRegistry<P>,
     telemetry: Arc<Telemetry>,
-    /// `glassbox.tool.duration` and `glassbox.tool.errors`.
+    /// `glassbox.tool.duration` (v0.1.0: `gen_ai.execute_tool.duration`) and
+    /// `glassbox.tool.errors`.
     metrics: OperationMetrics,
 }
 
 impl<P> ToolsCapability<P> {
     pub fn new(registry: ToolRegistry<P>, telemetry: Arc<Telemetry>) -> Self {
         use semconv::metric;
-        let metrics = OperationMetrics::new(
-            telemetry.meter(),
-            metric::TOOL_DURATION,
-            "Duration of tool calls",
-        )
-        .counting_errors(
-            telemetry.meter(),
-            metric::TOOL_ERRORS,
-            "Tool calls that failed, by error.type",
-        );
+        let duration = match telemetry.conventions() {
+            GenAiConventions::V1_41 => metric::TOOL_DURATION,
+            GenAiConventions::Latest => metric::EXECUTE_TOOL_DURATION,
+        };
+        let metrics = OperationMetrics::new(telemetry.meter(), duration, "Duration of tool calls")
+            .counting_errors(
+                telemetry.meter(),
+                metric::TOOL_ERRORS,
+                "Tool calls that failed, by error.type",
+            );
         ToolsCapability {
             registry,
             telemetry,

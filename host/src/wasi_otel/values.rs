@@ -6,16 +6,12 @@ use super::bindings::wasi::clocks::wall_clock::Datetime;
 use super::bindings::wasi::otel::tracing::{SpanContext as WitSpanContext, TraceFlags as WitFlags};
 use super::bindings::wasi::otel::types::KeyValue as WitKeyValue;
 use crate::bindings::{Bounded, MAX_GUEST_ATTRIBUTES, MAX_GUEST_LIST, MAX_SPAN_BYTES};
-use crate::telemetry::semconv;
+use crate::telemetry::{json_log_value, semconv};
 use opentelemetry::logs::AnyValue;
 use opentelemetry::trace::{SpanContext, SpanId, TraceFlags, TraceId, TraceState};
-use opentelemetry::{Array, Key, KeyValue, StringValue, Value};
+use opentelemetry::{Array, KeyValue, StringValue, Value};
 use serde_json::Value as Json;
-use std::collections::HashMap;
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
-
-/// How deep a log body's lists and maps may nest; deeper parts are kept as JSON text.
-const MAX_BODY_DEPTH: usize = 8;
 
 /// A guest's attributes: at most [`MAX_GUEST_ATTRIBUTES`], text bounded,
 /// host-owned keys renamed.
@@ -76,35 +72,8 @@ fn list_value(items: Vec<Json>) -> Option<Value> {
 /// A log record's body: JSON as the `AnyValue` it stands for.
 pub(super) fn body(json: String) -> AnyValue {
     match parse(&json) {
-        Some(parsed) => any_value(parsed, 0),
+        Some(parsed) => json_log_value(parsed, MAX_GUEST_LIST, &Bounded::bounded),
         None => AnyValue::from(json.bounded()),
-    }
-}
-
-fn any_value(json: Json, depth: usize) -> AnyValue {
-    match json {
-        Json::String(text) => AnyValue::from(text.bounded()),
-        Json::Bool(flag) => AnyValue::Boolean(flag),
-        Json::Number(number) => number.as_i64().map_or_else(
-            || AnyValue::Double(number.as_f64().unwrap_or(f64::NAN)),
-            AnyValue::Int,
-        ),
-        Json::Null => AnyValue::from(String::new()),
-        nested if depth >= MAX_BODY_DEPTH => AnyValue::from(nested.to_string().bounded()),
-        Json::Array(items) => AnyValue::ListAny(Box::new(
-            items
-                .into_iter()
-                .take(MAX_GUEST_LIST)
-                .map(|item| any_value(item, depth + 1))
-                .collect(),
-        )),
-        Json::Object(entries) => AnyValue::Map(Box::new(
-            entries
-                .into_iter()
-                .take(MAX_GUEST_ATTRIBUTES)
-                .map(|(key, value)| (Key::from(key.bounded()), any_value(value, depth + 1)))
-                .collect::<HashMap<_, _>>(),
-        )),
     }
 }
 

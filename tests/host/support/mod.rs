@@ -429,6 +429,29 @@ pub fn workflow_manifest(dir: &Path) -> PathBuf {
     path
 }
 
+/// Runs the planner example (`workflow.toml`) once, exactly as `glassbox run
+/// --manifest` runs it, exporting as `config` says, and returns when
+/// everything is exported.
+pub async fn run_workflow(config: &TelemetryConfig) {
+    let telemetry = Arc::new(Telemetry::new(config, "planner").unwrap());
+    let dir = tempfile::tempdir().unwrap();
+    let manifest = glassbox::manifest::Manifest::load(&workflow_manifest(dir.path())).unwrap();
+    let options = glassbox::runtime::HostOptions {
+        telemetry: glassbox::runtime::TelemetrySetup::Shared(telemetry.clone()),
+        ..glassbox::runtime::HostOptions::default()
+    };
+    let host = Host::from_manifest(&manifest, options).await.unwrap();
+    host.run(host.request(
+        "Plan a day out in Lisbon for three: the weather, and the museum tickets at 24 euros each?",
+    ))
+    .await
+    .unwrap();
+    tokio::task::spawn_blocking(move || telemetry.shutdown())
+        .await
+        .unwrap()
+        .unwrap();
+}
+
 /// The react agent, loaded by `loader`.
 pub async fn react_agent_on(loader: &Loader) -> AgentComponent {
     loader
