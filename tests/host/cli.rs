@@ -3,7 +3,7 @@
 
 use crate::support::llm_server::{MockLlm, Reply};
 use crate::support::otlp::{Receiver, hex, string};
-use crate::support::{artifacts, assert_strings, only, workflow_manifest};
+use crate::support::{artifacts, assert_strings, manifest_in, only, workflow_manifest};
 use glassbox::telemetry::OtlpProtocol;
 use opentelemetry_proto::tonic::trace::v1::Span;
 use std::path::Path;
@@ -675,17 +675,14 @@ async fn ctrl_c_stops_a_guest_stuck_in_a_loop() {
 /// A manifest in `dir` for the test agent (with `agent` keys) and the test
 /// tools (with `tools` keys), granting the tools `dir/data` as `/data`.
 fn granting_data_to_tools(dir: &Path, agent: &str, tools: &str) -> std::path::PathBuf {
-    let manifest = dir.join("glassbox.toml");
-    std::fs::write(
-        &manifest,
-        format!(
+    manifest_in(
+        dir,
+        &format!(
             "[agent]\npath = {:?}\n{agent}\n\n[[plugins]]\npath = {:?}\nallow_dirs = [{{ host = \"data\", guest = \"/data\" }}]\n{tools}\n",
             artifacts::TEST_AGENT,
             artifacts::TEST_TOOLS
         ),
     )
-    .unwrap();
-    manifest
 }
 
 #[test]
@@ -833,15 +830,13 @@ fn the_example_manifest_runs_the_demo() {
         .parent()
         .unwrap();
     let dir = tempfile::tempdir().unwrap();
-    let manifest = dir.path().join("glassbox.toml");
-    std::fs::write(
-        &manifest,
-        example.replace(
+    let manifest = manifest_in(
+        dir.path(),
+        &example.replace(
             "\"target/wasm32-wasip2/release/",
             &format!("\"{}/", built.display()),
         ),
-    )
-    .unwrap();
+    );
     let output = glassbox()
         .args(["run", "--manifest"])
         .arg(&manifest)

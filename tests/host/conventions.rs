@@ -43,6 +43,8 @@ fn metric_names(receiver: &Receiver) -> BTreeSet<String> {
         "gen_ai.client.inference.operation.input_tokens",
         "gen_ai.client.inference.operation.output_tokens",
         "gen_ai.invoke_agent.duration",
+        "gen_ai.invoke_agent.inference_calls",
+        "gen_ai.invoke_agent.tool_calls",
         "gen_ai.execute_tool.duration",
     ]
     .into_iter()
@@ -91,6 +93,8 @@ async fn opted_in_the_host_emits_the_names_of_gen_ai_conventions_0_1_0() {
             "gen_ai.client.inference.usage.output_tokens",
             "gen_ai.execute_tool.duration",
             "gen_ai.invoke_agent.duration",
+            "gen_ai.invoke_agent.inference_calls",
+            "gen_ai.invoke_agent.tool_calls",
         ])
     );
     // The workflow is an agent invocation whose operation is `invoke_workflow`.
@@ -139,6 +143,54 @@ async fn opted_in_the_host_emits_the_names_of_gen_ai_conventions_0_1_0() {
         ]
         .map(|(operation, agent)| (operation.to_owned(), agent.to_owned()))
     );
+    // One point per agent run: the calls the agent made itself, not those of
+    // the agents it called.
+    let calls = |name: &str| -> Vec<(String, u64, f64)> {
+        let Some(Data::Histogram(calls)) = receiver.metric(name).and_then(|m| m.data) else {
+            panic!("{name} is a histogram");
+        };
+        let mut points: Vec<_> = calls
+            .data_points
+            .iter()
+            .map(|point| {
+                (
+                    string(&point.attributes, "gen_ai.agent.name").unwrap(),
+                    point.count,
+                    point.sum.unwrap(),
+                )
+            })
+            .collect();
+        points.sort_by(|a, b| a.0.cmp(&b.0));
+        points
+    };
+    let model_calls = calls("gen_ai.invoke_agent.inference_calls");
+    let tool_calls = calls("gen_ai.invoke_agent.tool_calls");
+    let agents: Vec<&str> = model_calls
+        .iter()
+        .map(|(agent, ..)| agent.as_str())
+        .collect();
+    assert_eq!(agents, ["math-worker", "planner", "weather-worker"]);
+    let chats = spans.iter().filter(|s| s.name.starts_with("chat ")).count() as f64;
+    assert_eq!(
+        model_calls.iter().map(|(_, _, sum)| sum).sum::<f64>(),
+        chats,
+        "every model call counted once, by the agent that made it: {model_calls:?}"
+    );
+    let tool_spans = spans
+        .iter()
+        .filter(|s| s.name.starts_with("execute_tool "))
+        .count() as f64;
+    assert_eq!(
+        tool_calls.iter().map(|(_, _, sum)| sum).sum::<f64>(),
+        tool_spans,
+        "{tool_calls:?}"
+    );
+    assert_eq!(
+        tool_calls[1],
+        ("planner".to_owned(), 1, 0.0),
+        "the planner calls agents, not tools"
+    );
+
     let input = receiver.sum("gen_ai.client.inference.usage.input_tokens");
     assert!(!input.is_empty());
     for (attributes, tokens) in &input {

@@ -6,7 +6,7 @@
 use crate::cli::run_exporting;
 use crate::support::llm_server::{MockLlm, Reply};
 use crate::support::otlp::Receiver;
-use crate::support::{artifacts, assert_strings, only, outline, parent_of};
+use crate::support::{artifacts, assert_strings, manifest_in, only, outline, parent_of};
 use glassbox::telemetry::OtlpProtocol;
 use opentelemetry_proto::tonic::common::v1::any_value::Value;
 use opentelemetry_proto::tonic::trace::v1::Span;
@@ -171,10 +171,9 @@ invoke_agent report-agent [INTERNAL]
 async fn a_javascript_agent_invokes_a_python_agent_that_invokes_a_rust_one_in_one_trace() {
     let receiver = Receiver::start(OtlpProtocol::Grpc).await;
     let dir = tempfile::tempdir().unwrap();
-    let manifest = dir.path().join("glassbox.toml");
-    std::fs::write(
-        &manifest,
-        format!(
+    let manifest = manifest_in(
+        dir.path(),
+        &format!(
             r#"
 [agent]
 path = {javascript:?}
@@ -192,8 +191,7 @@ path = {rust:?}
             python = artifacts::PYTHON_TEST_AGENT,
             rust = artifacts::TEST_AGENT,
         ),
-    )
-    .unwrap();
+    );
     let ask = |input: &str| {
         run(
             &receiver,

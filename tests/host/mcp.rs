@@ -9,7 +9,7 @@
 
 use crate::cli::{glassbox, run_exporting};
 use crate::support::otlp::{Receiver, hex, string};
-use crate::support::{artifacts, only};
+use crate::support::{artifacts, manifest_in, only};
 use glassbox::telemetry::OtlpProtocol;
 use opentelemetry_proto::tonic::trace::v1::Span;
 use opentelemetry_proto::tonic::trace::v1::span::SpanKind;
@@ -162,17 +162,15 @@ fn check(printed: &[Value], receiver: &Receiver, transport: &str) {
 async fn an_mcp_client_lists_and_calls_a_manifests_tools_over_stdio_each_call_traced() {
     let receiver = Receiver::start(OtlpProtocol::Grpc).await;
     let dir = tempfile::tempdir().unwrap();
-    let manifest = dir.path().join("glassbox.toml");
-    std::fs::write(
-        &manifest,
-        format!(
+    let manifest = manifest_in(
+        dir.path(),
+        &format!(
             "[agent]\npath = {:?}\n\n[[plugins]]\npath = {:?}\ntimeout = \"5s\"\n\n[[plugins]]\npath = {:?}\nmemory = \"64 MiB\"\n",
             artifacts::TEST_AGENT,
             artifacts::CALCULATOR,
             artifacts::TEST_TOOLS
         ),
-    )
-    .unwrap();
+    );
     let printed = client(
         &[
             "stdio",
@@ -274,15 +272,13 @@ const SERVER: &str = concat!(env!("CARGO_MANIFEST_DIR"), "/../tests/mcp/server.p
 
 /// A manifest for the test agent with the MCP server `entry` (TOML keys).
 fn manifest_with(dir: &tempfile::TempDir, entry: &str) -> String {
-    let path = dir.path().join("glassbox.toml");
-    std::fs::write(
-        &path,
-        format!(
+    let path = manifest_in(
+        dir.path(),
+        &format!(
             "[agent]\npath = {:?}\n\n[[mcp_servers]]\nname = \"weather-facts\"\nprefix = \"facts_\"\n{entry}",
             artifacts::TEST_AGENT
         ),
-    )
-    .unwrap();
+    );
     path.to_str().unwrap().to_owned()
 }
 

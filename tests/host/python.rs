@@ -4,7 +4,7 @@
 
 use crate::cli::{glassbox, run_exporting as run};
 use crate::support::otlp::Receiver;
-use crate::support::{artifacts, assert_strings, only, outline, parent_of, status};
+use crate::support::{artifacts, assert_strings, manifest_in, only, outline, parent_of, status};
 use glassbox::telemetry::OtlpProtocol;
 use opentelemetry_proto::tonic::trace::v1::Span;
 
@@ -263,16 +263,14 @@ async fn a_python_agents_exceptions_fail_its_run_as_typed_errors_and_it_streams(
 async fn the_python_code_runner_captures_output_and_errors_and_is_held_to_its_limits() {
     let receiver = Receiver::start(OtlpProtocol::Grpc).await;
     let dir = tempfile::tempdir().unwrap();
-    let manifest = dir.path().join("glassbox.toml");
-    std::fs::write(
-        &manifest,
-        format!(
+    let manifest = manifest_in(
+        dir.path(),
+        &format!(
             "[agent]\npath = {:?}\n\n[[plugins]]\npath = {:?}\ntimeout = \"2s\"\nmemory = \"64 MiB\"\n",
             artifacts::TEST_AGENT,
             artifacts::PYTHON_CODE_RUNNER
         ),
-    )
-    .unwrap();
+    );
     let call = |code: &str| {
         let arguments = serde_json::json!({ "code": code }).to_string();
         let printed = run(

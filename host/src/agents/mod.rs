@@ -24,6 +24,7 @@ use crate::sandbox::{Budget, Grant, Policy};
 use crate::telemetry::semconv::GenAiConventions;
 use crate::telemetry::{Operation, OperationMetrics, SpanScope, Telemetry, semconv, string_list};
 use crate::text::list_or_none;
+use opentelemetry::metrics::Histogram;
 use opentelemetry::trace::{SpanKind, Status};
 use opentelemetry::{Context, KeyValue};
 use std::collections::{BTreeMap, HashMap};
@@ -231,6 +232,14 @@ pub(crate) struct AgentsCapability<A> {
     /// `glassbox.agent.duration` (v0.1.0: `gen_ai.invoke_agent.duration`,
     /// workflows too) and `glassbox.agent.errors`, per run.
     metrics: OperationMetrics,
+    /// v0.1.0: the model and tool calls each run's agent made itself.
+    own_calls: Option<OwnCallMetrics>,
+}
+
+/// `gen_ai.invoke_agent.inference_calls` and `.tool_calls`.
+struct OwnCallMetrics {
+    inference: Histogram<u64>,
+    tools: Histogram<u64>,
 }
 
 impl<A> AgentsCapability<A> {
@@ -246,10 +255,34 @@ impl<A> AgentsCapability<A> {
                 metric::AGENT_ERRORS,
                 "Agent runs that failed, by error.type",
             );
+        let latest = telemetry.conventions() == GenAiConventions::Latest;
+        let calls_histogram =
+            |name: &'static str, unit: &'static str, description: &'static str| {
+                telemetry
+                    .meter()
+                    .u64_histogram(name)
+                    .with_unit(unit)
+                    .with_description(description)
+                    .with_boundaries(metric::CALL_COUNT_BUCKETS.to_vec())
+                    .build()
+            };
+        let own_calls = latest.then(|| OwnCallMetrics {
+            inference: calls_histogram(
+                metric::INVOKE_AGENT_INFERENCE_CALLS,
+                "{inference_call}",
+                "Model calls an agent run made itself",
+            ),
+            tools: calls_histogram(
+                metric::INVOKE_AGENT_TOOL_CALLS,
+                "{tool_call}",
+                "Tool calls an agent run made itself",
+            ),
+        });
         AgentsCapability {
             directory,
             telemetry,
             metrics,
+            own_calls,
         }
     }
 
@@ -278,6 +311,15 @@ impl<A> AgentsCapability<A> {
                 parent,
             )
             .measured(&self.metrics, metric_attributes)
+    }
+
+    /// Records the model and tool calls a run of `agent` made itself (v0.1.0).
+    pub fn record_own_calls(&self, agent: &str, inference: u32, tools: u32) {
+        if let Some(metrics) = &self.own_calls {
+            let attributes = [KeyValue::new(semconv::GEN_AI_AGENT_NAME, agent.to_owned())];
+            metrics.inference.record(u64::from(inference), &attributes);
+            metrics.tools.record(u64::from(tools), &attributes);
+        }
     }
 
     /// What every point of a run's metrics carries: the agent, and from

@@ -13,6 +13,7 @@ use crate::telemetry::{
 use opentelemetry::KeyValue;
 use opentelemetry::metrics::{Counter, Histogram};
 use std::sync::Arc;
+use std::sync::atomic::AtomicU32;
 use wasmtime::component::{HasData, ResourceTable};
 
 /// The models a host offers, and where their calls are recorded.
@@ -255,6 +256,8 @@ impl LlmMetrics {
 pub(crate) struct LlmRun {
     pub capability: Arc<LlmCapability>,
     pub budget: Arc<RunBudget>,
+    /// Where an agent's own model calls are counted; `None` in a tool's store.
+    pub own_calls: Option<Arc<AtomicU32>>,
 }
 
 /// One store's `llm` state.

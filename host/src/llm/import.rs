@@ -14,6 +14,7 @@ use crate::telemetry::{semconv, string_list};
 use futures_util::StreamExt;
 use opentelemetry::KeyValue;
 use opentelemetry::trace::FutureExt as _;
+use std::sync::atomic::Ordering;
 use std::time::Instant;
 use wasmtime::component::Resource;
 
@@ -189,7 +190,11 @@ impl LlmView<'_> {
         }
         run.budget
             .start_llm_call()
-            .map_err(|error| (error_type::BUDGET_EXCEEDED, error))
+            .map_err(|error| (error_type::BUDGET_EXCEEDED, error))?;
+        if let Some(own_calls) = &run.own_calls {
+            own_calls.fetch_add(1, Ordering::Relaxed);
+        }
+        Ok(())
     }
 }
 

@@ -17,6 +17,7 @@ use opentelemetry::trace::Status;
 use opentelemetry::{Context, KeyValue};
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
+use std::sync::atomic::Ordering;
 
 pub use entrypoint::AgentInfo;
 
@@ -183,10 +184,16 @@ impl AgentComponent {
             capabilities,
             slots: self.slots.clone(),
             budget,
+            own_calls: Default::default(),
         });
         let result = self
             .call_run(&run, operation.context(), request, &admission)
             .await;
+        run.capabilities.agents.record_own_calls(
+            &self.info.name,
+            run.own_calls.inference.load(Ordering::Relaxed),
+            run.own_calls.tools.load(Ordering::Relaxed),
+        );
         operation
             .span()
             .set_attributes(run.budget.span_attributes());

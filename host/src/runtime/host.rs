@@ -18,6 +18,7 @@ use crate::wasi_otel::WasiOtelCapability;
 use opentelemetry::Context;
 use std::path::PathBuf;
 use std::sync::Arc;
+use std::sync::atomic::AtomicU32;
 
 /// Every tool a run may call, by name, as this runtime compiles plugins.
 pub type ToolRegistry = tools::ToolRegistry<ToolProvider>;
@@ -47,6 +48,16 @@ pub(crate) struct RunScope {
     pub budget: Arc<RunBudget>,
     pub depth: u32,
     pub conversation_id: Option<String>,
+    /// The model and tool calls the run's agent made itself (not those of
+    /// the tools or agents it called), for `gen_ai.invoke_agent.*_calls`.
+    pub own_calls: OwnCalls,
+}
+
+/// Calls an agent made itself, counted as its capabilities admit them.
+#[derive(Default)]
+pub(crate) struct OwnCalls {
+    pub inference: Arc<AtomicU32>,
+    pub tools: Arc<AtomicU32>,
 }
 
 #[async_trait::async_trait]

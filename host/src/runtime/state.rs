@@ -139,12 +139,14 @@ pub(super) fn new_store(
             run.map(|run| LlmRun {
                 capability: run.capabilities.llm.clone(),
                 budget: run.budget.clone(),
+                own_calls: calls_out.then(|| run.own_calls.inference.clone()),
             }),
         ),
         tools: ToolsCtx::new(run.filter(|_| calls_out).map(|run| ToolsRun {
             capability: run.capabilities.tools.clone(),
             budget: run.budget.clone(),
             launcher: run.clone(),
+            own_calls: Some(run.own_calls.tools.clone()),
         })),
         agents: AgentsCtx::new(
             policy.clone(),

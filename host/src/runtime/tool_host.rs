@@ -108,12 +108,14 @@ impl ToolService for ToolHost {
         let run = ToolsRun {
             capability: self.capabilities.tools.clone(),
             budget: budget.clone(),
+            own_calls: None,
             launcher: Arc::new(RunScope {
                 capabilities: self.capabilities.clone(),
                 slots: self.slots.clone(),
                 budget,
                 depth: 0,
                 conversation_id: None,
+                own_calls: Default::default(),
             }),
         };
         run.capability

@@ -294,6 +294,11 @@ pub mod metric {
     /// Agent runs, and workflows (`gen_ai.operation.name` = `invoke_workflow`).
     pub const INVOKE_AGENT_DURATION: &str = "gen_ai.invoke_agent.duration";
     pub const EXECUTE_TOOL_DURATION: &str = "gen_ai.execute_tool.duration";
+    /// Calls an agent run made itself, one point per run.
+    pub const INVOKE_AGENT_INFERENCE_CALLS: &str = "gen_ai.invoke_agent.inference_calls";
+    pub const INVOKE_AGENT_TOOL_CALLS: &str = "gen_ai.invoke_agent.tool_calls";
+    /// Boundaries for calls per agent run.
+    pub const CALL_COUNT_BUCKETS: [f64; 8] = [1.0, 2.0, 4.0, 8.0, 16.0, 32.0, 64.0, 128.0];
     /// The host's own export pipeline: spans delivered, spans dropped (with
     /// `error.type` saying why), and export requests made and failed.
     pub const SPANS_EXPORTED: &str = "glassbox.telemetry.spans.exported";

@@ -18,6 +18,7 @@ use std::collections::BTreeMap;
 use std::marker::PhantomData;
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
+use std::sync::atomic::{AtomicU32, Ordering};
 use wasmtime::component::HasData;
 
 /// Longest tool name the model providers accept.
@@ -398,6 +399,9 @@ impl<P> ToolsCapability<P> {
                 async {
                     check_arguments(&tool.validator, &arguments)?;
                     run.budget.start_tool_call()?;
+                    if let Some(own_calls) = &run.own_calls {
+                        own_calls.fetch_add(1, Ordering::Relaxed);
+                    }
                     let call = Invocation {
                         name: &name,
                         arguments: &arguments,
@@ -499,6 +503,8 @@ pub(crate) struct ToolsRun<P> {
     pub capability: Arc<ToolsCapability<P>>,
     pub budget: Arc<RunBudget>,
     pub launcher: Arc<dyn ToolLauncher<P>>,
+    /// Where an agent's own tool calls are counted; `None` for calls from outside (MCP).
+    pub own_calls: Option<Arc<AtomicU32>>,
 }
 
 impl<P> Clone for ToolsRun<P> {
@@ -507,6 +513,7 @@ impl<P> Clone for ToolsRun<P> {
             capability: self.capability.clone(),
             budget: self.budget.clone(),
             launcher: self.launcher.clone(),
+            own_calls: self.own_calls.clone(),
         }
     }
 }

@@ -429,6 +429,13 @@ pub fn workflow_manifest(dir: &Path) -> PathBuf {
     path
 }
 
+/// `text` written as `dir/glassbox.toml`, whose path it returns.
+pub fn manifest_in(dir: &Path, text: &str) -> PathBuf {
+    let path = dir.join("glassbox.toml");
+    std::fs::write(&path, text).unwrap();
+    path
+}
+
 /// Runs the planner example (`workflow.toml`) once, exactly as `glassbox run
 /// --manifest` runs it, exporting as `config` says, and returns when
 /// everything is exported.
