@@ -229,8 +229,9 @@ impl Telemetry {
         id: SpanId,
         scope: InstrumentationScope,
         span: SpanBuilder,
+        status: Status,
         parent: &Context,
-        (status, end): (Status, SystemTime),
+        end: SystemTime,
     ) -> bool {
         let tracer = self.tracer_provider.tracer_with_scope(scope);
         let mut span = ids::with_span_id(id, || span.start_with_context(&tracer, parent));

@@ -73,23 +73,16 @@ impl Host for WasiOtelView<'_> {
             return Ok(());
         }
         spans.started.insert(guest.span_id());
+        self.spans.open(
+            GuestSpanKey::Id(guest.span_id()),
+            in_guest_span(&current, guest.span_id()),
+        );
         spans.open.insert(
             guest.span_id(),
             Started {
-                parent: current.clone(),
+                parent: current,
                 start: SystemTime::now(),
             },
-        );
-        let nested = SpanContext::new(
-            host.trace_id(),
-            guest.span_id(),
-            host.trace_flags(),
-            false,
-            host.trace_state().clone(),
-        );
-        self.spans.open(
-            GuestSpanKey::Id(guest.span_id()),
-            current.with_remote_span_context(nested),
         );
         Ok(())
     }
@@ -108,14 +101,7 @@ impl Host for WasiOtelView<'_> {
         let end = SystemTime::now();
         let parent = match span_id(&span.parent_span_id) {
             Some(named) if named != id && self.ctx.spans.started.contains(&named) => {
-                let host = started.parent.span().span_context().clone();
-                started.parent.with_remote_span_context(SpanContext::new(
-                    host.trace_id(),
-                    named,
-                    host.trace_flags(),
-                    false,
-                    host.trace_state().clone(),
-                ))
+                in_guest_span(&started.parent, named)
             }
             _ => started.parent,
         };
@@ -123,13 +109,9 @@ impl Host for WasiOtelView<'_> {
         if built.cut {
             self.ctx.recorded.dropped_items += 1;
         }
-        let kept = run.telemetry().record_span(
-            id,
-            built.scope,
-            built.builder,
-            &parent,
-            (built.status, end),
-        );
+        let kept =
+            run.telemetry()
+                .record_span(id, built.scope, built.builder, built.status, &parent, end);
         self.ctx.recorded.ids_not_kept |= !kept;
         Ok(())
     }
@@ -229,6 +211,18 @@ impl SpanBuilt {
             cut,
         }
     }
+}
+
+/// `context` with the guest's span `id`, in the same trace, as its current span.
+fn in_guest_span(context: &Context, id: SpanId) -> Context {
+    let host = context.span().span_context().clone();
+    context.with_remote_span_context(SpanContext::new(
+        host.trace_id(),
+        id,
+        host.trace_flags(),
+        false,
+        host.trace_state().clone(),
+    ))
 }
 
 fn kind(kind: WitKind) -> SpanKind {

@@ -90,7 +90,7 @@ pub(super) fn span_id(hex: &str) -> Option<SpanId> {
         .filter(|id| *id != SpanId::INVALID)
 }
 
-pub(super) fn trace_id(hex: &str) -> Option<TraceId> {
+fn trace_id(hex: &str) -> Option<TraceId> {
     TraceId::from_hex(hex)
         .ok()
         .filter(|id| *id != TraceId::INVALID)
@@ -114,7 +114,7 @@ pub(super) fn span_context(context: &WitSpanContext) -> Option<SpanContext> {
     ))
 }
 
-pub(super) fn trace_flags(flags: WitFlags) -> TraceFlags {
+fn trace_flags(flags: WitFlags) -> TraceFlags {
     TraceFlags::default().with_sampled(flags.contains(WitFlags::SAMPLED))
 }
 
