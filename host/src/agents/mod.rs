@@ -245,10 +245,9 @@ struct OwnCallMetrics {
 impl<A> AgentsCapability<A> {
     pub fn new(directory: AgentDirectory<A>, telemetry: Arc<Telemetry>) -> Self {
         use semconv::metric;
-        let duration = match telemetry.conventions() {
-            GenAiConventions::V1_41 => metric::AGENT_DURATION,
-            GenAiConventions::Latest => metric::INVOKE_AGENT_DURATION,
-        };
+        let duration = telemetry
+            .conventions()
+            .pick(metric::AGENT_DURATION, metric::INVOKE_AGENT_DURATION);
         let metrics = OperationMetrics::new(telemetry.meter(), duration, "Duration of agent runs")
             .counting_errors(
                 telemetry.meter(),
@@ -341,11 +340,10 @@ impl<A> AgentsCapability<A> {
     ) -> Operation {
         let latest = self.telemetry.conventions() == GenAiConventions::Latest;
         // v0.1.0 merged the workflow span into the agent span: the workflow is its agent.
-        let named_by = if latest {
-            semconv::GEN_AI_AGENT_NAME
-        } else {
-            semconv::GEN_AI_WORKFLOW_NAME
-        };
+        let named_by = self
+            .telemetry
+            .conventions()
+            .pick(semconv::GEN_AI_WORKFLOW_NAME, semconv::GEN_AI_AGENT_NAME);
         let mut attributes = vec![
             KeyValue::new(
                 semconv::GEN_AI_OPERATION_NAME,

@@ -41,6 +41,26 @@ pub const MAX_LOG_BYTES_SHOWN: usize = 256 * 1024;
 /// under the SDK's limit per span, so the host's own attributes always fit.
 pub const MAX_GUEST_ATTRIBUTES: usize = 64;
 
+/// How many of something an instance recorded, and how many a bound refused.
+#[derive(Default)]
+pub(crate) struct Tally {
+    pub taken: usize,
+    pub refused: usize,
+}
+
+impl Tally {
+    /// Takes one more if fewer than `bound` were taken; else counts the refusal.
+    pub fn take(&mut self, bound: usize) -> bool {
+        let fits = self.taken < bound;
+        if fits {
+            self.taken += 1;
+        } else {
+            self.refused += 1;
+        }
+        fits
+    }
+}
+
 /// Bytes of guest text in `attributes`, as they count against a span's room.
 pub(crate) fn attribute_bytes(attributes: &[KeyValue]) -> usize {
     attributes

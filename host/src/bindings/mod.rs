@@ -7,7 +7,7 @@
 mod bounds;
 pub(crate) use bounds::{
     Bounded, MAX_GUEST_ATTRIBUTES, MAX_GUEST_LIST, MAX_LOG_BYTES_SHOWN, MAX_LOG_RECORDS,
-    MAX_OPEN_SPANS, MAX_SPAN_BYTES, MAX_SPANS, attribute_bytes, bounded_list,
+    MAX_OPEN_SPANS, MAX_SPAN_BYTES, MAX_SPANS, Tally, attribute_bytes, bounded_list,
 };
 
 /// Bindings for the `agent` world.

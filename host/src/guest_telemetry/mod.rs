@@ -11,7 +11,7 @@ use crate::bindings::agent::glassbox::agent::telemetry::{
 };
 use crate::bindings::{
     Bounded, MAX_GUEST_ATTRIBUTES, MAX_LOG_BYTES_SHOWN, MAX_LOG_RECORDS, MAX_OPEN_SPANS,
-    MAX_SPAN_BYTES, MAX_SPANS, attribute_bytes, bounded_list,
+    MAX_SPAN_BYTES, MAX_SPANS, Tally, attribute_bytes, bounded_list,
 };
 use crate::telemetry::{GuestSpanKey, SpanScope, Telemetry, log_value, semconv};
 use crate::text::printable;
@@ -42,11 +42,10 @@ pub(crate) struct GuestTelemetryCtx {
 #[derive(Default)]
 struct Recorded {
     spans: usize,
-    log_records: usize,
+    log_records: Tally,
     log_bytes_shown: usize,
     dropped_spans: usize,
     dropped_items: usize,
-    dropped_log_records: usize,
     unshown_log_lines: usize,
 }
 
@@ -64,14 +63,14 @@ impl Drop for GuestTelemetryCtx {
     /// Says once what the bounds cost, rather than at every refusal.
     fn drop(&mut self) {
         let r = &self.recorded;
-        if r.dropped_spans + r.dropped_items + r.dropped_log_records + r.unshown_log_lines > 0 {
+        if r.dropped_spans + r.dropped_items + r.log_records.refused + r.unshown_log_lines > 0 {
             tracing::warn!(
                 "[{}] telemetry past its bounds was dropped: {} spans (at most {MAX_SPANS}, {MAX_OPEN_SPANS} open), {} sets of attributes and events (at most {} KiB a span or record), {} log records (at most {MAX_LOG_RECORDS}); {} log lines not shown (at most {} KiB)",
                 self.component,
                 r.dropped_spans,
                 r.dropped_items,
                 MAX_SPAN_BYTES / 1024,
-                r.dropped_log_records,
+                r.log_records.refused,
                 r.unshown_log_lines,
                 MAX_LOG_BYTES_SHOWN / 1024,
             );
@@ -261,11 +260,9 @@ impl Host for GuestTelemetryView<'_> {
         let Some(telemetry) = &self.ctx.telemetry else {
             return Ok(());
         };
-        if recorded.log_records >= MAX_LOG_RECORDS {
-            recorded.dropped_log_records += 1;
+        if !recorded.log_records.take(MAX_LOG_RECORDS) {
             return Ok(());
         }
-        recorded.log_records += 1;
         let logger = telemetry.logger();
         let mut record = logger.create_log_record();
         let (severity, text) = match level {

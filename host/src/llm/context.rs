@@ -163,14 +163,13 @@ impl LlmMetrics {
             ));
             (operation.clone(), operation, tokens)
         };
-        let (first_chunk, per_chunk) = if latest {
+        let (first_chunk, per_chunk) = telemetry.conventions().pick(
+            (metric::TIME_TO_FIRST_CHUNK, metric::TIME_PER_OUTPUT_CHUNK),
             (
                 metric::INFERENCE_TIME_TO_FIRST_CHUNK,
                 metric::INFERENCE_TIME_PER_OUTPUT_CHUNK,
-            )
-        } else {
-            (metric::TIME_TO_FIRST_CHUNK, metric::TIME_PER_OUTPUT_CHUNK)
-        };
+            ),
+        );
         LlmMetrics {
             chat,
             embeddings,

@@ -20,6 +20,16 @@ pub enum GenAiConventions {
     Latest,
 }
 
+impl GenAiConventions {
+    /// `v1_41` or `latest`, whichever this version uses.
+    pub fn pick<T>(self, v1_41: T, latest: T) -> T {
+        match self {
+            GenAiConventions::V1_41 => v1_41,
+            GenAiConventions::Latest => latest,
+        }
+    }
+}
+
 /// The `OTEL_SEMCONV_STABILITY_OPT_IN` value that asks for [`GenAiConventions::Latest`].
 pub const OPT_IN_GEN_AI_LATEST: &str = "gen_ai_latest_experimental";
 

@@ -9,7 +9,6 @@
 use crate::bindings::agent::glassbox::agent::{tools as wit, types::ToolDefinition};
 use crate::bindings::{Bounded, GuestError};
 use crate::sandbox::{Fault, Policy, RunBudget};
-use crate::telemetry::semconv::GenAiConventions;
 use crate::telemetry::{OperationMetrics, SpanScope, Telemetry, semconv};
 use crate::text::cap_text;
 use opentelemetry::trace::SpanKind;
@@ -302,10 +301,9 @@ pub(crate) struct ToolsCapability<P> {
 impl<P> ToolsCapability<P> {
     pub fn new(registry: ToolRegistry<P>, telemetry: Arc<Telemetry>) -> Self {
         use semconv::metric;
-        let duration = match telemetry.conventions() {
-            GenAiConventions::V1_41 => metric::TOOL_DURATION,
-            GenAiConventions::Latest => metric::EXECUTE_TOOL_DURATION,
-        };
+        let duration = telemetry
+            .conventions()
+            .pick(metric::TOOL_DURATION, metric::EXECUTE_TOOL_DURATION);
         let metrics = OperationMetrics::new(telemetry.meter(), duration, "Duration of tool calls")
             .counting_errors(
                 telemetry.meter(),

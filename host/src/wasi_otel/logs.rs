@@ -23,11 +23,9 @@ impl Host for WasiOtelView<'_> {
             return Ok(());
         };
         let recorded = &mut self.ctx.recorded;
-        if recorded.log_records >= MAX_LOG_RECORDS {
-            recorded.dropped_log_records += 1;
+        if !recorded.log_records.take(MAX_LOG_RECORDS) {
             return Ok(());
         }
-        recorded.log_records += 1;
         let logger = telemetry.logger();
         let mut record = logger.create_log_record();
         record.set_observed_timestamp(SystemTime::now());

@@ -17,6 +17,7 @@ mod values;
 
 pub(crate) use metrics::WasiOtelCapability;
 
+use crate::bindings::Tally;
 use crate::telemetry::{SpanScope, Telemetry};
 use std::sync::Arc;
 use wasmtime::component::{HasData, Linker};
@@ -44,12 +45,11 @@ pub(crate) struct WasiOtelCtx {
 /// What an instance lost to the bounds, reported when it ends.
 #[derive(Default)]
 struct Recorded {
-    log_records: usize,
+    log_records: Tally,
     dropped_spans: usize,
     /// Spans ended without having started here, or naming ids that are not theirs.
     refused_spans: usize,
     dropped_items: usize,
-    dropped_log_records: usize,
     dropped_metric_points: usize,
     /// The tracer provider did not keep guest span ids (an embedder's, built
     /// without `AdoptingIdGenerator`).
@@ -80,7 +80,7 @@ impl Drop for WasiOtelCtx {
         if r.dropped_spans
             + r.refused_spans
             + r.dropped_items
-            + r.dropped_log_records
+            + r.log_records.refused
             + r.dropped_metric_points
             + unfinished
             > 0
@@ -92,7 +92,7 @@ impl Drop for WasiOtelCtx {
                 r.refused_spans,
                 unfinished,
                 r.dropped_items,
-                r.dropped_log_records,
+                r.log_records.refused,
                 r.dropped_metric_points,
             );
         }
