@@ -1,8 +1,9 @@
 #!/usr/bin/env bash
 # Runs every check: formatting, lints, the types of the Python and JavaScript
 # SDKs and apps, the unit and integration tests (which build the guest
-# components, Rust, Python and JavaScript, from source), the end-to-end check
-# against a real Arize Phoenix, and a real Prometheus scraping `glassbox serve`.
+# components, Rust, Python and JavaScript, from source), the end-to-end checks
+# against a real Arize Phoenix and a real MLflow, and a real Prometheus
+# scraping `glassbox serve`.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
@@ -12,5 +13,6 @@ cargo fmt --all -- --check
 cargo clippy --workspace --all-targets -- -D warnings
 scripts/check-guest-types.sh
 cargo test --workspace
-tests/phoenix/e2e.sh
-tests/prometheus/check.sh
+tests/backends/phoenix.sh
+tests/backends/mlflow.sh
+tests/backends/prometheus.sh

@@ -552,12 +552,13 @@ async fn the_exit_warning_counts_the_spans_a_dead_or_hung_collector_cost() {
         ),
         (
             hung.as_str(),
-            "10 spans were not delivered (0 on a full queue, 0 in 0 failed exports, 10 still waiting when the exporter did not finish within 5s)",
+            "10 spans were not delivered (0 on a full queue, 10 in 1 failed exports); the last failure: Operation timed out after 2s",
         ),
     ] {
         let output = demo(&mut glassbox())
             .env("OTEL_EXPORTER_OTLP_TRACES_ENDPOINT", endpoint)
             .env("OTEL_EXPORTER_OTLP_PROTOCOL", "grpc")
+            .env("OTEL_BSP_EXPORT_TIMEOUT", "2000")
             .output()
             .unwrap();
         let stderr = text(&output.stderr);

@@ -279,6 +279,12 @@ impl BoundedBatchProcessor {
             RecvTimeoutError::Disconnected => OTelSdkError::AlreadyShutdown,
         })?
     }
+
+    /// How long exporting everything queued may take: the export timeout for each batch.
+    fn queued_export_time(&self) -> Duration {
+        let batches = self.queued.load(Ordering::Acquire) / self.settings.max_export_batch_size + 1;
+        self.settings.export_timeout * batches as u32
+    }
 }
 
 impl SpanProcessor for BoundedBatchProcessor {
@@ -307,15 +313,13 @@ impl SpanProcessor for BoundedBatchProcessor {
     }
 
     fn force_flush(&self) -> OTelSdkResult {
-        // Each queued batch may take the export timeout.
-        let batches = self.queued.load(Ordering::Acquire) / self.settings.max_export_batch_size + 1;
-        self.ask(
-            Control::Flush,
-            self.settings.export_timeout * batches as u32,
-        )
+        self.ask(Control::Flush, self.queued_export_time())
     }
 
     fn shutdown_with_timeout(&self, timeout: Duration) -> OTelSdkResult {
+        // The SDK's wait (5 s) can be shorter than one export may take: a slow
+        // backend would lose the last spans at exit that it would get in a run.
+        let timeout = timeout.max(self.queued_export_time());
         let result = self.ask(Control::Shutdown, timeout);
         match &result {
             // The worker is stuck in an export: whatever it still holds is lost

@@ -3,8 +3,7 @@
 # missing, serves the demo agent with `glassbox serve --prometheus` on
 # loopback, runs it once, lets a real Prometheus scrape GET /metrics, and asks
 # it in PromQL for the token-usage histogram. Any failure fails.
-set -euo pipefail
-root="$(cd "$(dirname "$0")/../.." && pwd)"
+source "$(dirname "$0")/lib.sh"
 cd "$root"
 
 if ! command -v prometheus >/dev/null; then
@@ -17,32 +16,13 @@ fi
 
 cargo build --release -p glassbox
 cargo build --release --target wasm32-wasip2 -p react-agent -p weather -p calculator
-target="${CARGO_TARGET_DIR:-target}"
 components="$target/wasm32-wasip2/release"
-
-free_port() { python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])'; }
 glassbox_port="$(free_port)"
 prometheus_port="$(free_port)"
-workdir="$(mktemp -d)"
-pids=()
-trap 'for pid in "${pids[@]}"; do kill "$pid" 2>/dev/null || true; wait "$pid" 2>/dev/null || true; done; rm -rf "$workdir"' EXIT
 
-# Wait until URL answers, or fail naming the process and its log.
-await() {
-    local url="$1" pid="$2" log="$3"
-    for _ in $(seq 1 60); do
-        if curl -fsS "$url" >/dev/null 2>&1; then return 0; fi
-        if ! kill -0 "$pid" 2>/dev/null; then echo "prometheus: $log exited:" >&2; cat "$workdir/$log" >&2; exit 1; fi
-        sleep 1
-    done
-    echo "prometheus: $url never answered" >&2; cat "$workdir/$log" >&2; exit 1
-}
-
-"$target/release/glassbox" serve "$components/react_agent.wasm" \
+start glassbox "http://127.0.0.1:$glassbox_port/health" "$target/release/glassbox" serve "$components/react_agent.wasm" \
     --tool "$components/weather.wasm" --tool "$components/calculator.wasm" \
-    --listen "127.0.0.1:$glassbox_port" --prometheus >"$workdir/glassbox.log" 2>&1 &
-pids+=($!)
-await "http://127.0.0.1:$glassbox_port/health" "${pids[0]}" glassbox.log
+    --listen "127.0.0.1:$glassbox_port" --prometheus
 curl -fsS "http://127.0.0.1:$glassbox_port/v1/agents/react-agent/runs" \
     -H 'content-type: application/json' \
     -d '{"input": "Which is warmer right now, Paris or Lisbon, and by how many degrees Fahrenheit?"}' >/dev/null
@@ -55,10 +35,8 @@ scrape_configs:
     static_configs:
       - targets: ["127.0.0.1:$glassbox_port"]
 YAML
-prometheus --config.file="$workdir/prometheus.yml" --storage.tsdb.path="$workdir/data" \
-    --web.listen-address="127.0.0.1:$prometheus_port" >"$workdir/prometheus.log" 2>&1 &
-pids+=($!)
-await "http://127.0.0.1:$prometheus_port/-/ready" "${pids[1]}" prometheus.log
+start prometheus "http://127.0.0.1:$prometheus_port/-/ready" prometheus --config.file="$workdir/prometheus.yml" \
+    --storage.tsdb.path="$workdir/data" --web.listen-address="127.0.0.1:$prometheus_port"
 
 # The demo makes three model calls: each records input and output tokens.
 query='sum by (gen_ai_token_type) (gen_ai_client_token_usage_count{job="glassbox"})'
