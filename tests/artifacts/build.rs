@@ -56,7 +56,8 @@ const PYTHON_GUESTS: &[(&str, &str, &str, &str)] = &[
 ];
 
 /// JavaScript guests: (source directory, world, JavaScript engine, artifact stem, constant name).
-/// The default engine builds them all; the other one builds the tools again, so both are tested.
+/// The default engine builds them all; the other one builds the tools again, so both are
+/// tested, and the OpenTelemetry agent, whose metrics only it can export.
 const JS_GUESTS: &[(&str, &str, &str, &str, &str)] = &[
     (
         "plugins/js/report-agent",
@@ -85,6 +86,20 @@ const JS_GUESTS: &[(&str, &str, &str, &str, &str)] = &[
         "quickjs",
         "js_test_agent",
         "JS_TEST_AGENT",
+    ),
+    (
+        "tests/fixtures-js/otel-agent",
+        "agent",
+        "quickjs",
+        "js_otel_agent",
+        "JS_OTEL_AGENT",
+    ),
+    (
+        "tests/fixtures-js/otel-agent",
+        "agent",
+        "starlingmonkey",
+        "js_otel_agent_starlingmonkey",
+        "JS_OTEL_AGENT_STARLINGMONKEY",
     ),
     (
         "plugins/js/data-tools",

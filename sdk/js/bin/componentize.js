@@ -9,11 +9,14 @@
 // - starlingmonkey (componentize-js): about 12 MB and slower to start, with
 //   the web APIs of a browser worker (fetch over granted outgoing HTTP among them).
 //
+// An app that imports `wasi:otel` (through `glassbox-sdk/otel`) is built
+// against its world with the `wasi:otel` imports added.
+//
 //   glassbox-componentize app.js --world tool-plugin|agent -o app.wasm [--engine quickjs|starlingmonkey]
 
 import { rolldown } from 'rolldown';
 import { existsSync } from 'node:fs';
-import { mkdtemp, rm, writeFile } from 'node:fs/promises';
+import { cp, mkdtemp, readdir, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { dirname, join, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
@@ -71,6 +74,26 @@ if (
 const here = dirname(fileURLToPath(import.meta.url));
 const wit = [join(here, '../wit'), join(here, '../../../wit')].find((path) => existsSync(path));
 
+/** A copy of `wit` whose worlds also import `wasi:otel`, in `work`; returns
+ * the world to build against. */
+async function withOtel(work, world) {
+  const otelWit = join(work, 'wit');
+  await cp(wit, otelWit, { recursive: true, filter: (path) => !path.startsWith(join(wit, 'wasi-otel')) });
+  await cp(join(wit, 'wasi-otel'), join(otelWit, 'deps/wasi-otel'), {
+    recursive: true,
+    filter: (path) => !path.startsWith(join(wit, 'wasi-otel/deps')),
+  });
+  for (const dep of await readdir(join(wit, 'wasi-otel/deps'))) {
+    await cp(join(wit, 'wasi-otel/deps', dep), join(otelWit, 'deps', dep), { recursive: true });
+  }
+  await writeFile(
+    join(otelWit, 'with-otel.wit'),
+    `package glassbox:agent@0.1.0;\n\nworld ${world}-with-otel {\n    include ${world};\n    include wasi:otel/imports@0.2.0-rc.2;\n}\n`,
+  );
+  return { wit: otelWit, world: `${world}-with-otel` };
+}
+
+const work = await mkdtemp(join(tmpdir(), 'glassbox-wit-'));
 try {
   const bundle = await rolldown({
     input: resolve(positionals[0]),
@@ -80,18 +103,29 @@ try {
       alias: {
         'glassbox-sdk/tool': join(here, '../src/tool.js'),
         'glassbox-sdk/agent': join(here, '../src/agent.js'),
+        'glassbox-sdk/otel': join(here, '../src/otel.js'),
         'glassbox-sdk': join(here, '../src/index.js'),
       },
+      // The OpenTelemetry API the app imports is the SDK's own copy, so the
+      // providers `glassbox-sdk/otel` installs are the ones the app sees.
+      modules: ['node_modules', join(here, '../node_modules')],
       // Packages (this SDK's `#int64` among them) may have code for one engine.
       conditionNames: [values.engine, 'import', 'module', 'default'],
+      // For packages without `exports` (`@opentelemetry/api-logs` among them).
+      mainFields: ['module', 'main'],
     },
     platform: 'neutral',
     logLevel: 'warn',
   });
   const { output } = await bundle.generate({ format: 'esm' });
-  const component = await ENGINES[values.engine]({ code: output[0].code, wit, world: values.world });
+  const target = output[0].imports.some((module) => module.startsWith('wasi:otel/'))
+    ? await withOtel(work, values.world)
+    : { wit, world: values.world };
+  const component = await ENGINES[values.engine]({ code: output[0].code, ...target });
   await writeFile(values.out, component);
 } catch (error) {
   console.error(`glassbox-componentize: ${error.message ?? error}`);
   process.exitCode = 1;
+} finally {
+  await rm(work, { recursive: true, force: true });
 }
