@@ -1,12 +1,14 @@
 //! Glassbox at scale: the measurements of the scale and reliability issues, each in a
 //! process of its own (this binary run again with `--only NAME`), so memory and
-//! instance pools do not carry over. `--write FILE` writes the report as
+//! instance pools do not carry over. Throughput is measured twice, without and
+//! with `RUST_BACKTRACE=1`: nothing on a run's path may capture a backtrace. `--write FILE` writes the report as
 //! Markdown (BENCHMARKS.md); `./scripts/bench.sh` does that.
 
 mod languages;
 mod measure;
 mod receiver;
 mod report;
+mod serve;
 mod soak;
 mod workload;
 
@@ -14,14 +16,17 @@ use report::Section;
 use std::path::PathBuf;
 use std::process::Command;
 
-const MEASUREMENTS: [&str; 7] = [
-    "per-call",
-    "start",
-    "throughput",
-    "concurrency",
-    "export",
-    "soak",
-    "languages",
+/// Each measurement, and the `RUST_BACKTRACE` it runs under when it matters.
+const MEASUREMENTS: [(&str, Option<&str>); 9] = [
+    ("per-call", None),
+    ("start", None),
+    ("throughput", Some("0")),
+    ("throughput", Some("1")),
+    ("concurrency", None),
+    ("export", None),
+    ("soak", None),
+    ("languages", None),
+    ("serve", None),
 ];
 
 fn main() {
@@ -56,6 +61,7 @@ fn measure_one(name: &str) {
             "export" => measure::export().await,
             "soak" => soak::soak().await,
             "languages" => languages::languages().await,
+            "serve" => serve::serve().await,
             other => panic!("no measurement named {other}; try one of {MEASUREMENTS:?}"),
         }
     });
@@ -68,12 +74,14 @@ fn measure_one(name: &str) {
 fn measure_all(write: Option<PathBuf>) {
     let this = std::env::current_exe().expect("cannot find this program");
     let mut sections: Vec<Section> = Vec::new();
-    for name in MEASUREMENTS {
+    for (name, backtrace) in MEASUREMENTS {
         eprintln!("measuring {name}…");
-        let output = Command::new(&this)
-            .args(["--only", name])
-            .output()
-            .expect("cannot run a measurement");
+        let mut command = Command::new(&this);
+        command.args(["--only", name]);
+        if let Some(backtrace) = backtrace {
+            command.env("RUST_BACKTRACE", backtrace);
+        }
+        let output = command.output().expect("cannot run a measurement");
         if !output.status.success() {
             panic!(
                 "measurement {name} failed: {}",
@@ -82,10 +90,22 @@ fn measure_all(write: Option<PathBuf>) {
         }
         let stdout = String::from_utf8_lossy(&output.stdout);
         let line = stdout.lines().last().unwrap_or_default();
-        let section = serde_json::from_str(line)
+        let section: Section = serde_json::from_str(line)
             .unwrap_or_else(|e| panic!("measurement {name} reported `{line}`: {e}"));
-        sections.push(section);
-        eprint!("{}", report::plain(&sections[sections.len() - 1..]));
+        eprint!("{}", report::plain(std::slice::from_ref(&section)));
+        // The same measurement again, under other settings: one section.
+        match sections.last_mut() {
+            Some(last) if last.title == section.title => {
+                last.rows.extend(section.rows);
+                let new_notes: Vec<String> = section
+                    .notes
+                    .into_iter()
+                    .filter(|note| !last.notes.contains(note))
+                    .collect();
+                last.notes.extend(new_notes);
+            }
+            _ => sections.push(section),
+        }
     }
     let machine = report::machine();
     println!("{machine}{}", report::plain(&sections));

@@ -102,6 +102,8 @@ pub fn markdown(sections: &[Section], machine: &str) -> String {
             text.push('\n');
         }
     }
+    // What the figures cannot say: a profile's reading, kept beside the code.
+    text.push_str(include_str!("bounds.md"));
     text
 }
 

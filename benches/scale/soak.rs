@@ -23,18 +23,8 @@ const SPANS_PER_RUN: u64 = 11;
 pub async fn soak() -> Section {
     let mut receiver = CountingReceiver::start();
     let dir = tempfile::tempdir().expect("a temporary directory");
-    let manifest = dir.path().join("glassbox.toml");
-    std::fs::write(
-        &manifest,
-        format!(
-            "[agent]\npath = {:?}\n\n[[plugins]]\npath = {:?}\n\n[[plugins]]\npath = {:?}\n\n[llm]\nprovider = \"scripted\"\n",
-            artifacts::REACT_AGENT,
-            artifacts::WEATHER,
-            artifacts::CALCULATOR
-        ),
-    )
-    .expect("cannot write the manifest");
-    let (mut server, address, stderr) = serve(&manifest, receiver.endpoint(), dir.path());
+    let manifest = manifest(dir.path(), "[llm]\nprovider = \"scripted\"\n");
+    let (mut server, address, stderr) = serve(&manifest, receiver.endpoint(), dir.path(), &[]);
     let client = reqwest::Client::new();
     let url = format!("http://{address}/v1/agents/react-agent/runs");
     for _ in 0..50 {
@@ -126,7 +116,7 @@ pub async fn soak() -> Section {
 }
 
 /// One run; whether it answered 200 with the demo's answer.
-async fn ask(client: &reqwest::Client, url: &str) -> bool {
+pub async fn ask(client: &reqwest::Client, url: &str) -> bool {
     let Ok(response) = client
         .post(url)
         .json(&serde_json::json!({"input": "Which is warmer, Paris or Lisbon?"}))
@@ -144,14 +134,33 @@ async fn ask(client: &reqwest::Client, url: &str) -> bool {
         .is_some_and(|output| output.starts_with("Lisbon is warmer"))
 }
 
-/// `glassbox serve` of `manifest`, exporting traces to `endpoint`, its
-/// address, and its stderr as it comes.
-fn serve(
+/// The demo's manifest (react agent, weather and calculator) in `dir`, with
+/// `llm` (a `[llm]` table, or nothing); its path.
+pub fn manifest(dir: &std::path::Path, llm: &str) -> std::path::PathBuf {
+    let manifest = dir.join("glassbox.toml");
+    std::fs::write(
+        &manifest,
+        format!(
+            "[agent]\npath = {:?}\n\n[[plugins]]\npath = {:?}\n\n[[plugins]]\npath = {:?}\n\n{llm}",
+            artifacts::REACT_AGENT,
+            artifacts::WEATHER,
+            artifacts::CALCULATOR
+        ),
+    )
+    .expect("cannot write the manifest");
+    manifest
+}
+
+/// `glassbox serve` of `manifest` with `env` set, exporting traces to
+/// `endpoint`: the process, its address, and its stderr as it comes.
+pub fn serve(
     manifest: &std::path::Path,
     endpoint: &str,
     cache: &std::path::Path,
+    env: &[(&str, String)],
 ) -> (Child, String, Arc<Mutex<Vec<String>>>) {
     let mut child = Command::new(env!("CARGO_BIN_EXE_glassbox"))
+        .envs(env.iter().map(|(name, value)| (name, value)))
         .args(["serve", "--manifest"])
         .arg(manifest)
         .args(["--listen", "127.0.0.1:0"])

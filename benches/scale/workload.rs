@@ -187,3 +187,36 @@ pub fn reset_peak_memory() {
 pub fn mib(bytes: u64) -> f64 {
     bytes as f64 / (1024.0 * 1024.0)
 }
+
+/// CPU time this process's threads have used, in nanoseconds, by what they do:
+/// threads grouped by name (`/proc/self/task/*/schedstat`). Threads that have
+/// ended are not counted.
+pub fn cpu_by_thread() -> std::collections::BTreeMap<&'static str, u64> {
+    let mut by_group = std::collections::BTreeMap::new();
+    let Ok(tasks) = std::fs::read_dir("/proc/self/task") else {
+        return by_group;
+    };
+    for task in tasks.flatten() {
+        let read = |file: &str| std::fs::read_to_string(task.path().join(file)).unwrap_or_default();
+        let running: u64 = read("schedstat")
+            .split_whitespace()
+            .next()
+            .and_then(|ns| ns.parse().ok())
+            .unwrap_or(0);
+        *by_group
+            .entry(thread_group(read("comm").trim()))
+            .or_default() += running;
+    }
+    by_group
+}
+
+/// What a thread named `name` (cut to 15 characters by the kernel) works on.
+fn thread_group(name: &str) -> &'static str {
+    match name {
+        "tokio-rt-worker" => "the runs: the host and its guests",
+        "glassbox-span-e" => "the span export thread: batching and OTLP encoding",
+        "glassbox-otlp" => "the OTLP client's connections",
+        "otlp-receiver" => "the loopback receiver (the benchmark's, not the host's)",
+        _ => "other threads",
+    }
+}
