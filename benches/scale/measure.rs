@@ -280,8 +280,8 @@ pub async fn throughput() -> Section {
             format!(
                 "The react agent with the calculator plugin and an instant in-process provider, \
                  {TASKS} runs in flight on a 2-thread Tokio runtime, pooled engine; five samples of \
-                 {} s after warm-up. Each run is three component instances (the agent and one tool \
-                 call, plus the tool's fresh instance) and {SPANS_PER_RUN} spans, every one exported \
+                 {} s after warm-up. Each run is two component instances (the agent, and a fresh \
+                 one for its tool call) and {SPANS_PER_RUN} spans, every one exported \
                  over OTLP/gRPC to a loopback receiver in the same process.",
                 SAMPLE.as_secs()
             ),
