@@ -297,3 +297,37 @@ async fn python_and_javascript_agents_embed_texts_traced() {
         );
     }
 }
+
+/// The SDK's build command refuses an app with an import that resolves
+/// nowhere, naming it, before an engine runs and fails with less to say.
+#[test]
+fn building_an_app_whose_import_resolves_nowhere_fails_naming_the_import() {
+    let dir = tempfile::tempdir().unwrap();
+    let app = dir.path().join("app.js");
+    std::fs::write(
+        &app,
+        "import { agent } from 'glassbox-sdk/agent';\n\
+         import { nothing } from 'no-such-package';\n\
+         export const entrypoint = agent({ name: 'x', description: 'y', run: () => nothing() });\n",
+    )
+    .unwrap();
+    let out = dir.path().join("app.wasm");
+    let output = std::process::Command::new("node")
+        .arg(concat!(
+            env!("CARGO_MANIFEST_DIR"),
+            "/../sdk/js/bin/componentize.js"
+        ))
+        .arg(&app)
+        .args(["--world", "agent", "-o"])
+        .arg(&out)
+        .output()
+        .unwrap();
+    let stderr = String::from_utf8_lossy(&output.stderr);
+    assert_eq!(output.status.code(), Some(1), "{stderr}");
+    assert!(
+        stderr.contains("glassbox-componentize: Build failed with 1 error")
+            && stderr.contains("Could not resolve 'no-such-package'"),
+        "{stderr}"
+    );
+    assert!(!out.exists());
+}

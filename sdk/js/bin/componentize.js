@@ -116,6 +116,11 @@ try {
     },
     platform: 'neutral',
     logLevel: 'warn',
+    // An import left unresolved would fail later, inside the engine, with
+    // only its name: fail here, saying where it is imported.
+    onLog(level, log, handler) {
+      handler(log.code === 'UNRESOLVED_IMPORT' ? 'error' : level, log);
+    },
   });
   const { output } = await bundle.generate({ format: 'esm' });
   const target = output[0].imports.some((module) => module.startsWith('wasi:otel/'))
