@@ -45,7 +45,7 @@ const DECOMMIT_BATCH: usize = 64;
 /// How much of each table and async stack a freed slot keeps resident,
 /// zeroing it in place instead of handing its pages back: the next instance
 /// then touches them without faulting, and a fault costs a TLB shootdown on
-/// every core. Measured (BENCHMARKS.md): about 1.25× the runs a second at no
+/// every core. Measured (BENCHMARKS.md): about 1.3× the runs a second at no
 /// peak-memory cost under 10,000 concurrent runs. Linear memories are not
 /// kept: a Rust guest's stack ends 1 MiB in, so keeping what it touches means
 /// zeroing over 1 MiB a slot, which took 10,000 concurrent runs to 11 GiB.

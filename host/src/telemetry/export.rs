@@ -553,4 +553,50 @@ mod tests {
             "OTEL_BSP_MAX_EXPORT_BATCH_SIZE (512) is more than OTEL_BSP_MAX_QUEUE_SIZE (100)"
         );
     }
+
+    /// An exporter that blocks its thread in `export`, as one doing blocking
+    /// I/O would: the export timeout cannot interrupt it.
+    #[derive(Debug)]
+    struct Blocking;
+
+    impl SpanExporter for Blocking {
+        fn export(
+            &self,
+            _batch: Vec<SpanData>,
+        ) -> impl std::future::Future<Output = OTelSdkResult> + Send {
+            std::thread::sleep(Duration::from_secs(2));
+            std::future::ready(Ok(()))
+        }
+    }
+
+    #[test]
+    fn shutdown_stops_waiting_for_an_exporter_that_blocks_and_counts_what_it_held() {
+        use opentelemetry::trace::{Tracer as _, TracerProvider as _};
+        let settings = BatchSettings {
+            export_timeout: Duration::from_millis(100),
+            ..BatchSettings::default()
+        };
+        let processor = BoundedBatchProcessor::new(Blocking, settings, Arc::default());
+        let provider = opentelemetry_sdk::trace::SdkTracerProvider::builder()
+            .with_span_processor(processor)
+            .build();
+        for _ in 0..3 {
+            provider.tracer("test").in_span("work", |_| ());
+        }
+        let started = Instant::now();
+        let error = provider
+            .shutdown_with_timeout(Duration::from_millis(300))
+            .unwrap_err();
+        assert!(
+            started.elapsed() < Duration::from_secs(1),
+            "waited out the exporter"
+        );
+        assert!(
+            error.to_string().contains(
+                "3 spans were not delivered (0 on a full queue, 0 in 0 failed exports, \
+                 3 still waiting when the exporter did not finish within 300ms)"
+            ),
+            "{error}"
+        );
+    }
 }
