@@ -141,6 +141,16 @@ fn check_spans_and_logs(host: &TestHost, component: &str) {
         string(&slow.attributes, "glassbox.component").as_deref(),
         Some(component)
     );
+    assert_ne!(slow.observed_time_unix_nano, 0);
+    // Its time, when the guest gave one, and when it was observed: both the
+    // lookup's, so the guest's clock counts from the epoch.
+    for time in [slow.time_unix_nano, slow.observed_time_unix_nano] {
+        assert!(
+            time == 0 || time.abs_diff(lookup.start_time_unix_nano) < 5_000_000_000,
+            "the record's time {time} is not near the lookup's {}",
+            lookup.start_time_unix_nano
+        );
+    }
     assert_eq!(slow.trace_id, lookup.trace_id);
     assert_eq!(
         slow.span_id, lookup.span_id,

@@ -101,13 +101,9 @@ class HostSpans {
 
 /** Root spans join the host's trace; span ids are random. */
 class HostTraceIds extends RandomIdGenerator {
-  constructor() {
-    super();
-    const random = this.generateTraceId;
-    this.generateTraceId = () => {
-      const { traceId } = currentSpanContext();
-      return traceId && traceId !== INVALID_TRACE_ID ? traceId : random();
-    };
+  generateTraceId() {
+    const { traceId } = currentSpanContext();
+    return traceId && traceId !== INVALID_TRACE_ID ? traceId : super.generateTraceId();
   }
 }
 
@@ -212,16 +208,6 @@ class HostMetrics extends MetricReader {
   }
 }
 
-// The SDK reads epoch time as `performance.timeOrigin + performance.now()`;
-// the engines' origin is not the epoch, so it is moved to where it is.
-function epochPerformance() {
-  const skew = Date.now() - (performance.timeOrigin + performance.now());
-  if (Math.abs(skew) > 1000) {
-    const engine = performance;
-    globalThis.performance = { timeOrigin: engine.timeOrigin + skew, now: () => engine.now() };
-  }
-}
-
 /** Installs providers that report to the host as the global tracer, logger
  * and meter providers, and the context manager `startActiveSpan` nests with.
  * `flushMetrics()` hands the host what the meters recorded since the last
@@ -230,7 +216,6 @@ function epochPerformance() {
  * metrics need `--engine starlingmonkey`; on QuickJS `flushMetrics()` throws
  * saying so rather than exporting nothing. */
 export function init() {
-  epochPerformance();
   context.setGlobalContextManager(new StackContextManager().enable());
   const tracerProvider = new TracerProvider({ spanProcessors: [new HostSpans()], idGenerator: new HostTraceIds() });
   trace.setGlobalTracerProvider(tracerProvider);
