@@ -261,21 +261,26 @@ impl WasiOtelView<'_> {
         let component = KeyValue::new(semconv::GLASSBOX_COMPONENT, self.ctx.component.to_string());
         let streams = &mut self.ctx.metrics;
         let mut lost = 0;
-        let attributes_of = |guest: Vec<_>| {
+        // A point's attributes, the component's added, when they fit and the
+        // instance has room for the point; otherwise the point counts as lost.
+        let admit = |guest: Vec<_>, streams: &mut Streams, lost: &mut usize| {
             let mut attributes = key_values(guest);
-            (attribute_bytes(&attributes) <= MAX_POINT_ATTRIBUTE_BYTES).then(|| {
-                attributes.push(component.clone());
-                attributes
-            })
+            let admitted =
+                attribute_bytes(&attributes) <= MAX_POINT_ATTRIBUTE_BYTES && streams.take(1);
+            if !admitted {
+                *lost += 1;
+                return None;
+            }
+            attributes.push(component.clone());
+            Some(attributes)
         };
         match data {
             MetricData::F64Gauge(WitGauge { data_points, .. })
             | MetricData::U64Gauge(WitGauge { data_points, .. })
             | MetricData::S64Gauge(WitGauge { data_points, .. }) => {
                 for point in data_points {
-                    match attributes_of(point.attributes).filter(|_| streams.take(1)) {
-                        Some(attributes) => instrument.record(number(point.value), &attributes),
-                        None => lost += 1,
+                    if let Some(attributes) = admit(point.attributes, streams, &mut lost) {
+                        instrument.record(number(point.value), &attributes);
                     }
                 }
             }
@@ -293,10 +298,7 @@ impl WasiOtelView<'_> {
                     Temporality::LowMemory => !is_monotonic,
                 };
                 for point in data_points {
-                    let Some(attributes) =
-                        attributes_of(point.attributes).filter(|_| streams.take(1))
-                    else {
-                        lost += 1;
+                    let Some(attributes) = admit(point.attributes, streams, &mut lost) else {
                         continue;
                     };
                     let value = number(point.value);
@@ -321,10 +323,7 @@ impl WasiOtelView<'_> {
                 } = histogram;
                 let totals = matches!(temporality, Temporality::Cumulative);
                 for point in data_points {
-                    let Some(attributes) =
-                        attributes_of(point.attributes).filter(|_| streams.take(1))
-                    else {
-                        lost += 1;
+                    let Some(attributes) = admit(point.attributes, streams, &mut lost) else {
                         continue;
                     };
                     let counts = if totals {
