@@ -1,8 +1,9 @@
 //! Glassbox at scale: the measurements of the scale and reliability issues, each in a
 //! process of its own (this binary run again with `--only NAME`), so memory and
 //! instance pools do not carry over. Throughput is measured twice, without and
-//! with `RUST_BACKTRACE=1`: nothing on a run's path may capture a backtrace. `--write FILE` writes the report as
-//! Markdown (BENCHMARKS.md); `./scripts/bench.sh` does that.
+//! with `RUST_BACKTRACE=1`: nothing on a run's path may capture a backtrace.
+//! `--write FILE` writes the report as Markdown (BENCHMARKS.md);
+//! `./scripts/bench.sh` does that.
 
 mod languages;
 mod measure;
