@@ -7,7 +7,7 @@ use crate::sandbox::Fault;
 use std::sync::Arc;
 use std::time::Duration;
 use tokio::sync::{OwnedSemaphorePermit, Semaphore};
-use wasmtime::{Config, InstanceAllocationStrategy, PoolingAllocationConfig};
+use wasmtime::{Config, Enabled, InstanceAllocationStrategy, PoolingAllocationConfig};
 
 /// How many instances a pooled engine holds at once, and how large each may grow.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -46,10 +46,17 @@ const DECOMMIT_BATCH: usize = 64;
 /// zeroing it in place instead of handing its pages back: the next instance
 /// then touches them without faulting, and a fault costs a TLB shootdown on
 /// every core. Measured (BENCHMARKS.md): about 1.3× the runs a second at no
-/// peak-memory cost under 10,000 concurrent runs. Linear memories are not
-/// kept: a Rust guest's stack ends 1 MiB in, so keeping what it touches means
-/// zeroing over 1 MiB a slot, which took 10,000 concurrent runs to 11 GiB.
+/// peak-memory cost under 10,000 concurrent runs.
 const KEEP_RESIDENT: usize = 16 * 1024;
+/// How many of the pages an instance wrote to its linear memory its slot
+/// keeps, reset in place to the module's image, where the kernel can say
+/// which pages were written (`PAGEMAP_SCAN`, Linux 6.7). The next instance of
+/// the same module then runs without a copy-on-write fault, each of which
+/// interrupted the other core: 3× the runs a second (BENCHMARKS.md). A slot
+/// keeps at most what its last instance wrote, which the instance held while
+/// it ran anyway. Without the scan, keeping memory resident would mean zeroing
+/// all of it for every instance, so memories are then handed back.
+const MEMORY_KEEP_RESIDENT: usize = 4 * 1024 * 1024;
 /// Tool calls in flight at once unless told otherwise: tool calls are short,
 /// so many runs share few slots, and each slot costs address-space mappings.
 const DEFAULT_TOOL_CALLS: u32 = 256;
@@ -116,6 +123,10 @@ impl PoolingConfig {
             .decommit_batch_size(DECOMMIT_BATCH)
             .table_keep_resident(KEEP_RESIDENT)
             .async_stack_keep_resident(KEEP_RESIDENT);
+        if PoolingAllocationConfig::is_pagemap_scan_available() {
+            pool.pagemap_scan(Enabled::Yes)
+                .linear_memory_keep_resident(MEMORY_KEEP_RESIDENT);
+        }
         config
             .allocation_strategy(InstanceAllocationStrategy::Pooling(pool))
             // A slot reserves only what its memory may grow to, so thousands
