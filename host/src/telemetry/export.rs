@@ -1,15 +1,18 @@
 //! Span export that never slows a run and never grows without bound: a span
 //! that ends goes into a bounded queue without waiting, a worker thread sends
-//! batches to the exporter, and every span is accounted for: exported, or
-//! dropped with a reason (the queue was full, its batch failed to export, or
-//! it ended after shutdown). The counts are exported as metrics.
+//! batches to the exporter, several at once so that a collector's round trip
+//! does not cap the spans a second, and every span is accounted for:
+//! exported, or dropped with a reason (the queue was full, its batch failed to
+//! export, or it ended after shutdown). The counts are exported as metrics.
 //!
 //! The SDK's own batch processor keeps its drop count private, so a backend
 //! could not see what it was missing; this one is configured by the same
 //! `OTEL_BSP_*` variables.
 
 use crossbeam_channel::{Receiver, RecvTimeoutError, Sender};
-use futures_util::future::{Either, select};
+use futures_util::StreamExt;
+use futures_util::future::{BoxFuture, Either, select};
+use futures_util::stream::FuturesUnordered;
 use opentelemetry::Context;
 use opentelemetry_sdk::Resource;
 use opentelemetry_sdk::error::{OTelSdkError, OTelSdkResult};
@@ -18,12 +21,17 @@ use std::sync::atomic::{AtomicBool, AtomicU64, AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex};
 use std::thread::JoinHandle;
 use std::time::{Duration, Instant};
+use tokio::sync::mpsc::{UnboundedReceiver, UnboundedSender};
 
 /// The most spans the export queue may hold, whatever `OTEL_BSP_MAX_QUEUE_SIZE`
 /// says: about 370 bytes each, so a full queue of this size holds about 390 MB.
 pub const MAX_QUEUE_SIZE: usize = 1 << 20;
 /// Batches larger than this still go out whole, but their buffer grows as they fill.
 const BATCH_PREALLOCATION: usize = 512;
+/// One request at a time (the SDK's default) caps export at a batch per
+/// round trip, which a busy host outruns: at 20,000 runs a second on two
+/// cores, the collector's answer comes late and the queue overflows.
+const DEFAULT_CONCURRENT_EXPORTS: usize = 4;
 
 /// How spans are batched for export, from the `OTEL_BSP_*` variables.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -36,6 +44,8 @@ pub struct BatchSettings {
     pub scheduled_delay: Duration,
     /// The longest one export may take before its batch counts as failed.
     pub export_timeout: Duration,
+    /// Export requests awaiting the collector's answer at once, at most.
+    pub max_concurrent_exports: usize,
 }
 
 impl Default for BatchSettings {
@@ -46,14 +56,16 @@ impl Default for BatchSettings {
             max_export_batch_size: 512,
             scheduled_delay: Duration::from_millis(5000),
             export_timeout: Duration::from_millis(30000),
+            max_concurrent_exports: DEFAULT_CONCURRENT_EXPORTS,
         }
     }
 }
 
 impl BatchSettings {
     /// Reads `OTEL_BSP_MAX_QUEUE_SIZE`, `OTEL_BSP_MAX_EXPORT_BATCH_SIZE`,
-    /// `OTEL_BSP_SCHEDULE_DELAY` and `OTEL_BSP_EXPORT_TIMEOUT` (milliseconds)
-    /// through `var`; unset ones keep their defaults.
+    /// `OTEL_BSP_SCHEDULE_DELAY`, `OTEL_BSP_EXPORT_TIMEOUT` (milliseconds) and
+    /// `OTEL_BSP_MAX_CONCURRENT_EXPORTS` (the Rust SDK's name) through `var`;
+    /// unset ones keep their defaults.
     pub(super) fn from_lookup(var: &impl Fn(&str) -> Option<String>) -> Result<Self, String> {
         let number = |name: &str| -> Result<Option<u64>, String> {
             var(name)
@@ -75,6 +87,8 @@ impl BatchSettings {
                 .map_or(defaults.scheduled_delay, Duration::from_millis),
             export_timeout: number("OTEL_BSP_EXPORT_TIMEOUT")?
                 .map_or(defaults.export_timeout, Duration::from_millis),
+            max_concurrent_exports: size("OTEL_BSP_MAX_CONCURRENT_EXPORTS")?
+                .unwrap_or(defaults.max_concurrent_exports),
         };
         if settings.max_queue_size > MAX_QUEUE_SIZE {
             return Err(format!(
@@ -214,7 +228,7 @@ pub(crate) struct BoundedBatchProcessor {
     spans: Sender<SpanData>,
     /// Spans in the queue, reserved before sending so the bound is exact.
     queued: Arc<AtomicUsize>,
-    control: Sender<Control>,
+    control: UnboundedSender<Control>,
     /// Set while a [`Control::BatchReady`] is unanswered, so only one is sent.
     batch_signalled: Arc<AtomicBool>,
     worker: Mutex<Option<JoinHandle<()>>>,
@@ -232,11 +246,11 @@ impl BoundedBatchProcessor {
         // memory as it fills, not all at start.
         let (spans, receiver) = crossbeam_channel::unbounded();
         let queued = Arc::new(AtomicUsize::new(0));
-        let (control, commands) = crossbeam_channel::unbounded();
+        let (control, commands) = tokio::sync::mpsc::unbounded_channel();
         let batch_signalled = Arc::new(AtomicBool::new(false));
         let worker = Worker {
             batch_signalled: batch_signalled.clone(),
-            exporter,
+            exporter: Arc::new(exporter),
             spans: Queue {
                 receiver,
                 queued: queued.clone(),
@@ -245,12 +259,13 @@ impl BoundedBatchProcessor {
             settings,
             counts: counts.clone(),
             batch: Vec::new(),
+            in_flight: FuturesUnordered::new(),
             last_failure: None,
             failing_since: None,
         };
         let handle = std::thread::Builder::new()
             .name("glassbox-span-export".into())
-            .spawn(move || worker.run())
+            .spawn(move || futures_executor::block_on(worker.run()))
             .map_err(|error| tracing::error!("cannot start the span export thread: {error}"))
             .ok();
         BoundedBatchProcessor {
@@ -370,13 +385,15 @@ impl Queue {
 
 /// The export thread's state.
 struct Worker<E> {
-    exporter: E,
+    exporter: Arc<E>,
     batch_signalled: Arc<AtomicBool>,
     spans: Queue,
-    commands: Receiver<Control>,
+    commands: UnboundedReceiver<Control>,
     settings: BatchSettings,
     counts: Arc<ExportCounts>,
     batch: Vec<SpanData>,
+    /// Batches sent and not yet answered, each with its size.
+    in_flight: FuturesUnordered<BoxFuture<'static, (usize, OTelSdkResult)>>,
     /// Why the last export failed, for the report at shutdown.
     last_failure: Option<String>,
     /// Exports failed in a row: the first is logged, the rest only counted
@@ -384,54 +401,64 @@ struct Worker<E> {
     failing_since: Option<(u64, u64)>,
 }
 
-impl<E: SpanExporter> Worker<E> {
-    fn run(mut self) {
+impl<E: SpanExporter + 'static> Worker<E> {
+    async fn run(mut self) {
         let delay = self.settings.scheduled_delay;
         let mut due = Instant::now() + delay;
         loop {
-            let command = self
-                .commands
-                .recv_timeout(due.saturating_duration_since(Instant::now()));
-            match command {
-                Ok(Control::BatchReady) => {
-                    self.batch_signalled.store(false, Ordering::Release);
-                    while self.spans.len() >= self.settings.max_export_batch_size {
-                        let batch = self.spans.take(self.settings.max_export_batch_size);
-                        self.batch.extend(batch);
-                        let _ = self.export();
+            let tick = futures_timer::Delay::new(due.saturating_duration_since(Instant::now()));
+            tokio::select! {
+                biased;
+                Some((size, result)) = self.in_flight.next(), if !self.in_flight.is_empty() => {
+                    let _ = self.settle(size, result);
+                }
+                command = self.commands.recv() => match command {
+                    Some(Control::BatchReady) => {
+                        self.batch_signalled.store(false, Ordering::Release);
+                        while self.spans.len() >= self.settings.max_export_batch_size {
+                            let batch = self.spans.take(self.settings.max_export_batch_size);
+                            self.batch.extend(batch);
+                            self.send().await;
+                        }
                     }
-                }
-                Ok(Control::Flush(reply)) => {
-                    let _ = reply.send(self.drain());
-                }
-                Ok(Control::Shutdown(reply)) => {
-                    let drained = self.drain();
-                    let closed = self
-                        .exporter
-                        .shutdown_with_timeout(self.settings.export_timeout);
-                    // What was lost comes first: it is what the operator needs.
-                    let lost = match self.counts.losses(None, self.last_failure.as_deref()) {
-                        Some(losses) => Err(self.counts.report_loss(losses)),
-                        None => Ok(()),
-                    };
-                    let _ = reply.send(lost.and(drained).and(closed));
-                    return;
-                }
-                Ok(Control::Resource(resource)) => self.exporter.set_resource(&resource),
-                Err(RecvTimeoutError::Timeout) => {}
-                Err(RecvTimeoutError::Disconnected) => return,
+                    Some(Control::Flush(reply)) => {
+                        let _ = reply.send(self.drain().await);
+                    }
+                    Some(Control::Shutdown(reply)) => {
+                        let drained = self.drain().await;
+                        let closed = self
+                            .exporter
+                            .shutdown_with_timeout(self.settings.export_timeout);
+                        // What was lost comes first: it is what the operator needs.
+                        let lost = match self.counts.losses(None, self.last_failure.as_deref()) {
+                            Some(losses) => Err(self.counts.report_loss(losses)),
+                            None => Ok(()),
+                        };
+                        let _ = reply.send(lost.and(drained).and(closed));
+                        return;
+                    }
+                    Some(Control::Resource(resource)) => {
+                        // Set while nothing is in flight, when the exporter is this thread's alone.
+                        let _ = self.settled().await;
+                        if let Some(exporter) = Arc::get_mut(&mut self.exporter) {
+                            exporter.set_resource(&resource);
+                        }
+                    }
+                    None => return,
+                },
+                () = tick => {}
             }
             if Instant::now() >= due {
-                let _ = self.drain();
+                self.send_queued();
                 due = Instant::now() + delay;
             }
         }
     }
 
-    /// Exports every span queued when called, batch by batch; spans that end
-    /// meanwhile wait for the next batch, so a busy host cannot keep a flush going.
-    fn drain(&mut self) -> OTelSdkResult {
-        let mut result = Ok(());
+    /// Exports every span queued when called and waits for every export in
+    /// flight; spans that end meanwhile wait for the next batch, so a busy
+    /// host cannot keep a flush going.
+    async fn drain(&mut self) -> OTelSdkResult {
         let mut left = self.spans.len();
         while left > 0 {
             let room = self
@@ -448,29 +475,71 @@ impl<E: SpanExporter> Worker<E> {
             }
             left -= taken;
             if self.batch.len() >= self.settings.max_export_batch_size {
-                result = result.and(self.export());
+                self.send().await;
             }
         }
-        result.and(self.export())
+        self.send().await;
+        self.settled().await
     }
 
-    /// Sends the current batch; its spans count as exported or as dropped.
-    fn export(&mut self) -> OTelSdkResult {
+    /// Sends what is queued without waiting for an answer, as the schedule asks.
+    fn send_queued(&mut self) {
+        // The schedule never waits: a full complement of exports in flight
+        // leaves the spans queued for the next tick or full batch.
+        while self.in_flight.len() < self.settings.max_concurrent_exports.max(1)
+            && (self.spans.len() > 0 || !self.batch.is_empty())
+        {
+            let batch = self.spans.take(self.settings.max_export_batch_size);
+            self.batch.extend(batch);
+            self.start_export();
+        }
+    }
+
+    /// Sends the current batch once fewer than the most exports are in flight.
+    async fn send(&mut self) {
+        while self.in_flight.len() >= self.settings.max_concurrent_exports.max(1) {
+            if let Some((size, result)) = self.in_flight.next().await {
+                let _ = self.settle(size, result);
+            }
+        }
+        self.start_export();
+    }
+
+    /// Puts the current batch in flight; it counts as exported or dropped when answered.
+    fn start_export(&mut self) {
         if self.batch.is_empty() {
-            return Ok(());
+            return;
         }
         let batch = std::mem::replace(
             &mut self.batch,
             Vec::with_capacity(self.settings.max_export_batch_size.min(BATCH_PREALLOCATION)),
         );
-        let size = batch.len();
         ExportCounts::add(&self.counts.export_attempts, 1);
-        let export = self.exporter.export(batch);
-        let timeout = futures_timer::Delay::new(self.settings.export_timeout);
-        let result = match futures_executor::block_on(select(Box::pin(export), timeout)) {
-            Either::Left((result, _)) => result,
-            Either::Right(_) => Err(OTelSdkError::Timeout(self.settings.export_timeout)),
-        };
+        let exporter = self.exporter.clone();
+        let timeout = self.settings.export_timeout;
+        self.in_flight.push(Box::pin(async move {
+            let size = batch.len();
+            let export = exporter.export(batch);
+            let result = match select(Box::pin(export), futures_timer::Delay::new(timeout)).await {
+                Either::Left((result, _)) => result,
+                Either::Right(_) => Err(OTelSdkError::Timeout(timeout)),
+            };
+            (size, result)
+        }));
+    }
+
+    /// Waits for every export in flight; fails if any did.
+    async fn settled(&mut self) -> OTelSdkResult {
+        let mut all = Ok(());
+        while let Some((size, result)) = self.in_flight.next().await {
+            let settled = self.settle(size, result);
+            all = all.and(settled);
+        }
+        all
+    }
+
+    /// Counts an answered batch's spans as exported or as dropped, and passes its result on.
+    fn settle(&mut self, size: usize, result: OTelSdkResult) -> OTelSdkResult {
         match &result {
             Ok(()) => {
                 ExportCounts::add(&self.counts.exported, size);
@@ -523,6 +592,7 @@ mod tests {
                 ("OTEL_BSP_MAX_EXPORT_BATCH_SIZE", "1024"),
                 ("OTEL_BSP_SCHEDULE_DELAY", "200"),
                 ("OTEL_BSP_EXPORT_TIMEOUT", "1500"),
+                ("OTEL_BSP_MAX_CONCURRENT_EXPORTS", "8"),
             ])
             .unwrap(),
             BatchSettings {
@@ -530,6 +600,7 @@ mod tests {
                 max_export_batch_size: 1024,
                 scheduled_delay: Duration::from_millis(200),
                 export_timeout: Duration::from_millis(1500),
+                max_concurrent_exports: 8,
             }
         );
         assert_eq!(
