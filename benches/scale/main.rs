@@ -14,6 +14,10 @@ mod soak;
 mod workload;
 
 use report::Section;
+
+/// The allocator the `glassbox` binary uses, so the figures are its figures.
+#[global_allocator]
+static ALLOCATOR: mimalloc::MiMalloc = mimalloc::MiMalloc;
 use std::path::PathBuf;
 use std::process::Command;
 
@@ -35,6 +39,10 @@ fn main() {
     let (mut only, mut write) = (None, None);
     while let Some(arg) = args.next() {
         match arg.as_str() {
+            receiver::RECEIVE_FLAG => {
+                let address = args.next().expect("an address to receive on");
+                return receiver::receive(&address);
+            }
             "--only" => only = args.next(),
             "--write" => write = args.next().map(PathBuf::from),
             // `cargo bench` passes `--bench`; a filter picks measurements.

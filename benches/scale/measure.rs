@@ -252,14 +252,14 @@ pub async fn throughput() -> Section {
     run_until(&runtime, TASKS, Instant::now() + Duration::from_millis(500)).await;
     let mut rates = Vec::new();
     let mut runs = 0;
-    let cpu_before = workload::cpu_by_thread();
+    let cpu_before = workload::cpu_by_thread(&receiver);
     for _ in 0..5 {
         let started = Instant::now();
         let done = run_until(&runtime, TASKS, started + SAMPLE).await;
         rates.push(done as f64 / started.elapsed().as_secs_f64());
         runs += done;
     }
-    let cpu = cpu_per_run(&cpu_before, &workload::cpu_by_thread(), runs);
+    let cpu = cpu_per_run(&cpu_before, &workload::cpu_by_thread(&receiver), runs);
     let before = runtime.telemetry().export_stats();
     workload::shut_down(runtime.telemetry()).await;
     let stats = runtime.telemetry().export_stats();
@@ -282,7 +282,7 @@ pub async fn throughput() -> Section {
                  {TASKS} runs in flight on a 2-thread Tokio runtime, pooled engine; five samples of \
                  {} s after warm-up. Each run is two component instances (the agent, and a fresh \
                  one for its tool call) and {SPANS_PER_RUN} spans, every one exported \
-                 over OTLP/gRPC to a loopback receiver in the same process.",
+                 over OTLP/gRPC to a receiver on loopback in another process.",
                 SAMPLE.as_secs()
             ),
             format!(

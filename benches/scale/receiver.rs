@@ -1,6 +1,8 @@
 //! An OTLP/gRPC receiver on loopback that counts the spans it is sent and
-//! keeps nothing, on a runtime of its own so that stopping it closes every
-//! connection, as a collector that goes down does.
+//! keeps nothing. It runs in a process of its own (this benchmark run with
+//! `--receive`), as a collector does, so that its CPU time is not the host's;
+//! stopping it closes its port and every connection, as a collector that goes
+//! down does.
 
 use opentelemetry_proto::tonic::collector::logs::v1::logs_service_server::{
     LogsService, LogsServiceServer,
@@ -20,63 +22,45 @@ use opentelemetry_proto::tonic::collector::trace::v1::trace_service_server::{
 use opentelemetry_proto::tonic::collector::trace::v1::{
     ExportTraceServiceRequest, ExportTraceServiceResponse,
 };
-use std::sync::Arc;
+use std::io::{BufRead, BufReader, Write};
+use std::process::{Child, ChildStdin, ChildStdout, Command, Stdio};
 use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
 use tonic::{Request, Response, Status};
 
+/// The flag that makes this benchmark's binary a receiver listening on the address after it.
+pub const RECEIVE_FLAG: &str = "--receive";
+
+/// The benchmark's handle on a receiver process.
 pub struct CountingReceiver {
-    address: std::net::SocketAddr,
     endpoint: String,
-    spans: Arc<AtomicU64>,
-    runtime: Option<tokio::runtime::Runtime>,
+    process: Child,
+    control: Mutex<(ChildStdin, BufReader<ChildStdout>)>,
 }
 
 impl CountingReceiver {
     pub fn start() -> Self {
-        let listener =
-            std::net::TcpListener::bind("127.0.0.1:0").expect("cannot listen on loopback");
-        let address = listener.local_addr().unwrap();
-        let mut receiver = CountingReceiver {
-            address,
+        let mut process = Command::new(std::env::current_exe().expect("cannot find this program"))
+            .args([RECEIVE_FLAG, "127.0.0.1:0"])
+            .stdin(Stdio::piped())
+            .stdout(Stdio::piped())
+            .spawn()
+            .expect("cannot start the receiver process");
+        let stdin = process.stdin.take().expect("a piped stdin");
+        let mut stdout = BufReader::new(process.stdout.take().expect("a piped stdout"));
+        let address = read_reply(&mut stdout);
+        CountingReceiver {
             endpoint: format!("http://{address}"),
-            spans: Arc::new(AtomicU64::new(0)),
-            runtime: None,
-        };
-        receiver.serve(listener);
-        receiver
+            process,
+            control: Mutex::new((stdin, stdout)),
+        }
     }
 
     /// Listens again on the same address after [`CountingReceiver::stop`],
     /// as a collector coming back does, counting on from where it stopped.
     pub fn restart(&mut self) {
-        let listener = std::net::TcpListener::bind(self.address)
-            .expect("cannot listen on the receiver's address again");
-        self.serve(listener);
-    }
-
-    fn serve(&mut self, listener: std::net::TcpListener) {
-        let runtime = tokio::runtime::Builder::new_multi_thread()
-            .worker_threads(1)
-            .thread_name("otlp-receiver")
-            .enable_all()
-            .build()
-            .expect("cannot start the receiver's runtime");
-        listener
-            .set_nonblocking(true)
-            .expect("a non-blocking socket");
-        let counter = Counter(self.spans.clone());
-        runtime.spawn(async move {
-            let listener = tokio::net::TcpListener::from_std(listener)?;
-            let incoming = tokio_stream::wrappers::TcpListenerStream::new(listener);
-            tonic::transport::Server::builder()
-                .add_service(TraceServiceServer::new(counter.clone()))
-                .add_service(MetricsServiceServer::new(counter.clone()))
-                .add_service(LogsServiceServer::new(counter))
-                .serve_with_incoming(incoming)
-                .await
-                .map_err(std::io::Error::other)
-        });
-        self.runtime = Some(runtime);
+        self.ask("start");
     }
 
     pub fn endpoint(&self) -> &str {
@@ -85,21 +69,103 @@ impl CountingReceiver {
 
     /// Spans received so far.
     pub fn spans(&self) -> u64 {
-        self.spans.load(Ordering::Relaxed)
+        self.ask("count")
+            .parse()
+            .expect("the receiver answers a count")
     }
 
     /// Closes the port and every connection: exports now fail.
     pub fn stop(&mut self) {
-        if let Some(runtime) = self.runtime.take() {
-            runtime.shutdown_background();
-        }
+        self.ask("stop");
+    }
+
+    /// CPU time the receiver's process has used, in nanoseconds.
+    pub fn cpu_time(&self) -> u64 {
+        let tasks = format!("/proc/{}/task", self.process.id());
+        std::fs::read_dir(tasks)
+            .into_iter()
+            .flatten()
+            .flatten()
+            .filter_map(|task| std::fs::read_to_string(task.path().join("schedstat")).ok())
+            .filter_map(|stat| stat.split_whitespace().next()?.parse::<u64>().ok())
+            .sum()
+    }
+
+    fn ask(&self, command: &str) -> String {
+        let mut control = self.control.lock().unwrap();
+        let (stdin, stdout) = &mut *control;
+        writeln!(stdin, "{command}").expect("the receiver's process has gone");
+        read_reply(stdout)
     }
 }
 
 impl Drop for CountingReceiver {
     fn drop(&mut self) {
-        self.stop();
+        let _ = self.process.kill();
+        let _ = self.process.wait();
     }
+}
+
+fn read_reply(stdout: &mut impl BufRead) -> String {
+    let mut line = String::new();
+    stdout
+        .read_line(&mut line)
+        .expect("the receiver's process has gone");
+    line.trim().to_owned()
+}
+
+/// The receiver's process: listens on `address`, answers each command its
+/// parent writes to its stdin (`count`, `stop`, `start`) with the spans
+/// counted so far, and ends when that stdin closes.
+pub fn receive(address: &str) {
+    let spans = Arc::new(AtomicU64::new(0));
+    let listener = std::net::TcpListener::bind(address).expect("cannot listen on loopback");
+    let address = listener.local_addr().expect("a bound address");
+    let mut server = Some(serve(listener, &spans));
+    println!("{address}");
+    for command in std::io::stdin().lines() {
+        match command.expect("a command from the benchmark").as_str() {
+            "count" => {}
+            // Waits for the server's thread to end, so the count is final.
+            "stop" => {
+                if let Some(server) = server.take() {
+                    server.shutdown_timeout(Duration::from_secs(5));
+                }
+            }
+            "start" => {
+                let listener = std::net::TcpListener::bind(address)
+                    .expect("cannot listen on the receiver's address again");
+                server = Some(serve(listener, &spans));
+            }
+            other => panic!("the receiver has no command `{other}`"),
+        }
+        println!("{}", spans.load(Ordering::Relaxed));
+    }
+}
+
+fn serve(listener: std::net::TcpListener, spans: &Arc<AtomicU64>) -> tokio::runtime::Runtime {
+    let runtime = tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(1)
+        .thread_name("otlp-receiver")
+        .enable_all()
+        .build()
+        .expect("cannot start the receiver's runtime");
+    listener
+        .set_nonblocking(true)
+        .expect("a non-blocking socket");
+    let counter = Counter(spans.clone());
+    runtime.spawn(async move {
+        let listener = tokio::net::TcpListener::from_std(listener)?;
+        let incoming = tokio_stream::wrappers::TcpListenerStream::new(listener);
+        tonic::transport::Server::builder()
+            .add_service(TraceServiceServer::new(counter.clone()))
+            .add_service(MetricsServiceServer::new(counter.clone()))
+            .add_service(LogsServiceServer::new(counter))
+            .serve_with_incoming(incoming)
+            .await
+            .map_err(std::io::Error::other)
+    });
+    runtime
 }
 
 #[derive(Clone)]

@@ -67,8 +67,8 @@ pub async fn serve() -> Section {
         rows,
         notes: vec![format!(
             "`glassbox serve` (release build) of the demo manifest (react agent, weather and \
-             calculator) exporting every span over OTLP/gRPC to a loopback receiver in the \
-             benchmark's process; each client sends one request after another over a kept-alive \
+             calculator) exporting every span over OTLP/gRPC to a loopback receiver in a \
+             process of its own; each client sends one request after another over a kept-alive \
              connection for {} s, after {WARM_UP} warm-up requests. With the scripted provider a \
              run is the demo's (3 model calls, 3 tool calls); with the loopback server (an HTTP \
              server in the benchmark's process answering every chat completion at once) it is \

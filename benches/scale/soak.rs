@@ -107,7 +107,7 @@ pub async fn soak() -> Section {
         notes: vec![
             "`glassbox serve` (release build) of the demo manifest (react agent, weather and \
              calculator, scripted model), exporting traces over OTLP/gRPC to a loopback receiver \
-             in the benchmark's process, which is stopped (port closed, connections dropped) and \
+             in a process of its own, which is stopped (port closed, connections dropped) and \
              started again on the same port. A request starts every 10 ms; 50 warm-up runs \
              come first. Lost spans are read from the server's exit warning."
                 .into(),

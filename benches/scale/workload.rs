@@ -188,11 +188,15 @@ pub fn mib(bytes: u64) -> f64 {
     bytes as f64 / (1024.0 * 1024.0)
 }
 
-/// CPU time this process's threads have used, in nanoseconds, by what they do:
-/// threads grouped by name (`/proc/self/task/*/schedstat`). Threads that have
-/// ended are not counted.
-pub fn cpu_by_thread() -> std::collections::BTreeMap<&'static str, u64> {
+/// CPU time used so far, in nanoseconds, by what it was spent on: this
+/// process's threads grouped by name (`/proc/self/task/*/schedstat`; threads
+/// that have ended are not counted), and the receiver's process.
+pub fn cpu_by_thread(receiver: &CountingReceiver) -> std::collections::BTreeMap<&'static str, u64> {
     let mut by_group = std::collections::BTreeMap::new();
+    by_group.insert(
+        "the OTLP receiver, a process of its own (the benchmark's, not the host's)",
+        receiver.cpu_time(),
+    );
     let Ok(tasks) = std::fs::read_dir("/proc/self/task") else {
         return by_group;
     };
@@ -216,7 +220,6 @@ fn thread_group(name: &str) -> &'static str {
         "tokio-rt-worker" => "the runs: the host and its guests",
         "glassbox-span-e" => "the span export thread: batching and OTLP encoding",
         "glassbox-otlp" => "the OTLP client's connections",
-        "otlp-receiver" => "the loopback receiver (the benchmark's, not the host's)",
         _ => "other threads",
     }
 }

@@ -25,6 +25,12 @@ use std::process::ExitCode;
 use std::sync::Arc;
 use std::time::Duration;
 
+/// mimalloc, not the system allocator: spans are built on the runs' threads
+/// and freed on the export thread, and glibc's malloc spends a sixth of a
+/// busy host's CPU on such cross-thread frees (BENCHMARKS.md).
+#[global_allocator]
+static ALLOCATOR: mimalloc::MiMalloc = mimalloc::MiMalloc;
+
 /// Exit codes beyond 0 (success).
 const EXIT_RUN_FAILED: u8 = 1;
 const EXIT_USAGE: u8 = 2;
