@@ -22,13 +22,20 @@ STOPWORDS = frozenset(
 )
 
 
+# Compiled at import, so the build's snapshot holds them and no call compiles a
+# pattern: every call runs in a fresh instance, whose `re` cache starts empty.
+WORD = re.compile(r"[A-Za-z']+")
+VOWEL_GROUP = re.compile(r"[aeiouy]+")
+SENTENCE_END = re.compile(r"[.!?]+(?:\s|$)")
+
+
 def _words(text: str) -> list[str]:
-    return re.findall(r"[A-Za-z']+", text)
+    return WORD.findall(text)
 
 
 def _syllables(word: str) -> int:
     # Groups of vowels, less a silent final e: the usual estimate, good to a syllable or so.
-    groups = re.findall(r"[aeiouy]+", word.lower())
+    groups = VOWEL_GROUP.findall(word.lower())
     count = len(groups) - (1 if word.lower().endswith("e") and len(groups) > 1 else 0)
     return max(count, 1)
 
@@ -44,7 +51,7 @@ def text_stats(text: str) -> dict[str, object]:
     words = _words(text)
     if not words:
         raise ToolFailed("the text has no words to measure")
-    sentences = max(len(re.findall(r"[.!?]+(?:\s|$)", text)), 1)
+    sentences = max(len(SENTENCE_END.findall(text)), 1)
     with span("text_stats.syllables", attributes={"text.words": len(words)}):
         syllables = sum(_syllables(word) for word in words)
     ease = 206.835 - 1.015 * len(words) / sentences - 84.6 * syllables / len(words)
