@@ -4,7 +4,7 @@
 use crate::measure::time_per_call;
 use crate::report::{Row, Section, Summary};
 use crate::workload::{self, mib};
-use glassbox::tools::PluginSpec;
+use glassbox::tools::{InstanceScope, PluginSpec};
 use glassbox::{EngineConfig, Host, Loader, PoolingConfig};
 use glassbox_test_artifacts as artifacts;
 use std::time::Instant;
@@ -107,6 +107,28 @@ pub async fn languages() -> Section {
         ));
         drop(host);
 
+        let kept = cached
+            .load_tools(&[PluginSpec {
+                instances: InstanceScope::PerRun,
+                ..PluginSpec::new(component)
+            }])
+            .await
+            .expect("the component loads");
+        let host = Host::builder(agent.clone(), workload::shared(workload::instant()))
+            .tools(kept)
+            .telemetry(workload::disabled())
+            .build();
+        time_per_call(&host, &input, CALLS).await; // warm-up
+        let mut per_call = Vec::new();
+        for _ in 0..SAMPLES {
+            per_call.push(time_per_call(&host, &input, CALLS).await);
+        }
+        rows.push(row(
+            "per tool call, one instance for the run's calls (`instance = \"per-run\"`)",
+            Summary::of(&per_call).show(1e6, 0, "µs"),
+        ));
+        drop(host);
+
         let mut loads = Vec::new();
         for _ in 0..SAMPLES {
             let started = Instant::now();
@@ -136,9 +158,11 @@ pub async fn languages() -> Section {
             format!(
                 "Per call: the test agent makes {CALLS} calls of the tool in one run (instant \
                  provider, tracing off), each in a fresh pooled instance; the time is the run's \
-                 over its calls, {SAMPLES} runs after one warm-up. Memory: this process's resident \
-                 memory after loading once and calling, less before (the compiled code mapped and the \
-                 instances' pages touched)."
+                 over its calls, {SAMPLES} runs after one warm-up; with `instance = \"per-run\"` \
+                 the first call of each run starts the instance and the other {} reuse it. Memory: \
+                 this process's resident memory after loading once and calling, less before (the \
+                 compiled code mapped and the instances' pages touched).",
+                CALLS - 1
             ),
         ],
     }

@@ -11,7 +11,7 @@ use crate::files::{MAX_SETTINGS_FILE, read_text_bounded};
 use crate::llm::{LlmSettings, ModelGrant, Price, Prices, ProviderKind, ProviderSettings};
 use crate::mcp::client::{McpEndpoint, McpServerSpec};
 use crate::sandbox::{Budget, DirGrant, HostPattern, HttpCredential, Limits, Policy};
-use crate::tools::{PluginSpec, plugin_files};
+use crate::tools::{InstanceScope, PluginSpec, plugin_files};
 use serde::Deserialize;
 use std::collections::{BTreeMap, HashMap};
 use std::ops::Range;
@@ -137,6 +137,8 @@ struct ComponentSection {
     budget: Option<Spanned<BudgetSection>>,
     /// `[[agents]]` on another host only: the variable holding the token that host asks for.
     token_env: Option<Spanned<String>>,
+    /// Plugins only: which calls share an instance (`per-call`, the default, or `per-run`).
+    instance: Option<Spanned<InstanceScope>>,
 }
 
 /// `[[mcp_servers]]`: a server over Streamable HTTP (`url`) or a local process
@@ -449,6 +451,11 @@ impl Manifest {
                 ));
             }
             section.refuse_agent_keys(&at, span.clone(), "a plugin")?;
+            let instances = section
+                .instance
+                .clone()
+                .map(Spanned::into_inner)
+                .unwrap_or_default();
             let (plugin_path, policy, _) = section.into_policy(&at, &resolve)?;
             let plugin_path =
                 plugin_path.ok_or_else(|| at.error(span, "a plugin needs a `path`".into()))?;
@@ -469,6 +476,7 @@ impl Manifest {
             plugins.extend(files.into_iter().map(|path| PluginSpec {
                 path,
                 policy: policy.clone(),
+                instances,
             }));
         }
 
@@ -530,6 +538,12 @@ impl ComponentSection {
                 "`token_env` is for an agent on another host (with a `url`)".into(),
             ));
         }
+        if let Some(instance) = &self.instance {
+            return Err(at.error(
+                instance.span(),
+                "`instance` is for plugins: every run of an agent is a fresh instance".into(),
+            ));
+        }
         let name = self.name.clone().map(Spanned::into_inner);
         let description = self.description.clone();
         let workflow = self.workflow.clone();
@@ -574,7 +588,8 @@ impl ComponentSection {
             || self.workflow.is_some()
             || self.memory.is_some()
             || self.fuel.is_some()
-            || self.budget.is_some();
+            || self.budget.is_some()
+            || self.instance.is_some();
         if sandboxed {
             return Err(at.error(
                 span,

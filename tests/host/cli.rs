@@ -711,7 +711,7 @@ fn a_manifest_grants_per_component_and_its_errors_name_the_line() {
     assert_eq!(
         error,
         format!(
-            "glassbox: error: {}:3:1: unknown field `allow_host`, expected one of `name`, `path`, `url`, `description`, `allow_agents`, `workflow`, `env`, `allow_env`, `allow_dirs`, `allow_hosts`, `http_credentials`, `allow_models`, `memory`, `timeout`, `fuel`, `budget`, `token_env`",
+            "glassbox: error: {}:3:1: unknown field `allow_host`, expected one of `name`, `path`, `url`, `description`, `allow_agents`, `workflow`, `env`, `allow_env`, `allow_dirs`, `allow_hosts`, `http_credentials`, `allow_models`, `memory`, `timeout`, `fuel`, `budget`, `token_env`, `instance`",
             manifest.display()
         )
     );

@@ -54,7 +54,7 @@ async fn bad_tool_calls_come_back_to_the_agent_as_typed_errors() {
     for (id, expected) in [
         (
             "c1",
-            "no tool named `no_such_tool`; available: ask_model, bad_utf8, calculate, connect, embed, explode, fetch, flood, get_weather, hog, huge, probe, read_file, recurse, shout, spin, write_file",
+            "no tool named `no_such_tool`; available: ask_model, bad_utf8, calculate, connect, count_calls, embed, explode, fetch, flood, get_weather, hog, huge, probe, read_file, recurse, shout, spin, write_file",
         ),
         ("c2", "do not match the tool's schema"),
         ("c3", "not valid JSON"),

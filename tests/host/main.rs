@@ -11,6 +11,7 @@ mod conventions;
 mod embedding;
 mod errors;
 mod export;
+mod instances;
 mod js;
 mod mcp;
 mod new_project;

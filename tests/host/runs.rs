@@ -240,6 +240,7 @@ async fn the_openai_provider_maps_tool_calls_and_usage_and_exports_over_http() {
             "bad_utf8",
             "calculate",
             "connect",
+            "count_calls",
             "embed",
             "explode",
             "fetch",
@@ -256,7 +257,7 @@ async fn the_openai_provider_maps_tool_calls_and_usage_and_exports_over_http() {
         ]
     );
     assert_eq!(
-        received[0].body["tools"][8]["function"]["parameters"]["required"][0],
+        received[0].body["tools"][9]["function"]["parameters"]["required"][0],
         "city"
     );
     let second = received[1].body["messages"].as_array().unwrap();

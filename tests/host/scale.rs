@@ -97,8 +97,8 @@ async fn small_host(
                 .unwrap();
             let tools = engine
                 .load_tools(&[PluginSpec {
-                    path: artifacts::TEST_TOOLS.into(),
                     policy: slot_policy(),
+                    ..PluginSpec::new(artifacts::TEST_TOOLS)
                 }])
                 .await
                 .unwrap();
@@ -328,7 +328,6 @@ async fn a_component_larger_than_a_pool_slot_is_refused_with_what_it_needs() {
 
     // Its memory at start is more than a small limit: refused at load, saying both.
     let small = PluginSpec {
-        path: artifacts::PYTHON_TEXT_TOOLS.into(),
         policy: Policy {
             limits: Limits {
                 memory: 8 * 1024 * 1024,
@@ -336,6 +335,7 @@ async fn a_component_larger_than_a_pool_slot_is_refused_with_what_it_needs() {
             },
             ..Policy::default()
         },
+        ..PluginSpec::new(artifacts::PYTHON_TEXT_TOOLS)
     };
     let error = pooled_engine()
         .load_tools(&[small])

@@ -185,6 +185,7 @@ impl AgentComponent {
             slots: self.slots.clone(),
             budget,
             own_calls: Default::default(),
+            kept_tools: Default::default(),
         });
         let result = self
             .call_run(&run, operation.context(), request, &admission)

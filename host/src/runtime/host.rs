@@ -5,20 +5,24 @@
 
 use super::component::{Admission, AgentComponent};
 use super::loader::{EngineConfig, LoadError, Loader, World};
-use super::pooling::{InstanceSlots, PoolingConfig};
-use super::state::{ToolProvider, new_store};
+use super::pooling::{InstanceSlots, PoolingConfig, Reservation};
+use super::state::{StoreState, ToolProvider, new_store, refuel};
 use crate::agents::{self, AgentGrant, AgentLauncher, AgentsCapability, RunError, RunRequest};
+use crate::bindings::tool_plugin::ToolPlugin;
 use crate::bindings::{Bounded, GuestError};
 use crate::llm::{Llm, LlmCapability, LlmSetupError};
 use crate::manifest::Manifest;
 use crate::sandbox::{Budget, Policy, RunBudget, guard};
 use crate::telemetry::{Telemetry, TelemetryConfig, TelemetryError};
-use crate::tools::{self, Failure, Invocation, Plugin, ToolLauncher, ToolsCapability};
+use crate::tools::{
+    self, Failure, InstanceScope, Invocation, Plugin, ToolLauncher, ToolsCapability,
+};
 use crate::wasi_otel::WasiOtelCapability;
 use opentelemetry::Context;
 use std::path::PathBuf;
-use std::sync::Arc;
 use std::sync::atomic::AtomicU32;
+use std::sync::{Arc, Mutex};
+use wasmtime::Store;
 
 /// Every tool a run may call, by name, as this runtime compiles plugins.
 pub type ToolRegistry = tools::ToolRegistry<ToolProvider>;
@@ -51,6 +55,19 @@ pub(crate) struct RunScope {
     /// The model and tool calls the run's agent made itself (not those of
     /// the tools or agents it called), for `gen_ai.invoke_agent.*_calls`.
     pub own_calls: OwnCalls,
+    /// Instances of [`InstanceScope::PerRun`] plugins, kept for the run's
+    /// later calls of them; each holds its pool slot until the run ends, or
+    /// until the run needs a slot and finds none free.
+    pub kept_tools: Mutex<Vec<ToolInstance>>,
+}
+
+/// A tool plugin's instance with its store, and the pool slot it holds.
+pub(crate) struct ToolInstance {
+    /// The plugin's label, the same `Arc` for every call of the plugin.
+    plugin: Arc<str>,
+    store: Store<StoreState>,
+    instance: ToolPlugin,
+    slot: Option<Reservation>,
 }
 
 /// Calls an agent made itself, counted as its capabilities admit them.
@@ -74,34 +91,99 @@ impl ToolLauncher<ToolProvider> for RunScope {
                 return Ok(server.call(call.name, call.arguments, parent).await?);
             }
         };
-        let _slot = match &self.slots {
-            Some(slots) => Some(slots.tool_call(plugin.policy().limits.timeout).await?),
-            None => None,
+        let policy = plugin.policy();
+        let kept = match plugin.instances() {
+            InstanceScope::PerRun => self.take_kept(plugin.label()),
+            InstanceScope::PerCall => None,
         };
-        let mut store = new_store(
-            pre.engine(),
-            plugin.label(),
-            plugin.policy(),
-            parent.clone(),
-            Some(&self),
-            World::ToolPlugin,
-        )
-        .map_err(|reason| {
-            GuestError::NotAllowed(format!(
-                "the sandbox of {} cannot be set up: {reason}",
-                plugin.label()
-            ))
-        })?;
-        let returned = guard(&plugin.policy().limits, async {
-            let instance = pre.instantiate_async(&mut store).await?;
-            instance
+        let (mut store, kept_instance, slot) = match kept {
+            Some(mut kept) => {
+                kept.store.data_mut().serve_call(parent.clone());
+                refuel(&mut kept.store, policy).map_err(|reason| sandbox_failed(plugin, reason))?;
+                (kept.store, Some(kept.instance), kept.slot)
+            }
+            None => {
+                let slot = match &self.slots {
+                    Some(slots) => Some(match slots.free_tool_call() {
+                        Some(slot) => slot,
+                        None => {
+                            // The run's kept instances may hold the slots it now waits for.
+                            self.give_back_kept();
+                            slots.tool_call(policy.limits.timeout).await?
+                        }
+                    }),
+                    None => None,
+                };
+                let store = new_store(
+                    pre.engine(),
+                    plugin.label(),
+                    policy,
+                    parent.clone(),
+                    Some(&self),
+                    World::ToolPlugin,
+                )
+                .map_err(|reason| sandbox_failed(plugin, reason))?;
+                (store, None, slot)
+            }
+        };
+        // A trap or a timeout drops the store here: its instance is never reused.
+        let (instance, returned) = guard(&policy.limits, async {
+            let instance = match kept_instance {
+                Some(instance) => instance,
+                None => pre.instantiate_async(&mut store).await?,
+            };
+            let returned = instance
                 .glassbox_agent_tool()
                 .call_invoke(&mut store, call.name, call.arguments, call.call_id)
-                .await
+                .await?;
+            Ok((instance, returned))
         })
         .await?;
+        if plugin.instances() == InstanceScope::PerRun {
+            self.keep(ToolInstance {
+                plugin: plugin.label().clone(),
+                store,
+                instance,
+                slot,
+            });
+        }
         Ok(returned.bounded()?)
     }
+}
+
+impl RunScope {
+    /// The instance of `plugin` kept from an earlier call of this run, if any
+    /// is free (none while another call of the plugin runs).
+    fn take_kept(&self, plugin: &Arc<str>) -> Option<ToolInstance> {
+        let mut kept = self.kept_tools.lock().unwrap_or_else(|e| e.into_inner());
+        let at = kept.iter().position(|k| Arc::ptr_eq(&k.plugin, plugin))?;
+        Some(kept.swap_remove(at))
+    }
+
+    /// Keeps `instance` for the run's next call of its plugin, unless one is
+    /// kept already.
+    fn keep(&self, instance: ToolInstance) {
+        let mut kept = self.kept_tools.lock().unwrap_or_else(|e| e.into_inner());
+        if !kept
+            .iter()
+            .any(|k| Arc::ptr_eq(&k.plugin, &instance.plugin))
+        {
+            kept.push(instance);
+        }
+    }
+
+    /// Drops the run's kept instances (outside the lock), giving their pool slots back.
+    fn give_back_kept(&self) {
+        let kept = std::mem::take(&mut *self.kept_tools.lock().unwrap_or_else(|e| e.into_inner()));
+        drop(kept);
+    }
+}
+
+fn sandbox_failed(plugin: &Plugin<ToolProvider>, reason: String) -> GuestError {
+    GuestError::NotAllowed(format!(
+        "the sandbox of {} cannot be set up: {reason}",
+        plugin.label()
+    ))
 }
 
 #[async_trait::async_trait]

@@ -222,7 +222,12 @@ impl Loader {
     /// their tools by name.
     pub async fn load_tools(&self, plugins: &[PluginSpec]) -> Result<ToolRegistry, LoadError> {
         let mut registry = ToolRegistry::default();
-        for PluginSpec { path, policy } in plugins {
+        for PluginSpec {
+            path,
+            policy,
+            instances,
+        } in plugins
+        {
             let (label, pre) = self.prepare(path, World::ToolPlugin, policy, ToolPluginPre::new)?;
             let policy = Arc::new(policy.clone());
             let mut store = self.loading_store(path, &label, &policy)?;
@@ -253,6 +258,7 @@ impl Loader {
                 path.clone(),
                 label,
                 policy,
+                *instances,
                 ToolProvider::Component(pre),
             ));
             for definition in definitions {

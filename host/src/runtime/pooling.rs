@@ -198,6 +198,12 @@ impl InstanceSlots {
             })
     }
 
+    /// A tool-call slot if one is free now.
+    pub fn free_tool_call(&self) -> Option<Reservation> {
+        let slot = self.tool_calls.clone().try_acquire_owned().ok()?;
+        Some(Reservation { _slots: slot })
+    }
+
     /// A tool-call slot, as soon as one is free and at most `patience` from now.
     pub async fn tool_call(&self, patience: Duration) -> Result<Reservation, Fault> {
         let free = self.tool_calls.clone().acquire_owned();

@@ -26,8 +26,9 @@ use wasmtime_wasi_http::{WasiHttpCtxView, WasiHttpView};
 /// A tool plugin as the runtime compiles it.
 pub type PluginComponent = ToolPluginPre<StoreState>;
 
-/// What answers a tool's calls: a plugin, in a fresh instance per call, or an
-/// MCP server outside the host.
+/// What answers a tool's calls: a plugin, in an instance of its own (fresh
+/// for each call unless the plugin says otherwise), or an MCP server outside
+/// the host.
 pub enum ToolProvider {
     Component(PluginComponent),
     Mcp(Arc<McpClient>),
@@ -49,6 +50,14 @@ pub struct StoreState {
 }
 
 impl StoreState {
+    /// The store's instance serves another call, traced under `parent`: what
+    /// it causes from now on nests there. Spans the last call left open are
+    /// forgotten.
+    pub(super) fn serve_call(&mut self, parent: Context) {
+        self.sandbox.serve_call(&parent);
+        self.spans = SpanScope::new(parent);
+    }
+
     fn llm(&mut self) -> LlmView<'_> {
         LlmView {
             ctx: &self.llm,
@@ -167,21 +176,23 @@ pub(super) fn new_store(
     };
     let mut store = Store::new(engine, state);
     store.limiter(|state| state.sandbox.limiter());
-    // Asked of the engine: `get_fuel` would build (and capture a backtrace
-    // for) an error on every store of an engine that does not meter fuel.
-    let metered = engine.get_consume_fuel();
-    match (policy.limits.fuel, metered) {
-        (Some(fuel), true) => store.set_fuel(fuel).map_err(|e| e.to_string())?,
-        (Some(_), false) => {
-            return Err(
-                "a fuel limit needs an engine that meters fuel (`Loader::with_fuel_metering`)"
-                    .into(),
-            );
-        }
-        (None, true) => store.set_fuel(u64::MAX).map_err(|e| e.to_string())?,
-        (None, false) => {}
-    }
+    refuel(&mut store, policy)?;
     store.set_epoch_deadline(1);
     store.epoch_deadline_callback(|_| Ok(UpdateDeadline::Yield(1)));
     Ok(store)
+}
+
+/// Gives `store` the fuel of one call under `policy`, when its engine meters fuel.
+pub(super) fn refuel(store: &mut Store<StoreState>, policy: &Policy) -> Result<(), String> {
+    // Asked of the engine: `get_fuel` would build (and capture a backtrace
+    // for) an error on every store of an engine that does not meter fuel.
+    let metered = store.engine().get_consume_fuel();
+    match (policy.limits.fuel, metered) {
+        (Some(fuel), true) => store.set_fuel(fuel).map_err(|e| e.to_string()),
+        (Some(_), false) => Err(
+            "a fuel limit needs an engine that meters fuel (`Loader::with_fuel_metering`)".into(),
+        ),
+        (None, true) => store.set_fuel(u64::MAX).map_err(|e| e.to_string()),
+        (None, false) => Ok(()),
+    }
 }

@@ -116,6 +116,7 @@ impl ToolService for ToolHost {
                 depth: 0,
                 conversation_id: None,
                 own_calls: Default::default(),
+                kept_tools: Default::default(),
             }),
         };
         run.capability

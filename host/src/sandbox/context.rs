@@ -6,7 +6,7 @@ use super::limits::MemoryLimiter;
 use super::{Policy, wasi};
 use crate::telemetry::Telemetry;
 use opentelemetry::Context;
-use std::sync::Arc;
+use std::sync::{Arc, Mutex};
 use wasmtime::component::ResourceTable;
 use wasmtime_wasi::{WasiCtx, WasiCtxView};
 use wasmtime_wasi_http::{WasiHttpCtx, WasiHttpCtxView};
@@ -16,6 +16,8 @@ pub(crate) struct SandboxCtx {
     http: WasiHttpCtx,
     http_gate: HttpGate,
     limiter: MemoryLimiter,
+    /// The span of the call the instance serves, where denied sockets are recorded.
+    call_span: Arc<Mutex<Context>>,
 }
 
 impl SandboxCtx {
@@ -28,12 +30,20 @@ impl SandboxCtx {
         parent: &Context,
         telemetry: Option<Arc<Telemetry>>,
     ) -> Result<Self, String> {
+        let call_span = Arc::new(Mutex::new(parent.clone()));
         Ok(SandboxCtx {
-            wasi: wasi::wasi_ctx(component, policy, parent)?,
+            wasi: wasi::wasi_ctx(component, policy, call_span.clone())?,
             http: WasiHttpCtx::new(),
             http_gate: HttpGate::new(component.clone(), policy.clone(), telemetry),
             limiter: MemoryLimiter::new(&policy.limits),
+            call_span,
         })
+    }
+
+    /// The instance serves another call, `parent`: what is denied from now
+    /// on is recorded on its span.
+    pub fn serve_call(&mut self, parent: &Context) {
+        *self.call_span.lock().unwrap_or_else(|e| e.into_inner()) = parent.clone();
     }
 
     pub fn wasi<'a>(&'a mut self, table: &'a mut ResourceTable) -> WasiCtxView<'a> {

@@ -7,8 +7,8 @@ use super::{Policy, record_denial};
 use crate::text::printable;
 use opentelemetry::Context;
 use std::pin::Pin;
-use std::sync::Arc;
 use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::{Arc, Mutex};
 use std::task::Poll;
 use tokio::io::AsyncWrite;
 use wasmtime_wasi::cli::{IsTerminal, StdoutStream};
@@ -22,15 +22,14 @@ const MAX_LINE: usize = 8 * 1024;
 const MAX_OUTPUT: usize = 256 * 1024;
 
 /// A fresh WASI context for one instance of `component`, whose denials are
-/// recorded on the span in `span`.
+/// recorded on the span of the call it serves, `call_span`.
 pub(crate) fn wasi_ctx(
     component: &Arc<str>,
     policy: &Policy,
-    span: &Context,
+    call_span: Arc<Mutex<Context>>,
 ) -> Result<WasiCtx, String> {
     let mut builder = WasiCtxBuilder::new();
     let denied_component = component.clone();
-    let denied_span = span.clone();
     builder
         .stdout(GuestOutput::new(component, "stdout"))
         .stderr(GuestOutput::new(component, "stderr"))
@@ -57,7 +56,8 @@ pub(crate) fn wasi_ctx(
                 SocketAddrUse::UdpSend => "UDP send",
                 SocketAddrUse::UdpReceive => "UDP receive",
             };
-            record_denial(&denied_component, &denied_span, format!("{what} {address}"));
+            let span = call_span.lock().unwrap_or_else(|e| e.into_inner());
+            record_denial(&denied_component, &span, format!("{what} {address}"));
             Box::pin(async { false })
         })
         .allow_ip_name_lookup(false)

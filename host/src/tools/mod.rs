@@ -25,21 +25,42 @@ const MAX_TOOL_NAME: usize = 64;
 /// Longest tool result passed back to the caller; the rest is cut, with a marker.
 const MAX_RESULT_BYTES: usize = 1024 * 1024;
 
-/// A plugin file to load, and the policy its instances run under.
+/// A plugin file to load, the policy its instances run under, and how many
+/// calls one instance serves.
 #[derive(Clone, Debug)]
 pub struct PluginSpec {
     pub path: PathBuf,
     pub policy: Policy,
+    pub instances: InstanceScope,
 }
 
 impl PluginSpec {
-    /// A plugin granted nothing, under the default limits.
+    /// A plugin granted nothing, under the default limits, a fresh instance a call.
     pub fn new(path: impl Into<PathBuf>) -> Self {
         PluginSpec {
             path: path.into(),
             policy: Policy::default(),
+            instances: InstanceScope::default(),
         }
     }
+}
+
+/// Which calls of a plugin share one instance.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, serde::Deserialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum InstanceScope {
+    /// Every call gets a fresh instance: nothing one call leaves in memory
+    /// reaches the next.
+    #[default]
+    PerCall,
+    /// The calls one run makes of the plugin share an instance, started at
+    /// the first: an interpreter's start-up (milliseconds for CPython) is paid
+    /// once a run, but what a call leaves in memory (globals, caches, anything
+    /// an argument put there) is seen by the run's later calls. Runs never
+    /// share one. Time and fuel limits still apply per call; the memory
+    /// limit, and `wasi:otel`'s bounds, to the instance. An instance that
+    /// traps or times out is dropped, and the next call starts a fresh one.
+    PerRun,
 }
 
 /// One source of tools: a plugin file compiled and linked once, or a server
@@ -48,6 +69,7 @@ pub struct Plugin<P> {
     path: PathBuf,
     label: Arc<str>,
     policy: Arc<Policy>,
+    instances: InstanceScope,
     /// What every call's span says of the source (its policy, or its server),
     /// built once.
     attributes: Vec<KeyValue>,
@@ -58,12 +80,19 @@ pub struct Plugin<P> {
 
 impl<P> Plugin<P> {
     /// The plugin at `path`, known as `label` in logs and spans.
-    pub(crate) fn new(path: PathBuf, label: Arc<str>, policy: Arc<Policy>, compiled: P) -> Self {
+    pub(crate) fn new(
+        path: PathBuf,
+        label: Arc<str>,
+        policy: Arc<Policy>,
+        instances: InstanceScope,
+        compiled: P,
+    ) -> Self {
         Plugin {
             path,
             label,
             attributes: policy.span_attributes(),
             policy,
+            instances,
             kind: SpanKind::Internal,
             compiled,
         }
@@ -81,6 +110,7 @@ impl<P> Plugin<P> {
             path,
             label,
             policy: Arc::new(Policy::default()),
+            instances: InstanceScope::PerCall,
             attributes,
             kind: SpanKind::Client,
             compiled,
@@ -93,6 +123,10 @@ impl<P> Plugin<P> {
 
     pub(crate) fn policy(&self) -> &Arc<Policy> {
         &self.policy
+    }
+
+    pub(crate) fn instances(&self) -> InstanceScope {
+        self.instances
     }
 
     pub(crate) fn compiled(&self) -> &P {
@@ -111,7 +145,8 @@ pub(crate) struct Invocation<'a> {
 /// runtime implements it; this capability only ever asks.
 #[async_trait::async_trait]
 pub(crate) trait ToolLauncher<P>: Send + Sync {
-    /// Runs `call` in a fresh instance of `plugin`, its spans nesting under `parent`.
+    /// Runs `call` in an instance of `plugin` (a fresh one unless the
+    /// plugin's [`InstanceScope`] says otherwise), its spans nesting under `parent`.
     async fn invoke(
         self: Arc<Self>,
         plugin: &Plugin<P>,

@@ -64,11 +64,11 @@ pub async fn limited_tools() -> ToolRegistry {
     TOOLS
         .get_or_init(|| async {
             let plugin = PluginSpec {
-                path: artifacts::TEST_TOOLS.into(),
                 policy: Policy {
                     limits: TOOL_LIMITS,
                     ..Policy::default()
                 },
+                ..PluginSpec::new(artifacts::TEST_TOOLS)
             };
             engine().load_tools(&[plugin]).await.unwrap()
         })
