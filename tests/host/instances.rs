@@ -12,16 +12,19 @@ use glassbox::tools::{InstanceScope, PluginSpec};
 use glassbox::{EngineConfig, Host, Loader, PoolingConfig, RunRequest, ToolRegistry};
 
 /// The test tools, their instance kept for each run's later calls.
-async fn tools_kept_per_run() -> ToolRegistry {
-    let plugin = PluginSpec {
+fn kept_per_run() -> PluginSpec {
+    PluginSpec {
         policy: Policy {
             limits: TOOL_LIMITS,
             ..Policy::default()
         },
         instances: InstanceScope::PerRun,
         ..PluginSpec::new(artifacts::TEST_TOOLS)
-    };
-    engine().load_tools(&[plugin]).await.unwrap()
+    }
+}
+
+async fn tools_kept_per_run() -> ToolRegistry {
+    engine().load_tools(&[kept_per_run()]).await.unwrap()
 }
 
 async fn ask(host: &Host, input: &str) -> String {
@@ -82,14 +85,7 @@ async fn a_run_short_of_tool_slots_gives_back_the_instances_it_kept() {
         .load_agent(artifacts::TEST_AGENT.as_ref())
         .await
         .unwrap();
-    let kept = PluginSpec {
-        policy: Policy {
-            limits: TOOL_LIMITS,
-            ..Policy::default()
-        },
-        instances: InstanceScope::PerRun,
-        ..PluginSpec::new(artifacts::TEST_TOOLS)
-    };
+    let kept = kept_per_run();
     let calculator = PluginSpec {
         policy: kept.policy.clone(),
         ..PluginSpec::new(artifacts::CALCULATOR)
