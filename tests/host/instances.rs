@@ -1,6 +1,7 @@
 //! Which tool calls share an instance: none by default; with `instance =
 //! "per-run"`, the calls one run makes of a plugin, until one of them traps
-//! or times out. Runs never share one, and each call is still traced on its own.
+//! or times out. Runs never share one, and each call is still traced, and its
+//! sandbox denials recorded, on its own span.
 
 use crate::support::{
     TOOL_LIMITS, TestHost, artifacts, engine, manifest_in, outline, scripted, test_agent, tools,
@@ -115,13 +116,19 @@ async fn each_call_of_a_kept_instance_is_traced_under_its_own_span() {
     )
     .await;
     let question = r#"ask_model {"question":"Six times seven?"}"#;
+    let connect = r#"connect {"address":"127.0.0.1:9"}"#;
     assert_eq!(
-        ask(&host.runtime, &format!("sequence {question}; {question}")).await,
-        "ok: 42 | ok: 42"
+        ask(
+            &host.runtime,
+            &format!("sequence {question}; {question}; {connect}")
+        )
+        .await,
+        "ok: 42 | ok: 42 | not allowed: connecting to 127.0.0.1:9 failed: access-denied"
     );
     host.flush().await;
+    let spans = host.receiver.spans();
     assert_eq!(
-        outline(&host.receiver.spans()),
+        outline(&spans),
         "\
 invoke_agent test-agent [INTERNAL]
   execute_tool ask_model [INTERNAL]
@@ -130,8 +137,17 @@ invoke_agent test-agent [INTERNAL]
   execute_tool ask_model [INTERNAL]
     ask_model.consult [INTERNAL]
       chat scripted [CLIENT]
+  execute_tool connect [INTERNAL]
 "
     );
+    // The sandbox records what it refused on the span of the call it served.
+    let denials: Vec<&str> = spans
+        .iter()
+        .flat_map(|span| span.events.iter().map(move |event| (span, event)))
+        .filter(|(_, event)| event.name == "glassbox.sandbox.denied")
+        .map(|(span, _)| span.name.as_str())
+        .collect();
+    assert_eq!(denials, ["execute_tool connect"]);
 }
 
 #[test]

@@ -1,8 +1,9 @@
 //! The `tools` capability: the registry of tools by name, and the host side
 //! of the `tools` import, which checks each call's arguments against the
 //! tool's schema, counts it against the run's budget and traces it as an
-//! `execute_tool {name}` span. The call itself runs in a fresh instance of the
-//! tool's plugin, started by the runtime through [`ToolLauncher`]: this
+//! `execute_tool {name}` span. The call itself runs in an instance of the
+//! tool's plugin (a fresh one, unless its [`InstanceScope`] keeps one for the
+//! run), started by the runtime through [`ToolLauncher`]: this
 //! capability never sees an instance, so `P`, a plugin's compiled component,
 //! is whatever the runtime makes of it.
 
