@@ -25,7 +25,7 @@ use std::process::{Child, ChildStdin, ChildStdout, Command, Stdio};
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
-use tonic::codegen::{BoxFuture, Service, StdError, http};
+use tonic::codegen::{Body, BoxFuture, Service, StdError, http};
 use tonic::{Request, Response, Status};
 
 /// The flag that makes this benchmark's binary a receiver listening on the address after it.
@@ -196,7 +196,7 @@ struct Skipped {}
 /// The trace service, answering `Export` with the standard response.
 impl<B> Service<http::Request<B>> for Counter
 where
-    B: http_body::Body + Send + 'static,
+    B: Body + Send + 'static,
     B::Error: Into<StdError> + Send + 'static,
 {
     type Response = http::Response<tonic::body::Body>;
