@@ -236,6 +236,38 @@ async fn a_full_pool_refuses_a_run_at_once_and_an_admitted_run_always_gets_its_t
     assert_eq!(asking.await.unwrap().unwrap(), "ok: released");
     assert_eq!(shouting.await.unwrap().unwrap(), "ok: HI");
 
+    // A run stopped while its tool call runs stops the call with it: the one
+    // slot is free for the next run at once, not when the tool's own five
+    // minutes are up.
+    let stopped = host
+        .runtime
+        .run(RunRequest {
+            policy: Policy {
+                limits: Limits {
+                    timeout: Duration::from_millis(300),
+                    ..slot_policy().limits
+                },
+                ..slot_policy()
+            },
+            ..RunRequest::text("call spin {}")
+        })
+        .await;
+    assert!(
+        matches!(
+            stopped,
+            Err(RunError::Stopped(glassbox::sandbox::Fault::Timeout(_)))
+        ),
+        "{stopped:?}"
+    );
+    let next = tokio::time::timeout(
+        Duration::from_secs(10),
+        host.runtime
+            .run(slot_request(r#"call shout {"words":"again"}"#)),
+    )
+    .await
+    .expect("the stopped run's tool call gave its slot back");
+    assert_eq!(next.unwrap(), "ok: AGAIN");
+
     // A run that may call a helper that may call itself, two deep, needs
     // three agent instances: more than this pool has.
     let helping = || slot_policy().granting(AgentGrant(vec!["helper".into()]));
