@@ -6,7 +6,7 @@
 use super::component::{Admission, AgentComponent};
 use super::loader::{EngineConfig, LoadError, Loader, World};
 use super::pooling::{InstanceSlots, PoolingConfig, Reservation};
-use super::state::{PluginComponent, StoreState, ToolProvider, new_store, refuel};
+use super::state::{StoreState, ToolProvider, new_store, refuel};
 use crate::agents::{self, AgentGrant, AgentLauncher, AgentsCapability, RunError, RunRequest};
 use crate::bindings::tool_plugin::ToolPlugin;
 use crate::bindings::{Bounded, GuestError};
@@ -22,7 +22,6 @@ use opentelemetry::Context;
 use std::path::PathBuf;
 use std::sync::atomic::AtomicU32;
 use std::sync::{Arc, Mutex};
-use tokio_util::task::AbortOnDropHandle;
 use wasmtime::Store;
 
 /// Every tool a run may call, by name, as this runtime compiles plugins.
@@ -82,46 +81,16 @@ pub(crate) struct OwnCalls {
 impl ToolLauncher<ToolProvider> for RunScope {
     async fn invoke(
         self: Arc<Self>,
-        plugin: &Arc<Plugin<ToolProvider>>,
+        plugin: &Plugin<ToolProvider>,
         parent: &Context,
-        call: Invocation,
+        call: Invocation<'_>,
     ) -> Result<String, Failure> {
         let pre = match plugin.compiled() {
-            ToolProvider::Component(pre) => pre.clone(),
+            ToolProvider::Component(pre) => pre,
             ToolProvider::Mcp(server) => {
-                return Ok(server.call(&call.name, &call.arguments, parent).await?);
+                return Ok(server.call(call.name, call.arguments, parent).await?);
             }
         };
-        // Starting an instance and dropping it take the stack deeper than
-        // anything else a run does: on the calling guest's fiber, those pages
-        // would stay with the run until it ends. On a task of its own the call
-        // runs on a worker thread's stack (12 KiB less for each run in
-        // flight, BENCHMARKS.md section 4). The task builds the call's large
-        // future itself, so the fiber moves only its arguments. Dropping the
-        // handle stops the call.
-        let (plugin, parent) = (plugin.clone(), parent.clone());
-        let call =
-            tokio::spawn(
-                async move { Box::pin(self.call_instance(pre, plugin, parent, call)).await },
-            );
-        match AbortOnDropHandle::new(call).await {
-            Ok(result) => result,
-            Err(failed) if failed.is_panic() => std::panic::resume_unwind(failed.into_panic()),
-            Err(_) => Err(GuestError::Unavailable("the host is shutting down".into()).into()),
-        }
-    }
-}
-
-impl RunScope {
-    /// Runs `call` in an instance of `plugin` (`pre`, instantiated): a fresh
-    /// one, or the one the run kept if the plugin is [`InstanceScope::PerRun`].
-    async fn call_instance(
-        self: Arc<Self>,
-        pre: PluginComponent,
-        plugin: Arc<Plugin<ToolProvider>>,
-        parent: Context,
-        call: Invocation,
-    ) -> Result<String, Failure> {
         let policy = plugin.policy();
         let kept = match plugin.instances() {
             InstanceScope::PerRun => self.take_kept(plugin.label()),
@@ -129,9 +98,8 @@ impl RunScope {
         };
         let (mut store, kept_instance, slot) = match kept {
             Some(mut kept) => {
-                kept.store.data_mut().serve_call(parent);
-                refuel(&mut kept.store, policy)
-                    .map_err(|reason| sandbox_failed(&plugin, reason))?;
+                kept.store.data_mut().serve_call(parent.clone());
+                refuel(&mut kept.store, policy).map_err(|reason| sandbox_failed(plugin, reason))?;
                 (kept.store, Some(kept.instance), kept.slot)
             }
             None => {
@@ -150,11 +118,11 @@ impl RunScope {
                     pre.engine(),
                     plugin.label(),
                     policy,
-                    parent,
+                    parent.clone(),
                     Some(&self),
                     World::ToolPlugin,
                 )
-                .map_err(|reason| sandbox_failed(&plugin, reason))?;
+                .map_err(|reason| sandbox_failed(plugin, reason))?;
                 (store, None, slot)
             }
         };
@@ -166,12 +134,7 @@ impl RunScope {
             };
             let returned = instance
                 .glassbox_agent_tool()
-                .call_invoke(
-                    &mut store,
-                    &call.name,
-                    &call.arguments,
-                    call.call_id.as_deref(),
-                )
+                .call_invoke(&mut store, call.name, call.arguments, call.call_id)
                 .await?;
             Ok((instance, returned))
         })
@@ -186,7 +149,9 @@ impl RunScope {
         }
         Ok(returned.bounded()?)
     }
+}
 
+impl RunScope {
     /// The instance of `plugin` kept from an earlier call of this run, if any
     /// is free (none while another call of the plugin runs).
     fn take_kept(&self, plugin: &Arc<str>) -> Option<ToolInstance> {
