@@ -49,13 +49,17 @@ pub(crate) fn list_or_none(names: &[String]) -> String {
     }
 }
 
-/// An error and its causes, on one line.
+/// An error and its causes, on one line, each cause once: many errors
+/// already say their cause, which the chain would then repeat.
 pub(crate) fn cause_chain(error: &dyn std::error::Error) -> String {
     let mut text = error.to_string();
     let mut source = error.source();
     while let Some(cause) = source {
-        text.push_str(": ");
-        text.push_str(&cause.to_string());
+        let said = cause.to_string();
+        if !text.contains(&said) {
+            text.push_str(": ");
+            text.push_str(&said);
+        }
         source = cause.source();
     }
     text
@@ -111,6 +115,19 @@ mod tests {
             "red \\u{1b}[31mtext\\r\\nfake line\\u{7}"
         );
         assert_eq!(printable("a\u{202e}b"), "a\\u{202e}b");
+    }
+
+    #[test]
+    fn a_cause_the_error_already_says_is_not_repeated() {
+        #[derive(Debug, thiserror::Error)]
+        #[error("cannot connect: {0}")]
+        struct Says(#[source] std::io::Error);
+        #[derive(Debug, thiserror::Error)]
+        #[error("cannot load")]
+        struct Hides(#[source] std::io::Error);
+        let refused = || std::io::Error::other("refused");
+        assert_eq!(cause_chain(&Says(refused())), "cannot connect: refused");
+        assert_eq!(cause_chain(&Hides(refused())), "cannot load: refused");
     }
 
     #[test]

@@ -431,8 +431,10 @@ fn init_logging() {
         tracing_subscriber::EnvFilter::new(
             // The OTLP exporter warns at every failed export; the host reports
             // span export failures itself, once per outage. The MCP SDK logs
-            // every message and quotes what clients send in its warnings.
-            "info,opentelemetry=warn,opentelemetry_sdk=warn,opentelemetry-otlp=error,opentelemetry_otlp=error,rmcp=error",
+            // every message and quotes what clients send in its warnings; its
+            // transport worker logs, at a time of its own, each failure the
+            // host reports as an error of the load or of the tool call.
+            "info,opentelemetry=warn,opentelemetry_sdk=warn,opentelemetry-otlp=error,opentelemetry_otlp=error,rmcp=error,rmcp::transport::worker=off",
         )
     });
     // The baggage propagator warns with a malformed header quoted whole: what

@@ -10,10 +10,14 @@
 use crate::bindings::GuestError;
 use crate::bindings::agent::glassbox::agent::types::ToolDefinition;
 use crate::telemetry::{propagation, semconv};
+use crate::text::cause_chain;
 use opentelemetry::{Context, KeyValue};
 use rmcp::model::{CallToolRequestParams, ContentBlock, JsonObject, RequestMetaObject};
-use rmcp::service::{RunningService, ServiceError};
-use rmcp::transport::streamable_http_client::StreamableHttpClientTransportConfig;
+use rmcp::service::{ClientInitializeError, RunningService, ServiceError};
+use rmcp::transport::DynamicTransportError;
+use rmcp::transport::streamable_http_client::{
+    StreamableHttpClientTransportConfig, StreamableHttpError,
+};
 use rmcp::transport::{StreamableHttpClientTransport, TokioChildProcess};
 use rmcp::{RoleClient, ServiceExt};
 use std::collections::{BTreeMap, HashMap};
@@ -135,7 +139,7 @@ impl McpClient {
                         .custom_headers(custom);
                     let transport =
                         StreamableHttpClientTransport::with_client(reqwest::Client::new(), config);
-                    ().serve(transport).await.map_err(|e| e.to_string())
+                    ().serve(transport).await.map_err(initialize_failure)
                 }
                 McpEndpoint::Stdio { command, args, env } => {
                     attributes.push(KeyValue::new(
@@ -150,7 +154,7 @@ impl McpClient {
                     process.args(args).env_clear().envs(env.iter().cloned());
                     let transport = TokioChildProcess::new(process)
                         .map_err(|e| format!("cannot start {}: {e}", command.display()))?;
-                    ().serve(transport).await.map_err(|e| e.to_string())
+                    ().serve(transport).await.map_err(initialize_failure)
                 }
             }
         };
@@ -249,6 +253,10 @@ impl McpClient {
             ServiceError::McpError(error) => {
                 GuestError::ToolFailed(format!("MCP server `{server}`: {}", error.message))
             }
+            ServiceError::TransportSend(error) => GuestError::Unavailable(format!(
+                "MCP server `{server}`: {}",
+                transport_failure(&error)
+            )),
             other => GuestError::Unavailable(format!("MCP server `{server}`: {other}")),
         })?;
         let text = result
@@ -267,6 +275,29 @@ impl McpClient {
             (true, Some(structured)) => Ok(structured.to_string()),
             _ => Ok(text),
         }
+    }
+}
+
+/// Why the session could not start, its transport's causes named and its
+/// type names left out.
+fn initialize_failure(error: ClientInitializeError) -> String {
+    match error {
+        ClientInitializeError::TransportError { error, context } => {
+            format!("cannot {context}: {}", transport_failure(&error))
+        }
+        other => cause_chain(&other),
+    }
+}
+
+fn transport_failure(error: &DynamicTransportError) -> String {
+    // The HTTP transport says its client's error without giving it as the
+    // cause, so the chain would stop before saying why (refused, say).
+    match error
+        .error
+        .downcast_ref::<StreamableHttpError<reqwest::Error>>()
+    {
+        Some(StreamableHttpError::Client(client)) => cause_chain(client),
+        _ => cause_chain(&*error.error),
     }
 }
 
