@@ -3,6 +3,7 @@
 
 use super::host::{Capabilities, RunScope};
 use super::loader::{LoadError, Loader, World};
+use super::off_fiber::{self, Handed};
 use super::pooling::{InstanceSlots, PoolingConfig, Reservation};
 use super::state::StoreState;
 use super::state::new_store;
@@ -178,6 +179,7 @@ impl AgentComponent {
             attributes,
             &request.parent,
         );
+        let (off_fiber, handed) = off_fiber::channel();
         let run = Arc::new(RunScope {
             depth: CallDepth::of(&request.parent),
             conversation_id: request.conversation_id.clone(),
@@ -186,9 +188,10 @@ impl AgentComponent {
             budget,
             own_calls: Default::default(),
             kept_tools: Default::default(),
+            off_fiber,
         });
         let result = self
-            .call_run(&run, operation.context(), request, &admission)
+            .call_run(&run, operation.context(), request, &admission, handed)
             .await;
         run.capabilities.agents.record_own_calls(
             &self.info.name,
@@ -214,13 +217,14 @@ impl AgentComponent {
     }
 
     /// Runs the agent in a fresh store under the request's policy, once
-    /// `admission` allows.
+    /// `admission` allows, doing the work its imports hand over.
     async fn call_run(
         &self,
         run: &Arc<RunScope>,
         cx: &Context,
         request: RunRequest,
         admission: &Admission,
+        handed: Handed,
     ) -> Result<String, RunError> {
         let policy = Arc::new(request.policy);
         if let Some(pooling) = &self.pooling {
@@ -241,16 +245,17 @@ impl AgentComponent {
             input: request.input.into(),
             conversation_id: request.conversation_id,
         };
-        guard(&policy.limits, async {
-            let instance = self.pre.instantiate_async(&mut store).await?;
-            instance
-                .glassbox_agent_entrypoint()
-                .call_run(&mut store, &wit_request)
-                .await
-        })
-        .await
-        .map_err(RunError::Stopped)?
-        .bounded()
-        .map_err(RunError::Agent)
+        handed
+            .drive(guard(&policy.limits, async {
+                let instance = self.pre.instantiate_async(&mut store).await?;
+                instance
+                    .glassbox_agent_entrypoint()
+                    .call_run(&mut store, &wit_request)
+                    .await
+            }))
+            .await
+            .map_err(RunError::Stopped)?
+            .bounded()
+            .map_err(RunError::Agent)
     }
 }

@@ -5,8 +5,9 @@
 
 use super::component::{Admission, AgentComponent};
 use super::loader::{EngineConfig, LoadError, Loader, World};
+use super::off_fiber::OffFiber;
 use super::pooling::{InstanceSlots, PoolingConfig, Reservation};
-use super::state::{StoreState, ToolProvider, new_store, refuel};
+use super::state::{PluginComponent, StoreState, ToolProvider, new_store, refuel};
 use crate::agents::{self, AgentGrant, AgentLauncher, AgentsCapability, RunError, RunRequest};
 use crate::bindings::tool_plugin::ToolPlugin;
 use crate::bindings::{Bounded, GuestError};
@@ -59,6 +60,8 @@ pub(crate) struct RunScope {
     /// later calls of them; each holds its pool slot until the run ends, or
     /// until the run needs a slot and finds none free.
     pub kept_tools: Mutex<Vec<ToolInstance>>,
+    /// Where the run's guest hands the instances its imports start.
+    pub off_fiber: OffFiber,
 }
 
 /// A tool plugin's instance with its store, and the pool slot it holds.
@@ -81,16 +84,36 @@ pub(crate) struct OwnCalls {
 impl ToolLauncher<ToolProvider> for RunScope {
     async fn invoke(
         self: Arc<Self>,
-        plugin: &Plugin<ToolProvider>,
+        plugin: &Arc<Plugin<ToolProvider>>,
         parent: &Context,
-        call: Invocation<'_>,
+        call: Invocation,
     ) -> Result<String, Failure> {
         let pre = match plugin.compiled() {
-            ToolProvider::Component(pre) => pre,
+            ToolProvider::Component(pre) => pre.clone(),
             ToolProvider::Mcp(server) => {
-                return Ok(server.call(call.name, call.arguments, parent).await?);
+                return Ok(server.call(&call.name, &call.arguments, parent).await?);
             }
         };
+        let (plugin, parent) = (plugin.clone(), parent.clone());
+        let run = self.clone();
+        self.off_fiber
+            .run(
+                move || async move { Box::pin(run.call_instance(pre, plugin, parent, call)).await },
+            )
+            .await
+    }
+}
+
+impl RunScope {
+    /// Runs `call` in an instance of `plugin` (`pre`, instantiated): a fresh
+    /// one, or the one the run kept if the plugin is [`InstanceScope::PerRun`].
+    async fn call_instance(
+        self: Arc<Self>,
+        pre: PluginComponent,
+        plugin: Arc<Plugin<ToolProvider>>,
+        parent: Context,
+        call: Invocation,
+    ) -> Result<String, Failure> {
         let policy = plugin.policy();
         let kept = match plugin.instances() {
             InstanceScope::PerRun => self.take_kept(plugin.label()),
@@ -98,8 +121,9 @@ impl ToolLauncher<ToolProvider> for RunScope {
         };
         let (mut store, kept_instance, slot) = match kept {
             Some(mut kept) => {
-                kept.store.data_mut().serve_call(parent.clone());
-                refuel(&mut kept.store, policy).map_err(|reason| sandbox_failed(plugin, reason))?;
+                kept.store.data_mut().serve_call(parent);
+                refuel(&mut kept.store, policy)
+                    .map_err(|reason| sandbox_failed(&plugin, reason))?;
                 (kept.store, Some(kept.instance), kept.slot)
             }
             None => {
@@ -118,11 +142,11 @@ impl ToolLauncher<ToolProvider> for RunScope {
                     pre.engine(),
                     plugin.label(),
                     policy,
-                    parent.clone(),
+                    parent,
                     Some(&self),
                     World::ToolPlugin,
                 )
-                .map_err(|reason| sandbox_failed(plugin, reason))?;
+                .map_err(|reason| sandbox_failed(&plugin, reason))?;
                 (store, None, slot)
             }
         };
@@ -134,7 +158,12 @@ impl ToolLauncher<ToolProvider> for RunScope {
             };
             let returned = instance
                 .glassbox_agent_tool()
-                .call_invoke(&mut store, call.name, call.arguments, call.call_id)
+                .call_invoke(
+                    &mut store,
+                    &call.name,
+                    &call.arguments,
+                    call.call_id.as_deref(),
+                )
                 .await?;
             Ok((instance, returned))
         })
@@ -149,9 +178,7 @@ impl ToolLauncher<ToolProvider> for RunScope {
         }
         Ok(returned.bounded()?)
     }
-}
 
-impl RunScope {
     /// The instance of `plugin` kept from an earlier call of this run, if any
     /// is free (none while another call of the plugin runs).
     fn take_kept(&self, plugin: &Arc<str>) -> Option<ToolInstance> {
@@ -193,14 +220,12 @@ impl AgentLauncher<AgentComponent> for RunScope {
         agent: &LocalAgent,
         request: RunRequest,
     ) -> Result<String, RunError> {
-        agent
-            .component
-            .run(
-                self.capabilities.clone(),
-                self.budget.clone(),
-                request,
-                Admission::Covered,
-            )
+        let component = agent.component.clone();
+        let (capabilities, budget) = (self.capabilities.clone(), self.budget.clone());
+        self.off_fiber
+            .run(move || async move {
+                Box::pin(component.run(capabilities, budget, request, Admission::Covered)).await
+            })
             .await
     }
 }

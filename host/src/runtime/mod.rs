@@ -7,6 +7,7 @@ mod cache;
 mod component;
 mod host;
 mod loader;
+mod off_fiber;
 mod pooling;
 mod state;
 mod tool_host;

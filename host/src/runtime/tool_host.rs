@@ -7,6 +7,7 @@
 use super::component::AgentComponent;
 use super::host::{Capabilities, HostError, HostOptions, RunScope, ToolRegistry};
 use super::loader::{EngineConfig, Loader};
+use super::off_fiber::OffFiber;
 use super::pooling::{InstanceSlots, PoolingConfig};
 use crate::agents::{AgentDirectory, AgentsCapability};
 use crate::bindings::GuestError;
@@ -117,6 +118,7 @@ impl ToolService for ToolHost {
                 conversation_id: None,
                 own_calls: Default::default(),
                 kept_tools: Default::default(),
+                off_fiber: OffFiber::inline(),
             }),
         };
         run.capability

@@ -136,10 +136,10 @@ impl<P> Plugin<P> {
 }
 
 /// One tool call, as the plugin's `invoke` export takes it.
-pub(crate) struct Invocation<'a> {
-    pub name: &'a str,
-    pub arguments: &'a str,
-    pub call_id: Option<&'a str>,
+pub(crate) struct Invocation {
+    pub name: String,
+    pub arguments: String,
+    pub call_id: Option<String>,
 }
 
 /// Starts tool calls in fresh plugin instances, on behalf of one run. The
@@ -150,9 +150,9 @@ pub(crate) trait ToolLauncher<P>: Send + Sync {
     /// plugin's [`InstanceScope`] says otherwise), its spans nesting under `parent`.
     async fn invoke(
         self: Arc<Self>,
-        plugin: &Plugin<P>,
+        plugin: &Arc<Plugin<P>>,
         parent: &Context,
-        call: Invocation<'_>,
+        call: Invocation,
     ) -> Result<String, Failure>;
 }
 
@@ -437,9 +437,9 @@ impl<P> ToolsCapability<P> {
                         own_calls.fetch_add(1, Ordering::Relaxed);
                     }
                     let call = Invocation {
-                        name: &name,
-                        arguments: &arguments,
-                        call_id: call_id.as_deref(),
+                        name,
+                        arguments,
+                        call_id,
                     };
                     run.launcher
                         .clone()
