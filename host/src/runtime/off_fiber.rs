@@ -12,9 +12,9 @@
 //! once more for nothing, resuming its fiber to find it still waiting.
 
 use std::future::{Future, poll_fn};
-use std::pin::{Pin, pin};
+use std::pin::Pin;
 use std::sync::{Arc, Mutex, MutexGuard};
-use std::task::Poll;
+use std::task::{Context, Poll};
 
 type Work = Pin<Box<dyn Future<Output = ()> + Send>>;
 type Queue = Arc<Mutex<Vec<Work>>>;
@@ -63,27 +63,48 @@ impl OffFiber {
 impl Handed {
     /// Runs `guest` to its end, and the work its imports hand over beside it;
     /// work still going when the guest ends (stopped, say) is dropped with it.
-    pub async fn drive<F: Future>(self, guest: F) -> F::Output {
-        let mut guest = pin!(guest);
+    pub fn drive<F: Future>(self, guest: F) -> Drive<F> {
+        Drive {
+            guest,
+            working: Vec::new(),
+            queue: self.0,
+        }
+    }
+}
+
+pin_project_lite::pin_project! {
+    /// [`Handed::drive`]'s future. A struct, not an `async fn`: a run's task
+    /// holds it for the whole run, and an `async fn` would hold its guest
+    /// twice over (the argument and the pinned copy).
+    pub(crate) struct Drive<F> {
+        #[pin]
+        guest: F,
         // A guest waits in one import at a time: one piece of work, or a few
         // when the work's own guest hands more over (an agent's nested run).
-        let mut working: Vec<Work> = Vec::new();
-        poll_fn(move |cx| {
-            loop {
-                let before = working.len();
-                working.retain_mut(|work| work.as_mut().poll(cx).is_pending());
-                let finished = working.len() < before;
-                if let Poll::Ready(output) = guest.as_mut().poll(cx) {
-                    return Poll::Ready(output);
-                }
-                let handed = std::mem::take(&mut *locked(&self.0));
-                if handed.is_empty() && !finished {
-                    return Poll::Pending;
-                }
-                working.extend(handed);
+        working: Vec<Work>,
+        queue: Queue,
+    }
+}
+
+impl<F: Future> Future for Drive<F> {
+    type Output = F::Output;
+
+    fn poll(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<F::Output> {
+        let mut this = self.project();
+        loop {
+            let before = this.working.len();
+            this.working
+                .retain_mut(|work| work.as_mut().poll(cx).is_pending());
+            let finished = this.working.len() < before;
+            if let Poll::Ready(output) = this.guest.as_mut().poll(cx) {
+                return Poll::Ready(output);
             }
-        })
-        .await
+            let handed = std::mem::take(&mut *locked(this.queue));
+            if handed.is_empty() && !finished {
+                return Poll::Pending;
+            }
+            this.working.extend(handed);
+        }
     }
 }
 

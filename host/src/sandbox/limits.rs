@@ -5,6 +5,7 @@ use crate::bindings::GuestError;
 use crate::telemetry::semconv::error_type;
 use crate::text::error_chain;
 use bytesize::ByteSize;
+use futures_util::FutureExt;
 use std::time::Duration;
 use wasmtime::{ResourceLimiter, Trap};
 
@@ -100,16 +101,17 @@ impl Fault {
 
 /// Runs a guest call under `limits`: stopped at the time limit (guests yield
 /// at every epoch tick, so even one stuck in a loop stops on time), and its
-/// trap, if any, classified.
-pub(crate) async fn guard<T>(
+/// trap, if any, classified. Not an `async fn`, which would hold `call` twice
+/// over (the argument and the timed copy) for as long as the guest runs.
+pub(crate) fn guard<T>(
     limits: &Limits,
     call: impl Future<Output = wasmtime::Result<T>>,
-) -> Result<T, Fault> {
-    match tokio::time::timeout(limits.timeout, call).await {
+) -> impl Future<Output = Result<T, Fault>> {
+    tokio::time::timeout(limits.timeout, call).map(move |outcome| match outcome {
         Ok(Ok(value)) => Ok(value),
         Ok(Err(error)) => Err(Fault::from_trap(&error, limits)),
         Err(_) => Err(Fault::Timeout(limits.timeout)),
-    }
+    })
 }
 
 /// Tables larger than this are refused growth; components need a few hundred entries.
