@@ -112,4 +112,4 @@ pub use runtime::{
     ToolRegistry,
 };
 pub use telemetry::Telemetry;
-pub use text::printable;
+pub use text::{cause_chain, printable};

@@ -51,7 +51,7 @@ pub(crate) fn list_or_none(names: &[String]) -> String {
 
 /// An error and its causes, on one line, each cause once: many errors
 /// already say their cause, which the chain would then repeat.
-pub(crate) fn cause_chain(error: &dyn std::error::Error) -> String {
+pub fn cause_chain(error: &dyn std::error::Error) -> String {
     let mut text = error.to_string();
     let mut source = error.source();
     while let Some(cause) = source {

@@ -457,19 +457,10 @@ fn fail(code: u8, error: &anyhow::Error) -> ExitCode {
     ExitCode::from(code)
 }
 
-/// The error and its causes on one line, each cause once: many errors
-/// already say their cause, which the chain would then repeat.
+/// The error and its causes on one line, made safe for a terminal.
 fn one_line(error: &anyhow::Error) -> String {
-    let mut line = error.to_string();
-    for cause in error.chain().skip(1) {
-        let cause = cause.to_string();
-        if !line.contains(&cause) {
-            line.push_str(": ");
-            line.push_str(&cause);
-        }
-    }
     // Errors carry guests' messages: nothing from a guest reaches the terminal raw.
-    glassbox::printable(&line).into_owned()
+    glassbox::printable(&glassbox::cause_chain(error.as_ref())).into_owned()
 }
 
 async fn run(args: RunArgs) -> ExitCode {
