@@ -231,6 +231,12 @@ impl TelemetryConfig {
     }
 }
 
+/// An OTLP/HTTP base endpoint with a signal's path (`v1/traces`) after it,
+/// as the specification builds it from `OTEL_EXPORTER_OTLP_ENDPOINT`.
+pub(super) fn with_signal_path(base: &str, path: &str) -> String {
+    format!("{}/{path}", base.trim_end_matches('/'))
+}
+
 /// An OTLP endpoint must be an http(s) URL with a host: the exporters take
 /// anything else without complaint and fail only when they first export.
 fn check_endpoint(name: &str, endpoint: &str) -> Result<(), String> {

@@ -10,6 +10,8 @@ mod content;
 mod export;
 mod ids;
 mod operation;
+mod otlp_encoding;
+mod otlp_exporter;
 pub mod propagation;
 mod scope;
 pub mod semconv;

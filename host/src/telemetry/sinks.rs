@@ -2,9 +2,10 @@
 //! the providers being built. OTLP exporters run on a runtime of their own,
 //! so guests computing between yields on the host's workers cannot starve them.
 
-use super::config::{OtlpProtocol, OtlpTarget, Signals};
+use super::config::{OtlpProtocol, OtlpTarget, Signals, with_signal_path};
 use super::export::{BatchSettings, BoundedBatchProcessor, ExportCounts};
 use super::ids::AdoptingIdGenerator;
+use super::otlp_exporter::{OtlpSpanExporter, SpanExportConfig};
 use super::semconv;
 use super::tree::TraceTree;
 use super::{INSTRUMENTATION_SCOPE, TelemetryError};
@@ -131,8 +132,11 @@ impl Sink {
                 let export_runtime = pipeline.export_runtime()?.handle().clone();
                 let _entered = export_runtime.enter();
                 if target.traces {
+                    let exporter = SpanExportConfig::from_env(&target)
+                        .and_then(|config| OtlpSpanExporter::new(&config, export_runtime.clone()))
+                        .map_err(|e| TelemetryError::Config(format!("OTLP traces: {e}")))?;
                     let processor = BoundedBatchProcessor::new(
-                        span_exporter(&target)?,
+                        exporter,
                         pipeline.batch,
                         pipeline.export_counts.clone(),
                     );
@@ -196,7 +200,7 @@ impl Sink {
 fn signal_endpoint(target: &OtlpTarget, path: &str) -> Option<String> {
     let endpoint = target.endpoint.as_deref()?;
     Some(match target.protocol {
-        Some(OtlpProtocol::HttpProtobuf) => format!("{}/{path}", endpoint.trim_end_matches('/')),
+        Some(OtlpProtocol::HttpProtobuf) => with_signal_path(endpoint, path),
         _ => endpoint.to_owned(),
     })
 }
@@ -233,15 +237,6 @@ macro_rules! otlp_exporter {
             source,
         })
     }};
-}
-
-fn span_exporter(target: &OtlpTarget) -> Result<opentelemetry_otlp::SpanExporter, TelemetryError> {
-    otlp_exporter!(
-        opentelemetry_otlp::SpanExporter::builder(),
-        target,
-        "traces",
-        "v1/traces"
-    )
 }
 
 fn metric_exporter(
