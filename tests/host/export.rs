@@ -91,6 +91,22 @@ async fn a_collector_that_is_down_costs_spans_that_are_counted() {
     );
 }
 
+/// The specification's retries: a collector that is back within a second
+/// or so loses nothing, and the export counts as one that succeeded.
+#[tokio::test(flavor = "multi_thread")]
+async fn a_collector_that_refuses_a_few_requests_then_recovers_gets_every_span() {
+    let receiver = Receiver::start(OtlpProtocol::Grpc).await;
+    receiver.set_intake(Intake::RefuseNext(2));
+    let host = host(receiver, BatchSettings::default()).await;
+    run_demo(&host, 1).await;
+    host.flush().await;
+
+    let receiver = &host.receiver;
+    assert_eq!(receiver.spans().len() as i64, SPANS_PER_RUN);
+    assert_eq!(total(receiver, "glassbox.telemetry.spans.dropped"), 0);
+    assert_eq!(total(receiver, "glassbox.telemetry.export.failures"), 0);
+}
+
 #[tokio::test(flavor = "multi_thread")]
 async fn a_slow_collector_fills_the_queue_and_every_span_is_delivered_or_counted() {
     let receiver = Receiver::start(OtlpProtocol::Grpc).await;

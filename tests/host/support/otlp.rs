@@ -41,6 +41,9 @@ pub enum Intake {
     Accept,
     /// Answer UNAVAILABLE, as a collector that is down behind a proxy does.
     Refuse,
+    /// Answer UNAVAILABLE to the next so many, then accept, as a collector
+    /// restarting does.
+    RefuseNext(u32),
     /// Take this long over each request, then accept it.
     Slow(std::time::Duration),
 }
@@ -237,10 +240,22 @@ impl TraceService for Grpc {
         &self,
         request: tonic::Request<ExportTraceServiceRequest>,
     ) -> Result<tonic::Response<ExportTraceServiceResponse>, tonic::Status> {
-        let intake = self.0.lock().unwrap().intake;
+        let intake = {
+            let mut collected = self.0.lock().unwrap();
+            let intake = collected.intake;
+            if let Intake::RefuseNext(left) = intake {
+                collected.intake = match left {
+                    0 | 1 => Intake::Accept,
+                    _ => Intake::RefuseNext(left - 1),
+                };
+            }
+            intake
+        };
         match intake {
-            Intake::Accept => {}
-            Intake::Refuse => return Err(tonic::Status::unavailable("the collector is down")),
+            Intake::Accept | Intake::RefuseNext(0) => {}
+            Intake::Refuse | Intake::RefuseNext(_) => {
+                return Err(tonic::Status::unavailable("the collector is down"));
+            }
             Intake::Slow(delay) => tokio::time::sleep(delay).await,
         }
         self.0.lock().unwrap().traces.push(request.into_inner());
