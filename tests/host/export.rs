@@ -14,9 +14,13 @@ use std::time::Duration;
 const SPANS_PER_RUN: i64 = 10;
 
 async fn host(receiver: Receiver, batch: BatchSettings) -> TestHost {
+    host_over(OtlpProtocol::Grpc, receiver, batch).await
+}
+
+async fn host_over(protocol: OtlpProtocol, receiver: Receiver, batch: BatchSettings) -> TestHost {
     let config = TelemetryConfig {
         batch,
-        ..exporting_to(&receiver, OtlpProtocol::Grpc)
+        ..exporting_to(&receiver, protocol)
     };
     TestHost::with_telemetry(
         react_agent().await,
@@ -95,16 +99,18 @@ async fn a_collector_that_is_down_costs_spans_that_are_counted() {
 /// or so loses nothing, and the export counts as one that succeeded.
 #[tokio::test(flavor = "multi_thread")]
 async fn a_collector_that_refuses_a_few_requests_then_recovers_gets_every_span() {
-    let receiver = Receiver::start(OtlpProtocol::Grpc).await;
-    receiver.set_intake(Intake::RefuseNext(2));
-    let host = host(receiver, BatchSettings::default()).await;
-    run_demo(&host, 1).await;
-    host.flush().await;
+    for protocol in [OtlpProtocol::Grpc, OtlpProtocol::HttpProtobuf] {
+        let receiver = Receiver::start(protocol).await;
+        receiver.set_intake(Intake::RefuseNext(2));
+        let host = host_over(protocol, receiver, BatchSettings::default()).await;
+        run_demo(&host, 1).await;
+        host.flush().await;
 
-    let receiver = &host.receiver;
-    assert_eq!(receiver.spans().len() as i64, SPANS_PER_RUN);
-    assert_eq!(total(receiver, "glassbox.telemetry.spans.dropped"), 0);
-    assert_eq!(total(receiver, "glassbox.telemetry.export.failures"), 0);
+        let receiver = &host.receiver;
+        assert_eq!(receiver.spans().len() as i64, SPANS_PER_RUN, "{protocol:?}");
+        assert_eq!(total(receiver, "glassbox.telemetry.spans.dropped"), 0);
+        assert_eq!(total(receiver, "glassbox.telemetry.export.failures"), 0);
+    }
 }
 
 #[tokio::test(flavor = "multi_thread")]

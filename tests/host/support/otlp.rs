@@ -4,8 +4,8 @@
 
 use axum::Router;
 use axum::body::Bytes;
-use axum::http::HeaderMap;
 use axum::http::header::AUTHORIZATION;
+use axum::http::{HeaderMap, StatusCode};
 use axum::routing::post;
 use glassbox::telemetry::OtlpProtocol;
 use opentelemetry_proto::tonic::collector::logs::v1::logs_service_server::{
@@ -34,12 +34,12 @@ use prost::Message;
 use std::sync::{Arc, Mutex};
 use tokio::net::TcpListener;
 
-/// What the gRPC receiver does with trace exports.
+/// What the receiver does with trace exports.
 #[derive(Clone, Copy, Debug, Default)]
 pub enum Intake {
     #[default]
     Accept,
-    /// Answer UNAVAILABLE, as a collector that is down behind a proxy does.
+    /// Answer UNAVAILABLE (503 over HTTP), as a collector that is down behind a proxy does.
     Refuse,
     /// Answer UNAVAILABLE to the next so many, then accept, as a collector
     /// restarting does.
@@ -92,6 +92,9 @@ impl Receiver {
                     .route(
                         "/v1/traces",
                         post(move |headers: HeaderMap, body: Bytes| async move {
+                            if !admit(&t).await {
+                                return Err(StatusCode::SERVICE_UNAVAILABLE);
+                            }
                             let mut collected = t.lock().unwrap();
                             if let Some(value) = headers.get(AUTHORIZATION) {
                                 collected
@@ -101,7 +104,7 @@ impl Receiver {
                             collected
                                 .traces
                                 .push(ExportTraceServiceRequest::decode(body).unwrap());
-                            ExportTraceServiceResponse::default().encode_to_vec()
+                            Ok(ExportTraceServiceResponse::default().encode_to_vec())
                         }),
                     )
                     .route(
@@ -138,7 +141,7 @@ impl Receiver {
         &self.endpoint
     }
 
-    /// From now on, treat trace exports as `intake` says (gRPC only).
+    /// From now on, treat trace exports as `intake` says.
     pub fn set_intake(&self, intake: Intake) {
         self.collected.lock().unwrap().intake = intake;
     }
@@ -232,6 +235,29 @@ impl Receiver {
     }
 }
 
+/// Waits or refuses as the intake says: `false` when the request is refused.
+async fn admit(shared: &Shared) -> bool {
+    let intake = {
+        let mut collected = shared.lock().unwrap();
+        let intake = collected.intake;
+        if let Intake::RefuseNext(left) = intake {
+            collected.intake = match left {
+                0 | 1 => Intake::Accept,
+                _ => Intake::RefuseNext(left - 1),
+            };
+        }
+        intake
+    };
+    match intake {
+        Intake::Accept | Intake::RefuseNext(0) => true,
+        Intake::Refuse | Intake::RefuseNext(_) => false,
+        Intake::Slow(delay) => {
+            tokio::time::sleep(delay).await;
+            true
+        }
+    }
+}
+
 struct Grpc(Shared);
 
 #[tonic::async_trait]
@@ -240,23 +266,8 @@ impl TraceService for Grpc {
         &self,
         request: tonic::Request<ExportTraceServiceRequest>,
     ) -> Result<tonic::Response<ExportTraceServiceResponse>, tonic::Status> {
-        let intake = {
-            let mut collected = self.0.lock().unwrap();
-            let intake = collected.intake;
-            if let Intake::RefuseNext(left) = intake {
-                collected.intake = match left {
-                    0 | 1 => Intake::Accept,
-                    _ => Intake::RefuseNext(left - 1),
-                };
-            }
-            intake
-        };
-        match intake {
-            Intake::Accept | Intake::RefuseNext(0) => {}
-            Intake::Refuse | Intake::RefuseNext(_) => {
-                return Err(tonic::Status::unavailable("the collector is down"));
-            }
-            Intake::Slow(delay) => tokio::time::sleep(delay).await,
+        if !admit(&self.0).await {
+            return Err(tonic::Status::unavailable("the collector is down"));
         }
         self.0.lock().unwrap().traces.push(request.into_inner());
         Ok(tonic::Response::new(Default::default()))
