@@ -611,6 +611,41 @@ fn a_malformed_otlp_endpoint_is_a_usage_error() {
     }
 }
 
+/// A span export setting the exporter cannot honour stops the host at
+/// start, naming the variable and never quoting a header's value.
+#[test]
+fn a_bad_span_export_setting_is_a_usage_error() {
+    for (variable, value, said) in [
+        (
+            "OTEL_EXPORTER_OTLP_HEADERS",
+            "api-key=secret,broken",
+            "OTEL_EXPORTER_OTLP_HEADERS: entry 2 is not `key=value`",
+        ),
+        (
+            "OTEL_EXPORTER_OTLP_TRACES_TIMEOUT",
+            "-1",
+            "OTEL_EXPORTER_OTLP_TRACES_TIMEOUT=-1 is not a positive whole number of milliseconds",
+        ),
+        (
+            "OTEL_EXPORTER_OTLP_COMPRESSION",
+            "gzip",
+            "OTEL_EXPORTER_OTLP_COMPRESSION=gzip: spans are sent uncompressed; set it to `none` or leave it unset",
+        ),
+    ] {
+        let output = demo(&mut glassbox())
+            .args(["--otlp-endpoint", "http://127.0.0.1:9"])
+            .env(variable, value)
+            .output()
+            .unwrap();
+        let error = expect_failure(&output, 2);
+        assert_eq!(
+            error,
+            format!("glassbox: error: telemetry configuration: OTLP traces: {said}")
+        );
+        assert!(!text(&output.stderr).contains("secret"));
+    }
+}
+
 #[tokio::test(flavor = "multi_thread")]
 async fn ctrl_c_stops_a_guest_stuck_in_a_loop() {
     let receiver = Receiver::start(OtlpProtocol::Grpc).await;
