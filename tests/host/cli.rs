@@ -2,7 +2,7 @@
 //! configured the standard way, through `OTEL_*` variables.
 
 use crate::support::llm_server::{MockLlm, Reply};
-use crate::support::otlp::{Receiver, hex, string};
+use crate::support::otlp::{Intake, REJECTION, Receiver, hex, string};
 use crate::support::{artifacts, assert_strings, manifest_in, only, workflow_manifest};
 use glassbox::telemetry::OtlpProtocol;
 use opentelemetry_proto::tonic::trace::v1::Span;
@@ -1217,6 +1217,20 @@ fn guest_text_reaches_the_terminal_escaped() {
     );
 }
 
+/// Runs the demo exporting each span in a batch of its own over gRPC to
+/// `endpoint`, so that each is a request; what it wrote to stderr.
+fn demo_exporting_span_by_span(endpoint: &str) -> String {
+    let output = demo(&mut glassbox())
+        .env("OTEL_EXPORTER_OTLP_TRACES_ENDPOINT", endpoint)
+        .env("OTEL_EXPORTER_OTLP_PROTOCOL", "grpc")
+        .env("OTEL_BSP_MAX_EXPORT_BATCH_SIZE", "1")
+        .output()
+        .unwrap();
+    let stderr = text(&output.stderr);
+    assert!(output.status.success(), "{stderr}");
+    stderr
+}
+
 /// A collector that stays down costs one warning for the outage, however
 /// many exports fail, and the count at exit.
 #[test]
@@ -1225,14 +1239,7 @@ fn a_long_outage_is_logged_once_and_counted() {
         let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
         format!("http://{}", listener.local_addr().unwrap())
     };
-    let output = demo(&mut glassbox())
-        .env("OTEL_EXPORTER_OTLP_TRACES_ENDPOINT", &closed)
-        .env("OTEL_EXPORTER_OTLP_PROTOCOL", "grpc")
-        .env("OTEL_BSP_MAX_EXPORT_BATCH_SIZE", "1")
-        .output()
-        .unwrap();
-    let stderr = text(&output.stderr);
-    assert!(output.status.success(), "{stderr}");
+    let stderr = demo_exporting_span_by_span(&closed);
     let warnings = stderr
         .lines()
         .filter(|line| line.contains("spans failed"))
@@ -1245,6 +1252,27 @@ fn a_long_outage_is_logged_once_and_counted() {
     // Each failed export retries first, so some batches may still be waiting at exit.
     assert!(
         stderr.contains("traces: 10 spans were not delivered (0 on a full queue, "),
+        "{stderr}"
+    );
+}
+
+/// A collector that takes every batch but rejects some of its spans (an
+/// OTLP partial success) is warned of once, however many batches it answers so.
+#[tokio::test(flavor = "multi_thread")]
+async fn a_collector_rejecting_spans_is_warned_of_once() {
+    let receiver = Receiver::start(OtlpProtocol::Grpc).await;
+    receiver.set_intake(Intake::RejectOne);
+    let stderr = demo_exporting_span_by_span(receiver.endpoint());
+    assert_eq!(receiver.spans().len(), 10, "every batch was taken");
+    let warnings: Vec<&str> = stderr
+        .lines()
+        .filter(|line| line.contains("the collector rejected"))
+        .collect();
+    assert_eq!(warnings.len(), 1, "{stderr}");
+    assert!(
+        warnings[0].contains(&format!(
+            "the collector rejected 1 of the spans sent: {REJECTION}; further rejections are not logged"
+        )),
         "{stderr}"
     );
 }

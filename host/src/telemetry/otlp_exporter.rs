@@ -147,6 +147,7 @@ pub(super) struct OtlpSpanExporter {
     /// Where requests run: connections belong to this runtime.
     runtime: tokio::runtime::Handle,
     closed: AtomicBool,
+    rejection_logged: AtomicBool,
 }
 
 impl std::fmt::Debug for OtlpSpanExporter {
@@ -168,7 +169,24 @@ impl OtlpSpanExporter {
             transport: Arc::new(transport),
             runtime,
             closed: AtomicBool::new(false),
+            rejection_logged: AtomicBool::new(false),
         })
+    }
+
+    /// A collector may take a request but reject some of its spans. Said
+    /// once: a collector rejecting every batch must not flood the log.
+    fn log_rejection(&self, answer: ExportTraceServiceResponse) {
+        let Some(partial) = answer.partial_success else {
+            return;
+        };
+        let rejected = partial.rejected_spans > 0 || !partial.error_message.is_empty();
+        if rejected && !self.rejection_logged.swap(true, Ordering::Relaxed) {
+            tracing::warn!(
+                "the collector rejected {} of the spans sent: {}; further rejections are not logged",
+                partial.rejected_spans,
+                crate::text::printable(&partial.error_message)
+            );
+        }
     }
 }
 
@@ -190,7 +208,10 @@ impl SpanExporter for OtlpSpanExporter {
         // An export given up on (its time limit passed) stops retrying.
         let mut sent = AbortOnDrop(sent);
         match (&mut sent.0).await {
-            Ok(Ok(())) => Ok(()),
+            Ok(Ok(answer)) => {
+                self.log_rejection(answer);
+                Ok(())
+            }
             Ok(Err(failure)) => Err(OTelSdkError::InternalFailure(failure.reason)),
             Err(stopped) => Err(OTelSdkError::InternalFailure(format!(
                 "the export stopped: {stopped}"
@@ -304,8 +325,8 @@ impl Transport {
         })
     }
 
-    async fn send(&self, body: Bytes) -> Result<(), Failure> {
-        let answer = match self {
+    async fn send(&self, body: Bytes) -> Result<ExportTraceServiceResponse, Failure> {
+        Ok(match self {
             Transport::Grpc { client, metadata } => {
                 let mut client = client.clone();
                 client.ready().await.map_err(|error| Failure {
@@ -352,17 +373,7 @@ impl Transport {
                 // A collector may answer with an empty body, or not in protobuf.
                 ExportTraceServiceResponse::decode(body.as_ref()).unwrap_or_default()
             }
-        };
-        if let Some(partial) = answer.partial_success
-            && (partial.rejected_spans > 0 || !partial.error_message.is_empty())
-        {
-            tracing::warn!(
-                "the collector rejected {} spans: {}",
-                partial.rejected_spans,
-                crate::text::printable(&partial.error_message)
-            );
-        }
-        Ok(())
+        })
     }
 }
 

@@ -24,7 +24,7 @@ use opentelemetry_proto::tonic::collector::trace::v1::trace_service_server::{
     TraceService, TraceServiceServer,
 };
 use opentelemetry_proto::tonic::collector::trace::v1::{
-    ExportTraceServiceRequest, ExportTraceServiceResponse,
+    ExportTracePartialSuccess, ExportTraceServiceRequest, ExportTraceServiceResponse,
 };
 use opentelemetry_proto::tonic::common::v1::{KeyValue, any_value::Value};
 use opentelemetry_proto::tonic::logs::v1::LogRecord;
@@ -46,7 +46,13 @@ pub enum Intake {
     RefuseNext(u32),
     /// Take this long over each request, then accept it.
     Slow(std::time::Duration),
+    /// Take each request but answer that one of its spans was rejected (a
+    /// partial success), as a collector with limits of its own does.
+    RejectOne,
 }
+
+/// What a collector under [`Intake::RejectOne`] says.
+pub const REJECTION: &str = "a span was over the size limit";
 
 #[derive(Default)]
 struct Collected {
@@ -104,7 +110,8 @@ impl Receiver {
                             collected
                                 .traces
                                 .push(ExportTraceServiceRequest::decode(body).unwrap());
-                            Ok(ExportTraceServiceResponse::default().encode_to_vec())
+                            drop(collected);
+                            Ok(answer(&t).encode_to_vec())
                         }),
                     )
                     .route(
@@ -235,6 +242,17 @@ impl Receiver {
     }
 }
 
+/// The answer to a trace export taken.
+fn answer(shared: &Shared) -> ExportTraceServiceResponse {
+    let rejecting = matches!(shared.lock().unwrap().intake, Intake::RejectOne);
+    ExportTraceServiceResponse {
+        partial_success: rejecting.then(|| ExportTracePartialSuccess {
+            rejected_spans: 1,
+            error_message: REJECTION.to_owned(),
+        }),
+    }
+}
+
 /// Waits or refuses as the intake says: `false` when the request is refused.
 async fn admit(shared: &Shared) -> bool {
     let intake = {
@@ -249,7 +267,7 @@ async fn admit(shared: &Shared) -> bool {
         intake
     };
     match intake {
-        Intake::Accept | Intake::RefuseNext(0) => true,
+        Intake::Accept | Intake::RefuseNext(0) | Intake::RejectOne => true,
         Intake::Refuse | Intake::RefuseNext(_) => false,
         Intake::Slow(delay) => {
             tokio::time::sleep(delay).await;
@@ -270,7 +288,7 @@ impl TraceService for Grpc {
             return Err(tonic::Status::unavailable("the collector is down"));
         }
         self.0.lock().unwrap().traces.push(request.into_inner());
-        Ok(tonic::Response::new(Default::default()))
+        Ok(tonic::Response::new(answer(&self.0)))
     }
 }
 
