@@ -1,7 +1,7 @@
 //! OTLP's `ExportTraceServiceRequest`, written as protobuf straight from the
 //! SDK's span data. `opentelemetry-otlp`'s span exporters copy every batch,
 //! convert it to `opentelemetry-proto`'s structures and have prost measure
-//! each nested message again at every level; at full load that was a quarter
+//! each nested message again at every level; at full load that was a fifth
 //! of the host's CPU time (benches/scale/bounds.md). Here each span is read
 //! once and written once, and the resource, the same for every batch, is
 //! encoded once. The bytes are the ones prost writes for the converted
