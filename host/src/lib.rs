@@ -90,6 +90,7 @@
 
 pub mod agents;
 mod bindings;
+mod env;
 mod files;
 mod guest_telemetry;
 pub mod llm;

@@ -5,7 +5,8 @@
 
 use super::http::{ApiClient, Connection, RetryPolicy, SseDecoder, header_value};
 use super::model::*;
-use super::openai::{DEFAULT_TIMEOUT, env_var};
+use super::openai::DEFAULT_TIMEOUT;
+use crate::env::var as env_var;
 use eventsource_stream::Event;
 use reqwest::header::{HeaderMap, HeaderValue};
 use serde::{Deserialize, Serialize};

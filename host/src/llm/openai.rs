@@ -4,6 +4,7 @@
 
 use super::http::{ApiClient, Connection, RetryPolicy, SseDecoder, header_value};
 use super::model::*;
+use crate::env::var as env_var;
 use eventsource_stream::Event;
 use reqwest::header::{AUTHORIZATION, HeaderMap};
 use serde::{Deserialize, Serialize};
@@ -41,11 +42,6 @@ impl OpenAiConfig {
                 .unwrap_or_else(|| DEFAULT_EMBEDDING_MODEL.to_owned()),
         }
     }
-}
-
-/// A set, non-blank environment variable.
-pub(super) fn env_var(name: &str) -> Option<String> {
-    std::env::var(name).ok().filter(|v| !v.trim().is_empty())
 }
 
 pub struct OpenAiProvider {

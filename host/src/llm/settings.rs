@@ -5,11 +5,12 @@
 
 use super::anthropic::{AnthropicConfig, AnthropicProvider};
 use super::http::Connection;
-use super::openai::{DEFAULT_TIMEOUT, OpenAiConfig, OpenAiProvider, env_var};
+use super::openai::{DEFAULT_TIMEOUT, OpenAiConfig, OpenAiProvider};
 use super::{
     Cassette, CassetteError, Llm, LlmError, PriceError, Prices, ScriptError, ScriptedProvider,
     SharedProvider,
 };
+use crate::env::var as env_var;
 use std::path::PathBuf;
 use std::sync::Arc;
 use std::time::Duration;

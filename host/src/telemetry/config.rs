@@ -135,10 +135,7 @@ impl TelemetryConfig {
 
     /// Reads the process environment, then applies `overrides`.
     pub fn from_env(overrides: &TelemetryOverrides) -> Result<Self, String> {
-        Self::from_lookup(
-            |name| std::env::var(name).ok().filter(|v| !v.trim().is_empty()),
-            overrides,
-        )
+        Self::from_lookup(crate::env::var, overrides)
     }
 
     fn from_lookup(

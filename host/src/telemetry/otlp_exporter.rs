@@ -43,9 +43,7 @@ pub(super) struct SpanExportConfig {
 impl SpanExportConfig {
     /// `target`'s choices first, then the process environment.
     pub fn from_env(target: &OtlpTarget) -> Result<Self, String> {
-        Self::resolve(target, &|name| {
-            std::env::var(name).ok().filter(|v| !v.trim().is_empty())
-        })
+        Self::resolve(target, &crate::env::var)
     }
 
     /// `target`'s choices first, then the variables `var` reads.
@@ -260,11 +258,10 @@ enum Transport {
         client: Grpc<Channel>,
         metadata: MetadataMap,
     },
+    /// The client carries the headers and the time limit.
     Http {
         client: reqwest::Client,
         url: reqwest::Url,
-        headers: reqwest::header::HeaderMap,
-        timeout: Duration,
     },
 }
 
@@ -315,14 +312,11 @@ impl Transport {
         }
         let client = reqwest::Client::builder()
             .user_agent(USER_AGENT)
+            .default_headers(headers)
+            .timeout(config.timeout)
             .build()
             .map_err(|e| format!("cannot set up the HTTP client: {}", cause_chain(&e)))?;
-        Ok(Transport::Http {
-            client,
-            url,
-            headers,
-            timeout: config.timeout,
-        })
+        Ok(Transport::Http { client, url })
     }
 
     async fn send(&self, body: Bytes) -> Result<ExportTraceServiceResponse, Failure> {
@@ -342,19 +336,8 @@ impl Transport {
                     .map_err(grpc_failure)?
                     .into_inner()
             }
-            Transport::Http {
-                client,
-                url,
-                headers,
-                timeout,
-            } => {
-                let sent = client
-                    .post(url.clone())
-                    .headers(headers.clone())
-                    .timeout(*timeout)
-                    .body(body)
-                    .send()
-                    .await;
+            Transport::Http { client, url } => {
+                let sent = client.post(url.clone()).body(body).send().await;
                 let response = sent.map_err(|error| Failure {
                     reason: cause_chain(&error),
                     retryable: true,
