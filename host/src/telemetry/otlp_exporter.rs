@@ -10,15 +10,18 @@ use super::otlp_encoding::TraceEncoder;
 use crate::text::{cause_chain, excerpt};
 use backon::{ExponentialBuilder, Retryable};
 use bytes::{BufMut, Bytes};
+use flate2::write::GzEncoder;
 use opentelemetry_proto::tonic::collector::trace::v1::ExportTraceServiceResponse;
 use opentelemetry_sdk::Resource;
 use opentelemetry_sdk::error::{OTelSdkError, OTelSdkResult};
 use opentelemetry_sdk::trace::{SpanData, SpanExporter};
 use prost::Message;
+use std::io::Write as _;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::Duration;
 use tonic::client::Grpc;
+use tonic::codec::CompressionEncoding;
 use tonic::codec::{Codec, EncodeBuf, Encoder};
 use tonic::metadata::{MetadataKey, MetadataMap, MetadataValue};
 use tonic::transport::{Channel, ClientTlsConfig, Endpoint};
@@ -38,6 +41,15 @@ pub(super) struct SpanExportConfig {
     pub endpoint: String,
     pub headers: Vec<(String, String)>,
     pub timeout: Duration,
+    pub compression: Compression,
+}
+
+/// How request bodies are compressed: the values the specification names.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub(super) enum Compression {
+    #[default]
+    None,
+    Gzip,
 }
 
 impl SpanExportConfig {
@@ -100,20 +112,27 @@ impl SpanExportConfig {
             },
             None => DEFAULT_TIMEOUT,
         };
-        if let Some((name, value)) = either(
+        let compression = match either(
             "OTEL_EXPORTER_OTLP_TRACES_COMPRESSION",
             "OTEL_EXPORTER_OTLP_COMPRESSION",
-        ) && !value.trim().eq_ignore_ascii_case("none")
-        {
-            return Err(format!(
-                "{name}={value}: spans are sent uncompressed; set it to `none` or leave it unset"
-            ));
-        }
+        ) {
+            Some((name, value)) => match value.trim().to_ascii_lowercase().as_str() {
+                "gzip" => Compression::Gzip,
+                "none" => Compression::None,
+                _ => {
+                    return Err(format!(
+                        "{name}={value}: spans can be sent with `gzip` or `none`"
+                    ));
+                }
+            },
+            None => Compression::None,
+        };
         Ok(SpanExportConfig {
             protocol,
             endpoint,
             headers,
             timeout,
+            compression,
         })
     }
 }
@@ -193,8 +212,11 @@ impl SpanExporter for OtlpSpanExporter {
         if self.closed.load(Ordering::Acquire) {
             return Err(OTelSdkError::AlreadyShutdown);
         }
-        let body = Bytes::from(self.encoder.encode(&batch));
+        let encoded = self.encoder.encode(&batch);
         drop(batch);
+        let body = self.transport.body(encoded).map_err(|error| {
+            OTelSdkError::InternalFailure(format!("cannot compress the spans: {error}"))
+        })?;
         let transport = self.transport.clone();
         let sent = self.runtime.spawn(async move {
             (|| transport.send(body.clone()))
@@ -262,6 +284,7 @@ enum Transport {
     Http {
         client: reqwest::Client,
         url: reqwest::Url,
+        gzip: bool,
     },
 }
 
@@ -287,14 +310,16 @@ impl Transport {
                 .map_err(|_| format!("the value of `{key}` cannot be a gRPC header value"))?;
             metadata.append(key, value);
         }
-        Ok(Transport::Grpc {
-            client: Grpc::new(endpoint.connect_lazy()),
-            metadata,
-        })
+        let client = Grpc::new(endpoint.connect_lazy());
+        let client = match config.compression {
+            Compression::Gzip => client.send_compressed(CompressionEncoding::Gzip),
+            Compression::None => client,
+        };
+        Ok(Transport::Grpc { client, metadata })
     }
 
     fn http(config: &SpanExportConfig) -> Result<Self, String> {
-        use reqwest::header::{CONTENT_TYPE, HeaderMap, HeaderName, HeaderValue};
+        use reqwest::header::{CONTENT_ENCODING, CONTENT_TYPE, HeaderMap, HeaderName, HeaderValue};
         let url = reqwest::Url::parse(&config.endpoint)
             .map_err(|e| format!("`{}` is not a URL: {e}", config.endpoint))?;
         let mut headers = HeaderMap::new();
@@ -302,6 +327,10 @@ impl Transport {
             CONTENT_TYPE,
             HeaderValue::from_static("application/x-protobuf"),
         );
+        let gzip = config.compression == Compression::Gzip;
+        if gzip {
+            headers.insert(CONTENT_ENCODING, HeaderValue::from_static("gzip"));
+        }
         for (key, value) in &config.headers {
             let name = HeaderName::from_bytes(key.as_bytes())
                 .map_err(|_| format!("`{key}` cannot be an HTTP header name"))?;
@@ -316,7 +345,23 @@ impl Transport {
             .timeout(config.timeout)
             .build()
             .map_err(|e| format!("cannot set up the HTTP client: {}", cause_chain(&e)))?;
-        Ok(Transport::Http { client, url })
+        Ok(Transport::Http { client, url, gzip })
+    }
+
+    /// The request body of a batch: compressed here for HTTP, once for all
+    /// its attempts; gRPC compresses its own frames.
+    fn body(&self, encoded: Vec<u8>) -> std::io::Result<Bytes> {
+        match self {
+            Transport::Http { gzip: true, .. } => {
+                let mut compressing = GzEncoder::new(
+                    Vec::with_capacity(encoded.len() / 4),
+                    flate2::Compression::default(),
+                );
+                compressing.write_all(&encoded)?;
+                Ok(compressing.finish()?.into())
+            }
+            _ => Ok(encoded.into()),
+        }
     }
 
     async fn send(&self, body: Bytes) -> Result<ExportTraceServiceResponse, Failure> {
@@ -336,7 +381,7 @@ impl Transport {
                     .map_err(grpc_failure)?
                     .into_inner()
             }
-            Transport::Http { client, url } => {
+            Transport::Http { client, url, .. } => {
                 let sent = client.post(url.clone()).body(body).send().await;
                 let response = sent.map_err(|error| Failure {
                     reason: cause_chain(&error),
@@ -532,8 +577,8 @@ mod tests {
                 "OTEL_EXPORTER_OTLP_TRACES_TIMEOUT=soon is not a positive whole number of milliseconds",
             ),
             (
-                [("OTEL_EXPORTER_OTLP_COMPRESSION", "gzip")],
-                "OTEL_EXPORTER_OTLP_COMPRESSION=gzip: spans are sent uncompressed; set it to `none` or leave it unset",
+                [("OTEL_EXPORTER_OTLP_COMPRESSION", "zstd")],
+                "OTEL_EXPORTER_OTLP_COMPRESSION=zstd: spans can be sent with `gzip` or `none`",
             ),
             (
                 [("OTEL_EXPORTER_OTLP_TRACES_PROTOCOL", "http/json")],
@@ -544,6 +589,51 @@ mod tests {
             assert_eq!(error, expected);
             assert!(!error.contains("secret"));
         }
-        assert!(resolve(&from_env(), &[("OTEL_EXPORTER_OTLP_COMPRESSION", "none")]).is_ok());
+    }
+
+    #[test]
+    fn compression_is_gzip_or_none_with_the_traces_variable_first() {
+        let compression = |vars: &[(&str, &str)]| resolve(&from_env(), vars).unwrap().compression;
+        assert_eq!(compression(&[]), Compression::None);
+        assert_eq!(
+            compression(&[("OTEL_EXPORTER_OTLP_COMPRESSION", " GZIP ")]),
+            Compression::Gzip
+        );
+        assert_eq!(
+            compression(&[
+                ("OTEL_EXPORTER_OTLP_COMPRESSION", "gzip"),
+                ("OTEL_EXPORTER_OTLP_TRACES_COMPRESSION", "none"),
+            ]),
+            Compression::None
+        );
+    }
+
+    #[test]
+    fn a_gzip_body_over_http_holds_the_encoded_batch() {
+        use std::io::Read as _;
+        let config = SpanExportConfig {
+            protocol: OtlpProtocol::HttpProtobuf,
+            endpoint: "http://localhost:4318/v1/traces".into(),
+            headers: Vec::new(),
+            timeout: DEFAULT_TIMEOUT,
+            compression: Compression::Gzip,
+        };
+        let encoded = b"spans ".repeat(1000);
+        let body = Transport::http(&config)
+            .unwrap()
+            .body(encoded.clone())
+            .unwrap();
+        assert!(body.len() < encoded.len() / 10, "{} bytes", body.len());
+        let mut decoded = Vec::new();
+        flate2::read::GzDecoder::new(body.as_ref())
+            .read_to_end(&mut decoded)
+            .unwrap();
+        assert_eq!(decoded, encoded);
+        let plain = SpanExportConfig {
+            compression: Compression::None,
+            ..config
+        };
+        let body = Transport::http(&plain).unwrap().body(encoded.clone());
+        assert_eq!(body.unwrap().as_ref(), encoded.as_slice());
     }
 }

@@ -1,10 +1,10 @@
 //! A real OTLP receiver on loopback, over gRPC or HTTP/protobuf, that keeps
-//! every export request it gets; over gRPC it can also refuse or stall trace
-//! exports, as a collector that is down or overloaded does.
+//! every export request it gets, gzip-compressed or not; it can also refuse
+//! or stall trace exports, as a collector that is down or overloaded does.
 
 use axum::Router;
 use axum::body::Bytes;
-use axum::http::header::AUTHORIZATION;
+use axum::http::header::{AUTHORIZATION, CONTENT_ENCODING};
 use axum::http::{HeaderMap, StatusCode};
 use axum::routing::post;
 use glassbox::telemetry::OtlpProtocol;
@@ -59,6 +59,9 @@ struct Collected {
     intake: Intake,
     /// `authorization` header of each HTTP export request.
     authorizations: Vec<String>,
+    /// The signal of each export request, and its compression
+    /// (`content-encoding` or `grpc-encoding`; `identity` when none).
+    encodings: Vec<(&'static str, String)>,
     traces: Vec<ExportTraceServiceRequest>,
     metrics: Vec<ExportMetricsServiceRequest>,
     logs: Vec<ExportLogsServiceRequest>,
@@ -87,9 +90,15 @@ impl Receiver {
             OtlpProtocol::Grpc => {
                 let incoming = tokio_stream::wrappers::TcpListenerStream::new(listener);
                 let router = tonic::transport::Server::builder()
-                    .add_service(TraceServiceServer::new(Grpc(collected.clone())))
-                    .add_service(MetricsServiceServer::new(Grpc(collected.clone())))
-                    .add_service(LogsServiceServer::new(Grpc(collected.clone())));
+                    .add_service(
+                        TraceServiceServer::new(Grpc(collected.clone())).accept_compressed(GZIP),
+                    )
+                    .add_service(
+                        MetricsServiceServer::new(Grpc(collected.clone())).accept_compressed(GZIP),
+                    )
+                    .add_service(
+                        LogsServiceServer::new(Grpc(collected.clone())).accept_compressed(GZIP),
+                    );
                 tokio::spawn(async move { router.serve_with_incoming(incoming).await.unwrap() })
             }
             OtlpProtocol::HttpProtobuf => {
@@ -98,6 +107,7 @@ impl Receiver {
                     .route(
                         "/v1/traces",
                         post(move |headers: HeaderMap, body: Bytes| async move {
+                            let body = decompressed(&t, "traces", &headers, body);
                             if !admit(&t).await {
                                 return Err(StatusCode::SERVICE_UNAVAILABLE);
                             }
@@ -109,28 +119,29 @@ impl Receiver {
                             }
                             collected
                                 .traces
-                                .push(ExportTraceServiceRequest::decode(body).unwrap());
+                                .push(ExportTraceServiceRequest::decode(body.as_slice()).unwrap());
                             drop(collected);
                             Ok(answer(&t).encode_to_vec())
                         }),
                     )
                     .route(
                         "/v1/metrics",
-                        post(move |body: Bytes| async move {
-                            m.lock()
-                                .unwrap()
-                                .metrics
-                                .push(ExportMetricsServiceRequest::decode(body).unwrap());
+                        post(move |headers: HeaderMap, body: Bytes| async move {
+                            let body = decompressed(&m, "metrics", &headers, body);
+                            m.lock().unwrap().metrics.push(
+                                ExportMetricsServiceRequest::decode(body.as_slice()).unwrap(),
+                            );
                             ExportMetricsServiceResponse::default().encode_to_vec()
                         }),
                     )
                     .route(
                         "/v1/logs",
-                        post(move |body: Bytes| async move {
+                        post(move |headers: HeaderMap, body: Bytes| async move {
+                            let body = decompressed(&l, "logs", &headers, body);
                             l.lock()
                                 .unwrap()
                                 .logs
-                                .push(ExportLogsServiceRequest::decode(body).unwrap());
+                                .push(ExportLogsServiceRequest::decode(body.as_slice()).unwrap());
                             ExportLogsServiceResponse::default().encode_to_vec()
                         }),
                     );
@@ -227,6 +238,11 @@ impl Receiver {
         self.collected.lock().unwrap().authorizations.clone()
     }
 
+    /// Each export request's signal and compression, in the order they came.
+    pub fn encodings(&self) -> Vec<(&'static str, String)> {
+        self.collected.lock().unwrap().encodings.clone()
+    }
+
     /// Everything received, as text, for searching for things that must not be there.
     pub fn dump(&self) -> String {
         let collected = self.collected.lock().unwrap();
@@ -251,6 +267,46 @@ fn answer(shared: &Shared) -> ExportTraceServiceResponse {
             error_message: REJECTION.to_owned(),
         }),
     }
+}
+
+const GZIP: tonic::codec::CompressionEncoding = tonic::codec::CompressionEncoding::Gzip;
+
+/// An HTTP export request's body as sent before compression; notes its
+/// compression for `signal`.
+fn decompressed(
+    shared: &Shared,
+    signal: &'static str,
+    headers: &HeaderMap,
+    body: Bytes,
+) -> Vec<u8> {
+    use std::io::Read as _;
+    let encoding = headers
+        .get(CONTENT_ENCODING)
+        .map_or("identity", |value| value.to_str().unwrap())
+        .to_owned();
+    let body = match encoding.as_str() {
+        "gzip" => {
+            let mut plain = Vec::new();
+            flate2::read::GzDecoder::new(body.as_ref())
+                .read_to_end(&mut plain)
+                .unwrap();
+            plain
+        }
+        "identity" => body.to_vec(),
+        other => panic!("a {signal} export compressed with {other}"),
+    };
+    shared.lock().unwrap().encodings.push((signal, encoding));
+    body
+}
+
+/// The compression of a gRPC export request for `signal`, noted.
+fn note_grpc_encoding<T>(shared: &Shared, signal: &'static str, request: &tonic::Request<T>) {
+    let encoding = request
+        .metadata()
+        .get("grpc-encoding")
+        .map_or("identity", |value| value.to_str().unwrap())
+        .to_owned();
+    shared.lock().unwrap().encodings.push((signal, encoding));
 }
 
 /// Waits or refuses as the intake says: `false` when the request is refused.
@@ -284,6 +340,7 @@ impl TraceService for Grpc {
         &self,
         request: tonic::Request<ExportTraceServiceRequest>,
     ) -> Result<tonic::Response<ExportTraceServiceResponse>, tonic::Status> {
+        note_grpc_encoding(&self.0, "traces", &request);
         if !admit(&self.0).await {
             return Err(tonic::Status::unavailable("the collector is down"));
         }
@@ -298,6 +355,7 @@ impl MetricsService for Grpc {
         &self,
         request: tonic::Request<ExportMetricsServiceRequest>,
     ) -> Result<tonic::Response<ExportMetricsServiceResponse>, tonic::Status> {
+        note_grpc_encoding(&self.0, "metrics", &request);
         self.0.lock().unwrap().metrics.push(request.into_inner());
         Ok(tonic::Response::new(Default::default()))
     }
@@ -309,6 +367,7 @@ impl LogsService for Grpc {
         &self,
         request: tonic::Request<ExportLogsServiceRequest>,
     ) -> Result<tonic::Response<ExportLogsServiceResponse>, tonic::Status> {
+        note_grpc_encoding(&self.0, "logs", &request);
         self.0.lock().unwrap().logs.push(request.into_inner());
         Ok(tonic::Response::new(Default::default()))
     }
