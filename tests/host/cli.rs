@@ -3,6 +3,7 @@
 
 use crate::support::llm_server::{MockLlm, Reply};
 use crate::support::otlp::{Intake, REJECTION, Receiver, hex, string};
+use crate::support::pki::Pki;
 use crate::support::{artifacts, assert_strings, manifest_in, only, workflow_manifest};
 use glassbox::telemetry::OtlpProtocol;
 use opentelemetry_proto::tonic::trace::v1::Span;
@@ -422,6 +423,54 @@ async fn gzip_compression_applies_to_every_signal_over_both_protocols() {
     }
 }
 
+/// A collector whose certificate comes from an authority of its own, and
+/// that takes only clients showing a certificate: the TLS variables get
+/// every signal to it, over both protocols; without them nothing arrives.
+#[tokio::test(flavor = "multi_thread")]
+async fn tls_variables_reach_a_collector_with_its_own_authority_and_client_certificates() {
+    let pki = Pki::new();
+    for (protocol, name) in [
+        (OtlpProtocol::Grpc, "grpc"),
+        (OtlpProtocol::HttpProtobuf, "http/protobuf"),
+    ] {
+        let receiver = Receiver::start_tls(protocol, &pki).await;
+        let export = |trusting: bool| {
+            let mut command = glassbox();
+            demo(&mut command)
+                .env("OTEL_EXPORTER_OTLP_ENDPOINT", receiver.endpoint())
+                .env("OTEL_EXPORTER_OTLP_PROTOCOL", name);
+            if trusting {
+                command
+                    .env("OTEL_EXPORTER_OTLP_CERTIFICATE", pki.path("ca.pem"))
+                    .env(
+                        "OTEL_EXPORTER_OTLP_CLIENT_CERTIFICATE",
+                        pki.path("client.pem"),
+                    )
+                    .env("OTEL_EXPORTER_OTLP_CLIENT_KEY", pki.path("client.key"));
+            }
+            tokio::task::spawn_blocking(move || command.output().unwrap())
+        };
+        export(false).await.unwrap();
+        assert!(
+            receiver.is_empty(),
+            "{name}: a collector nobody trusts got telemetry"
+        );
+
+        let output = export(true).await.unwrap();
+        assert!(output.status.success(), "{}", text(&output.stderr));
+        assert_eq!(
+            receiver.spans().len(),
+            10,
+            "{name}: {}",
+            text(&output.stderr)
+        );
+        assert!(
+            receiver.metric("gen_ai.client.token.usage").is_some(),
+            "{name}"
+        );
+    }
+}
+
 #[tokio::test(flavor = "multi_thread")]
 async fn otel_sdk_disabled_sends_and_prints_nothing() {
     let receiver = Receiver::start(OtlpProtocol::Grpc).await;
@@ -664,6 +713,17 @@ fn a_bad_span_export_setting_is_a_usage_error() {
             "OTEL_EXPORTER_OTLP_COMPRESSION",
             "zstd",
             "OTEL_EXPORTER_OTLP_COMPRESSION=zstd: spans can be sent with `gzip` or `none`",
+        ),
+        (
+            "OTEL_EXPORTER_OTLP_CERTIFICATE",
+            "/nowhere/ca.pem",
+            "OTEL_EXPORTER_OTLP_CERTIFICATE: cannot read /nowhere/ca.pem: No such file or directory (os error 2)",
+        ),
+        (
+            "OTEL_EXPORTER_OTLP_CLIENT_KEY",
+            concat!(env!("CARGO_MANIFEST_DIR"), "/Cargo.toml"),
+            "OTEL_EXPORTER_OTLP_CLIENT_KEY is set without its pair: mutual TLS needs both \
+             OTEL_EXPORTER_OTLP_CLIENT_CERTIFICATE and OTEL_EXPORTER_OTLP_CLIENT_KEY",
         ),
     ] {
         let output = demo(&mut glassbox())

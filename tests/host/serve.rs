@@ -4,6 +4,7 @@
 
 use crate::cli::glassbox;
 use crate::support::otlp::{Receiver, hex, string};
+use crate::support::pki::Pki;
 use crate::support::{Held, artifacts, only, outline, test_agent, with_agents};
 use glassbox::llm::{Llm, ScriptedProvider};
 use glassbox::sandbox::{Budget, Policy};
@@ -917,23 +918,8 @@ async fn a_remote_agent_behind_tokens_is_called_with_its_token() {
 #[tokio::test(flavor = "multi_thread")]
 async fn tls_tokens_and_request_limits_hold_at_the_front_door() {
     let dir = tempfile::tempdir().unwrap();
-    let (certificate, key) = (dir.path().join("cert.pem"), dir.path().join("key.pem"));
-    let made = std::process::Command::new("openssl")
-        .args(["req", "-x509", "-newkey", "ec", "-pkeyopt"])
-        .args(["ec_paramgen_curve:prime256v1", "-nodes", "-days", "1"])
-        .args(["-subj", "/CN=localhost", "-addext"])
-        .arg("subjectAltName=DNS:localhost,IP:127.0.0.1")
-        .arg("-keyout")
-        .arg(&key)
-        .arg("-out")
-        .arg(&certificate)
-        .output()
-        .unwrap();
-    assert!(
-        made.status.success(),
-        "{}",
-        String::from_utf8_lossy(&made.stderr)
-    );
+    let pki = Pki::new();
+    let (certificate, key) = (pki.path("server.pem"), pki.path("server.key"));
     let output = glassbox().arg("token").output().unwrap();
     let token = String::from_utf8_lossy(&output.stdout).trim().to_owned();
     let tokens = dir.path().join("tokens");
@@ -952,7 +938,7 @@ async fn tls_tokens_and_request_limits_hold_at_the_front_door() {
     let (address, log) = listening_address_and_log(&mut child);
     let port = address.rsplit_once(':').unwrap().1.to_owned();
     let url = move |path: &str| format!("https://localhost:{port}{path}");
-    let cacert = certificate.to_str().unwrap().to_owned();
+    let cacert = pki.path("ca.pem").to_str().unwrap().to_owned();
     tokio::task::spawn_blocking(move || {
         let trusted = ["--cacert", cacert.as_str()];
         let json = |answer: &str| serde_json::from_str::<Value>(answer).unwrap();

@@ -6,6 +6,7 @@ use super::export::BatchSettings;
 use super::semconv::{GenAiConventions, OPT_IN_GEN_AI_LATEST};
 use std::fmt;
 use std::str::FromStr;
+use std::time::Duration;
 
 /// OTLP transport.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -232,6 +233,41 @@ impl TelemetryConfig {
 /// as the specification builds it from `OTEL_EXPORTER_OTLP_ENDPOINT`.
 pub(super) fn with_signal_path(base: &str, path: &str) -> String {
     format!("{}/{path}", base.trim_end_matches('/'))
+}
+
+/// A signal's own variable for `setting` (`OTEL_EXPORTER_OTLP_TRACES_HEADERS`)
+/// if set, else the one for all signals: the variable's name and its value.
+pub(super) fn signal_setting(
+    signal: &str,
+    setting: &str,
+    var: &impl Fn(&str) -> Option<String>,
+) -> Option<(String, String)> {
+    [
+        format!("OTEL_EXPORTER_OTLP_{signal}_{setting}"),
+        format!("OTEL_EXPORTER_OTLP_{setting}"),
+    ]
+    .into_iter()
+    .find_map(|name| var(&name).map(|value| (name, value)))
+}
+
+/// The specification's default time limit for one export request.
+pub(super) const DEFAULT_EXPORT_TIMEOUT: Duration = Duration::from_secs(10);
+
+/// A signal's time limit for one export request (`OTEL_EXPORTER_OTLP_TIMEOUT`
+/// or its per-signal form, in milliseconds).
+pub(super) fn export_timeout(
+    signal: &str,
+    var: &impl Fn(&str) -> Option<String>,
+) -> Result<Duration, String> {
+    match signal_setting(signal, "TIMEOUT", var) {
+        Some((name, value)) => match value.trim().parse::<u64>() {
+            Ok(millis) if millis > 0 => Ok(Duration::from_millis(millis)),
+            _ => Err(format!(
+                "{name}={value} is not a positive whole number of milliseconds"
+            )),
+        },
+        None => Ok(DEFAULT_EXPORT_TIMEOUT),
+    }
 }
 
 /// An OTLP endpoint must be an http(s) URL with a host: the exporters take
@@ -607,5 +643,23 @@ mod tests {
             error.contains("OTEL_EXPORTER_OTLP_PROTOCOL") && error.contains("http/json"),
             "{error}"
         );
+    }
+
+    #[test]
+    fn a_signal_setting_wins_over_the_one_for_all_signals() {
+        let vars = |name: &str| match name {
+            "OTEL_EXPORTER_OTLP_TRACES_TIMEOUT" => Some("5".to_owned()),
+            "OTEL_EXPORTER_OTLP_TIMEOUT" | "OTEL_EXPORTER_OTLP_HEADERS" => Some("9".to_owned()),
+            _ => None,
+        };
+        assert_eq!(
+            signal_setting("TRACES", "TIMEOUT", &vars),
+            Some(("OTEL_EXPORTER_OTLP_TRACES_TIMEOUT".into(), "5".into()))
+        );
+        assert_eq!(
+            signal_setting("LOGS", "HEADERS", &vars),
+            Some(("OTEL_EXPORTER_OTLP_HEADERS".into(), "9".into()))
+        );
+        assert_eq!(signal_setting("LOGS", "PROTOCOL", &vars), None);
     }
 }

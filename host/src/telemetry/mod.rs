@@ -12,6 +12,7 @@ mod ids;
 mod operation;
 mod otlp_encoding;
 mod otlp_exporter;
+mod otlp_tls;
 pub mod propagation;
 mod scope;
 pub mod semconv;

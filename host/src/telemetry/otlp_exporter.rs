@@ -5,8 +5,9 @@
 //! exporter is, by the `OTEL_EXPORTER_OTLP_*` variables and their `TRACES_`
 //! forms; metrics and logs, a few requests a minute, still go through it.
 
-use super::config::{OtlpProtocol, OtlpTarget, with_signal_path};
+use super::config::{OtlpProtocol, OtlpTarget, export_timeout, signal_setting, with_signal_path};
 use super::otlp_encoding::TraceEncoder;
+use super::otlp_tls::OtlpTls;
 use crate::text::{cause_chain, excerpt};
 use backon::{ExponentialBuilder, Retryable};
 use bytes::{BufMut, Bytes};
@@ -24,10 +25,8 @@ use tonic::client::Grpc;
 use tonic::codec::CompressionEncoding;
 use tonic::codec::{Codec, EncodeBuf, Encoder};
 use tonic::metadata::{MetadataKey, MetadataMap, MetadataValue};
-use tonic::transport::{Channel, ClientTlsConfig, Endpoint};
+use tonic::transport::{Channel, Endpoint};
 
-/// The specification's default time limit for one export request.
-const DEFAULT_TIMEOUT: Duration = Duration::from_secs(10);
 const EXPORT_PATH: &str = "/opentelemetry.proto.collector.trace.v1.TraceService/Export";
 /// The most of a collector's answer read: it says how many spans it took.
 const MAX_ANSWER_BYTES: usize = 64 * 1024;
@@ -42,6 +41,7 @@ pub(super) struct SpanExportConfig {
     pub headers: Vec<(String, String)>,
     pub timeout: Duration,
     pub compression: Compression,
+    pub tls: OtlpTls,
 }
 
 /// How request bodies are compressed: the values the specification names.
@@ -60,17 +60,10 @@ impl SpanExportConfig {
 
     /// `target`'s choices first, then the variables `var` reads.
     fn resolve(target: &OtlpTarget, var: &impl Fn(&str) -> Option<String>) -> Result<Self, String> {
-        let either = |signal: &str, generic: &str| {
-            var(signal)
-                .map(|value| (signal.to_owned(), value))
-                .or_else(|| var(generic).map(|value| (generic.to_owned(), value)))
-        };
+        let setting = |name: &str| signal_setting("TRACES", name, var);
         let protocol = match target.protocol {
             Some(protocol) => protocol,
-            None => match either(
-                "OTEL_EXPORTER_OTLP_TRACES_PROTOCOL",
-                "OTEL_EXPORTER_OTLP_PROTOCOL",
-            ) {
+            None => match setting("PROTOCOL") {
                 Some((name, value)) => value.trim().parse().map_err(|e| format!("{name}: {e}"))?,
                 // The specification's default.
                 None => OtlpProtocol::HttpProtobuf,
@@ -91,31 +84,11 @@ impl SpanExportConfig {
                 },
             },
         };
-        let headers = match either(
-            "OTEL_EXPORTER_OTLP_TRACES_HEADERS",
-            "OTEL_EXPORTER_OTLP_HEADERS",
-        ) {
+        let headers = match setting("HEADERS") {
             Some((name, value)) => parse_headers(&value).map_err(|e| format!("{name}: {e}"))?,
             None => Vec::new(),
         };
-        let timeout = match either(
-            "OTEL_EXPORTER_OTLP_TRACES_TIMEOUT",
-            "OTEL_EXPORTER_OTLP_TIMEOUT",
-        ) {
-            Some((name, value)) => match value.trim().parse::<u64>() {
-                Ok(millis) if millis > 0 => Duration::from_millis(millis),
-                _ => {
-                    return Err(format!(
-                        "{name}={value} is not a positive whole number of milliseconds"
-                    ));
-                }
-            },
-            None => DEFAULT_TIMEOUT,
-        };
-        let compression = match either(
-            "OTEL_EXPORTER_OTLP_TRACES_COMPRESSION",
-            "OTEL_EXPORTER_OTLP_COMPRESSION",
-        ) {
+        let compression = match setting("COMPRESSION") {
             Some((name, value)) => match value.trim().to_ascii_lowercase().as_str() {
                 "gzip" => Compression::Gzip,
                 "none" => Compression::None,
@@ -131,8 +104,9 @@ impl SpanExportConfig {
             protocol,
             endpoint,
             headers,
-            timeout,
+            timeout: export_timeout("TRACES", var)?,
             compression,
+            tls: OtlpTls::resolve("TRACES", var)?,
         })
     }
 }
@@ -297,7 +271,7 @@ impl Transport {
             .map_err(|e| e.to_string())?;
         let endpoint = if config.endpoint.starts_with("https:") {
             endpoint
-                .tls_config(ClientTlsConfig::new().with_enabled_roots())
+                .tls_config(config.tls.tonic())
                 .map_err(|e| format!("cannot set up TLS for `{}`: {e}", config.endpoint))?
         } else {
             endpoint
@@ -339,10 +313,18 @@ impl Transport {
             value.set_sensitive(true);
             headers.append(name, value);
         }
-        let client = reqwest::Client::builder()
+        let (authority, identity) = config.tls.reqwest();
+        let mut client = reqwest::Client::builder()
             .user_agent(USER_AGENT)
             .default_headers(headers)
-            .timeout(config.timeout)
+            .timeout(config.timeout);
+        for certificate in authority {
+            client = client.add_root_certificate(certificate);
+        }
+        if let Some(identity) = identity {
+            client = client.identity(identity);
+        }
+        let client = client
             .build()
             .map_err(|e| format!("cannot set up the HTTP client: {}", cause_chain(&e)))?;
         Ok(Transport::Http { client, url, gzip })
@@ -536,7 +518,7 @@ mod tests {
             (
                 OtlpProtocol::HttpProtobuf,
                 "http://localhost:4318/v1/traces",
-                DEFAULT_TIMEOUT
+                crate::telemetry::config::DEFAULT_EXPORT_TIMEOUT
             )
         );
     }
@@ -615,8 +597,9 @@ mod tests {
             protocol: OtlpProtocol::HttpProtobuf,
             endpoint: "http://localhost:4318/v1/traces".into(),
             headers: Vec::new(),
-            timeout: DEFAULT_TIMEOUT,
+            timeout: Duration::from_secs(1),
             compression: Compression::Gzip,
+            tls: OtlpTls::default(),
         };
         let encoded = b"spans ".repeat(1000);
         let body = Transport::http(&config)

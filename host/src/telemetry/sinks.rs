@@ -2,13 +2,17 @@
 //! the providers being built. OTLP exporters run on a runtime of their own,
 //! so guests computing between yields on the host's workers cannot starve them.
 
-use super::config::{OtlpProtocol, OtlpTarget, Signals, with_signal_path};
+use super::config::{
+    OtlpProtocol, OtlpTarget, Signals, export_timeout, signal_setting, with_signal_path,
+};
 use super::export::{BatchSettings, BoundedBatchProcessor, ExportCounts};
 use super::ids::AdoptingIdGenerator;
 use super::otlp_exporter::{OtlpSpanExporter, SpanExportConfig};
+use super::otlp_tls::OtlpTls;
 use super::semconv;
 use super::tree::TraceTree;
 use super::{INSTRUMENTATION_SCOPE, TelemetryError};
+use crate::text::cause_chain;
 use opentelemetry::KeyValue;
 use opentelemetry::metrics::{Meter, MeterProvider as _};
 use opentelemetry_otlp::WithExportConfig;
@@ -17,6 +21,7 @@ use opentelemetry_sdk::logs::{LoggerProviderBuilder, SdkLoggerProvider};
 use opentelemetry_sdk::metrics::{MeterProviderBuilder, PeriodicReader, SdkMeterProvider};
 use opentelemetry_sdk::trace::{SdkTracerProvider, TracerProviderBuilder};
 use std::sync::Arc;
+use std::time::Duration;
 
 /// One destination of the host's telemetry.
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -205,38 +210,86 @@ fn signal_endpoint(target: &OtlpTarget, path: &str) -> Option<String> {
     })
 }
 
-/// Builds one signal's exporter from a builder that has not chosen a
-/// transport yet: the protocol given, else the one the environment names.
+/// Builds one signal's exporter (`$variables`: the signal as the variables spell it) from
+/// a builder that has not chosen a transport yet: over the protocol given,
+/// else the one the environment names, trusting and presenting what the
+/// environment's TLS settings add.
 macro_rules! otlp_exporter {
-    ($builder:expr, $target:expr, $signal:literal, $path:literal) => {{
+    ($builder:expr, $target:expr, $signal:literal, $variables:literal, $path:literal) => {{
+        use opentelemetry_otlp::{WithHttpConfig as _, WithTonicConfig as _};
         let target: &OtlpTarget = $target;
+        let config_error = |e: String| TelemetryError::Config(format!("OTLP {}: {e}", $signal));
+        let var = &crate::env::var;
+        let protocol = match target.protocol {
+            Some(protocol) => protocol,
+            None => match signal_setting($variables, "PROTOCOL", var) {
+                Some((name, value)) => value
+                    .trim()
+                    .parse()
+                    .map_err(|e| config_error(format!("{name}: {e}")))?,
+                None => OtlpProtocol::HttpProtobuf,
+            },
+        };
+        let tls = OtlpTls::resolve($variables, var).map_err(config_error)?;
         let endpoint = signal_endpoint(target, $path);
-        let built = match target.protocol {
-            Some(OtlpProtocol::Grpc) => {
-                let builder = $builder
+        let built = match protocol {
+            OtlpProtocol::Grpc => {
+                let mut builder = $builder
                     .with_tonic()
                     .with_protocol(opentelemetry_otlp::Protocol::Grpc);
+                if !tls.is_default() {
+                    builder = builder.with_tls_config(tls.tonic());
+                }
                 match endpoint {
                     Some(endpoint) => builder.with_endpoint(endpoint).build(),
                     None => builder.build(),
                 }
             }
-            Some(OtlpProtocol::HttpProtobuf) => {
-                let builder = $builder
+            OtlpProtocol::HttpProtobuf => {
+                let mut builder = $builder
                     .with_http()
                     .with_protocol(opentelemetry_otlp::Protocol::HttpBinary);
+                if !tls.is_default() {
+                    let timeout = export_timeout($variables, var).map_err(config_error)?;
+                    let client = blocking_http_client(&tls, timeout).map_err(config_error)?;
+                    builder = builder.with_http_client(client);
+                }
                 match endpoint {
                     Some(endpoint) => builder.with_endpoint(endpoint).build(),
                     None => builder.build(),
                 }
             }
-            None => $builder.build(),
         };
         built.map_err(|source| TelemetryError::Exporter {
             signal: $signal,
             source,
         })
     }};
+}
+
+/// The HTTP client of a metrics or logs exporter whose TLS goes beyond the
+/// system's roots. Blocking, as `opentelemetry-otlp`'s own is, since those
+/// exporters run on threads of their own; built on a thread of its own, as a
+/// blocking client starts a runtime, which a runtime's thread may not.
+fn blocking_http_client(
+    tls: &OtlpTls,
+    timeout: Duration,
+) -> Result<reqwest::blocking::Client, String> {
+    let (authority, identity) = tls.reqwest();
+    std::thread::spawn(move || {
+        let mut builder = reqwest::blocking::Client::builder().timeout(timeout);
+        for certificate in authority {
+            builder = builder.add_root_certificate(certificate);
+        }
+        if let Some(identity) = identity {
+            builder = builder.identity(identity);
+        }
+        builder
+            .build()
+            .map_err(|e| format!("cannot set up the HTTP client: {}", cause_chain(&e)))
+    })
+    .join()
+    .unwrap_or_else(|_| Err("setting up the HTTP client failed".to_owned()))
 }
 
 fn metric_exporter(
@@ -246,6 +299,7 @@ fn metric_exporter(
         opentelemetry_otlp::MetricExporter::builder(),
         target,
         "metrics",
+        "METRICS",
         "v1/metrics"
     )
 }
@@ -255,6 +309,7 @@ fn log_exporter(target: &OtlpTarget) -> Result<opentelemetry_otlp::LogExporter, 
         opentelemetry_otlp::LogExporter::builder(),
         target,
         "logs",
+        "LOGS",
         "v1/logs"
     )
 }

@@ -3,6 +3,7 @@
 
 pub mod llm_server;
 pub mod otlp;
+pub mod pki;
 
 use glassbox::llm::{
     AnthropicConfig, AnthropicProvider, Connection, Llm, OpenAiConfig, OpenAiProvider, RetryPolicy,

@@ -2,6 +2,7 @@
 //! every export request it gets, gzip-compressed or not; it can also refuse
 //! or stall trace exports, as a collector that is down or overloaded does.
 
+use super::pki::Pki;
 use axum::Router;
 use axum::body::Bytes;
 use axum::http::header::{AUTHORIZATION, CONTENT_ENCODING};
@@ -83,13 +84,40 @@ impl Drop for Receiver {
 
 impl Receiver {
     pub async fn start(protocol: OtlpProtocol) -> Self {
+        Self::serve(protocol, None).await
+    }
+
+    /// Over TLS with `pki`'s server certificate, taking only clients that
+    /// show a certificate its authority signed.
+    pub async fn start_tls(protocol: OtlpProtocol, pki: &Pki) -> Self {
+        Self::serve(protocol, Some(pki)).await
+    }
+
+    async fn serve(protocol: OtlpProtocol, tls: Option<&Pki>) -> Self {
         let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
-        let endpoint = format!("http://{}", listener.local_addr().unwrap());
+        let port = listener.local_addr().unwrap().port();
+        let endpoint = match tls {
+            Some(_) => format!("https://localhost:{port}"),
+            None => format!("http://127.0.0.1:{port}"),
+        };
         let collected = Shared::default();
         let server = match protocol {
             OtlpProtocol::Grpc => {
                 let incoming = tokio_stream::wrappers::TcpListenerStream::new(listener);
-                let router = tonic::transport::Server::builder()
+                let mut builder = tonic::transport::Server::builder();
+                if let Some(pki) = tls {
+                    use tonic::transport::{Certificate, Identity, ServerTlsConfig};
+                    // tonic's server takes the process's provider; more than one is compiled in.
+                    let _ = rustls::crypto::aws_lc_rs::default_provider().install_default();
+                    let config = ServerTlsConfig::new()
+                        .identity(Identity::from_pem(
+                            pki.read("server.pem"),
+                            pki.read("server.key"),
+                        ))
+                        .client_ca_root(Certificate::from_pem(pki.read("ca.pem")));
+                    builder = builder.tls_config(config).unwrap();
+                }
+                let router = builder
                     .add_service(
                         TraceServiceServer::new(Grpc(collected.clone())).accept_compressed(GZIP),
                     )
@@ -145,7 +173,10 @@ impl Receiver {
                             ExportLogsServiceResponse::default().encode_to_vec()
                         }),
                     );
-                tokio::spawn(async move { axum::serve(listener, app).await.unwrap() })
+                match tls {
+                    Some(pki) => tokio::spawn(serve_tls(listener, app, server_tls(pki))),
+                    None => tokio::spawn(async move { axum::serve(listener, app).await.unwrap() }),
+                }
             }
         };
         Receiver {
@@ -255,6 +286,56 @@ impl Receiver {
     pub fn is_empty(&self) -> bool {
         let collected = self.collected.lock().unwrap();
         collected.traces.is_empty() && collected.metrics.is_empty() && collected.logs.is_empty()
+    }
+}
+
+/// A rustls server configuration that requires a client certificate.
+fn server_tls(pki: &Pki) -> Arc<rustls::ServerConfig> {
+    use rustls::pki_types::pem::PemObject;
+    use rustls::pki_types::{CertificateDer, PrivateKeyDer};
+    let provider = Arc::new(rustls::crypto::aws_lc_rs::default_provider());
+    let mut roots = rustls::RootCertStore::empty();
+    roots
+        .add(CertificateDer::from_pem_file(pki.path("ca.pem")).unwrap())
+        .unwrap();
+    let verifier = rustls::server::WebPkiClientVerifier::builder_with_provider(
+        Arc::new(roots),
+        provider.clone(),
+    )
+    .build()
+    .unwrap();
+    let chain = CertificateDer::pem_file_iter(pki.path("server.pem"))
+        .unwrap()
+        .collect::<Result<Vec<_>, _>>()
+        .unwrap();
+    let key = PrivateKeyDer::from_pem_file(pki.path("server.key")).unwrap();
+    let mut config = rustls::ServerConfig::builder_with_provider(provider)
+        .with_safe_default_protocol_versions()
+        .unwrap()
+        .with_client_cert_verifier(verifier)
+        .with_single_cert(chain, key)
+        .unwrap();
+    config.alpn_protocols = vec![b"h2".to_vec(), b"http/1.1".to_vec()];
+    Arc::new(config)
+}
+
+/// Serves `app` over TLS, each connection on a task of its own; a client
+/// the handshake refuses is dropped.
+async fn serve_tls(listener: TcpListener, app: Router, tls: Arc<rustls::ServerConfig>) {
+    let acceptor = tokio_rustls::TlsAcceptor::from(tls);
+    loop {
+        let (stream, _) = listener.accept().await.unwrap();
+        let (acceptor, app) = (acceptor.clone(), app.clone());
+        tokio::spawn(async move {
+            let Ok(stream) = acceptor.accept(stream).await else {
+                return;
+            };
+            let service = hyper_util::service::TowerToHyperService::new(app);
+            let _ =
+                hyper_util::server::conn::auto::Builder::new(hyper_util::rt::TokioExecutor::new())
+                    .serve_connection(hyper_util::rt::TokioIo::new(stream), service)
+                    .await;
+        });
     }
 }
 
