@@ -9,12 +9,22 @@ use crate::files::{MAX_SETTINGS_FILE, read_text_bounded};
 use std::path::Path;
 
 /// What an exporter trusts and presents, besides the system's roots.
-#[derive(Clone, Debug, Default, PartialEq, Eq)]
+#[derive(Clone, Default, PartialEq, Eq)]
 pub(super) struct OtlpTls {
     /// PEM certificates trusted as well as the system's roots.
     authority: Option<String>,
     /// PEM certificate chain and private key shown to the collector.
     client: Option<(String, String)>,
+}
+
+/// Says what is set, never the private key.
+impl std::fmt::Debug for OtlpTls {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("OtlpTls")
+            .field("authority", &self.authority.is_some())
+            .field("client_certificate", &self.client.is_some())
+            .finish()
+    }
 }
 
 impl OtlpTls {
@@ -102,6 +112,16 @@ mod tests {
     #[test]
     fn nothing_set_is_the_system_roots_alone() {
         assert!(resolve("TRACES", &[]).unwrap().is_default());
+    }
+
+    #[test]
+    fn debug_output_never_holds_the_key() {
+        let tls = OtlpTls {
+            authority: None,
+            client: Some(("a chain".into(), "a secret key".into())),
+        };
+        let shown = format!("{tls:?}");
+        assert!(!shown.contains("secret") && shown.contains("client_certificate: true"));
     }
 
     #[test]
