@@ -250,6 +250,20 @@ pub(super) fn signal_setting(
     .find_map(|name| var(&name).map(|value| (name, value)))
 }
 
+/// A signal's transport: `target`'s, else the one its variables name, else
+/// the specification's default, http/protobuf.
+pub(super) fn signal_protocol(
+    target: &OtlpTarget,
+    signal: &str,
+    var: &impl Fn(&str) -> Option<String>,
+) -> Result<OtlpProtocol, String> {
+    match (target.protocol, signal_setting(signal, "PROTOCOL", var)) {
+        (Some(protocol), _) => Ok(protocol),
+        (None, Some((name, value))) => value.trim().parse().map_err(|e| format!("{name}: {e}")),
+        (None, None) => Ok(OtlpProtocol::HttpProtobuf),
+    }
+}
+
 /// The specification's default time limit for one export request.
 pub(super) const DEFAULT_EXPORT_TIMEOUT: Duration = Duration::from_secs(10);
 
@@ -267,6 +281,16 @@ pub(super) fn export_timeout(
             )),
         },
         None => Ok(DEFAULT_EXPORT_TIMEOUT),
+    }
+}
+
+/// The variables `vars` lists, read as the process environment is.
+#[cfg(test)]
+pub(super) fn listed<'a>(vars: &'a [(&str, &str)]) -> impl Fn(&str) -> Option<String> + 'a {
+    move |name| {
+        vars.iter()
+            .find(|(key, _)| *key == name)
+            .map(|(_, value)| value.to_string())
     }
 }
 
@@ -343,14 +367,7 @@ mod tests {
         vars: &[(&str, &str)],
         overrides: TelemetryOverrides,
     ) -> Result<TelemetryConfig, String> {
-        TelemetryConfig::from_lookup(
-            |name| {
-                vars.iter()
-                    .find(|(k, _)| *k == name)
-                    .map(|(_, v)| v.to_string())
-            },
-            &overrides,
-        )
+        TelemetryConfig::from_lookup(listed(vars), &overrides)
     }
 
     #[test]

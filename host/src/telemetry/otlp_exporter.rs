@@ -5,7 +5,9 @@
 //! exporter is, by the `OTEL_EXPORTER_OTLP_*` variables and their `TRACES_`
 //! forms; metrics and logs, a few requests a minute, still go through it.
 
-use super::config::{OtlpProtocol, OtlpTarget, export_timeout, signal_setting, with_signal_path};
+use super::config::{
+    OtlpProtocol, OtlpTarget, export_timeout, signal_protocol, signal_setting, with_signal_path,
+};
 use super::otlp_encoding::TraceEncoder;
 use super::otlp_tls::OtlpTls;
 use crate::text::{cause_chain, excerpt};
@@ -61,14 +63,7 @@ impl SpanExportConfig {
     /// `target`'s choices first, then the variables `var` reads.
     fn resolve(target: &OtlpTarget, var: &impl Fn(&str) -> Option<String>) -> Result<Self, String> {
         let setting = |name: &str| signal_setting("TRACES", name, var);
-        let protocol = match target.protocol {
-            Some(protocol) => protocol,
-            None => match setting("PROTOCOL") {
-                Some((name, value)) => value.trim().parse().map_err(|e| format!("{name}: {e}"))?,
-                // The specification's default.
-                None => OtlpProtocol::HttpProtobuf,
-            },
-        };
+        let protocol = signal_protocol(target, "TRACES", var)?;
         let for_protocol = |base: &str| match protocol {
             OtlpProtocol::HttpProtobuf => with_signal_path(base, "v1/traces"),
             OtlpProtocol::Grpc => base.to_owned(),
@@ -456,14 +451,10 @@ impl Encoder for EncodedTraces {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use std::collections::HashMap;
+    use crate::telemetry::config::listed;
 
     fn resolve(target: &OtlpTarget, vars: &[(&str, &str)]) -> Result<SpanExportConfig, String> {
-        let vars: HashMap<String, String> = vars
-            .iter()
-            .map(|(k, v)| (k.to_string(), v.to_string()))
-            .collect();
-        SpanExportConfig::resolve(target, &|name| vars.get(name).cloned())
+        SpanExportConfig::resolve(target, &listed(vars))
     }
 
     fn from_env() -> OtlpTarget {

@@ -99,14 +99,10 @@ impl OtlpTls {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use std::collections::HashMap;
+    use crate::telemetry::config::listed;
 
     fn resolve(signal: &str, vars: &[(&str, &str)]) -> Result<OtlpTls, String> {
-        let vars: HashMap<String, String> = vars
-            .iter()
-            .map(|(k, v)| (k.to_string(), v.to_string()))
-            .collect();
-        OtlpTls::resolve(signal, &|name| vars.get(name).cloned())
+        OtlpTls::resolve(signal, &listed(vars))
     }
 
     #[test]

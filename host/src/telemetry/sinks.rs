@@ -3,7 +3,7 @@
 //! so guests computing between yields on the host's workers cannot starve them.
 
 use super::config::{
-    OtlpProtocol, OtlpTarget, Signals, export_timeout, signal_setting, with_signal_path,
+    OtlpProtocol, OtlpTarget, Signals, export_timeout, signal_protocol, with_signal_path,
 };
 use super::export::{BatchSettings, BoundedBatchProcessor, ExportCounts};
 use super::ids::AdoptingIdGenerator;
@@ -220,16 +220,7 @@ macro_rules! otlp_exporter {
         let target: &OtlpTarget = $target;
         let config_error = |e: String| TelemetryError::Config(format!("OTLP {}: {e}", $signal));
         let var = &crate::env::var;
-        let protocol = match target.protocol {
-            Some(protocol) => protocol,
-            None => match signal_setting($variables, "PROTOCOL", var) {
-                Some((name, value)) => value
-                    .trim()
-                    .parse()
-                    .map_err(|e| config_error(format!("{name}: {e}")))?,
-                None => OtlpProtocol::HttpProtobuf,
-            },
-        };
+        let protocol = signal_protocol(target, $variables, var).map_err(config_error)?;
         let tls = OtlpTls::resolve($variables, var).map_err(config_error)?;
         let endpoint = signal_endpoint(target, $path);
         let built = match protocol {
